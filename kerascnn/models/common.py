@@ -1,0 +1,121 @@
+"""Pieces every builder shares: the input (with in-model preprocessing), the head and weights.
+
+Builders call `model_input` first and `classifier_head` (or `pooled_features`) last, so that every
+model in the zoo takes raw pixels, names its layers the same way at both ends ("input",
+"preprocess", ..., "logits", "predictions") and keeps the final softmax in float32 under mixed
+precision.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from typing import Optional, Sequence, Tuple
+
+import keras
+import numpy as np
+
+from kerascnn.errors import ModelError
+from kerascnn.preprocessing import Preprocess
+
+log = logging.getLogger(__name__)
+
+POOLINGS = (None, "avg", "max")
+
+
+def resolve_input_shape(input_shape: Optional[Sequence[int]], default: Tuple[int, int, int],
+                        minimum: Tuple[int, int, int], name: str) -> Tuple[int, int, int]:
+    """Check `input_shape` against what the architecture allows; None picks the paper's input."""
+    if input_shape is None:
+        return tuple(default)
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) != 3:
+        raise ModelError(f"{name}: input_shape must be (height, width, channels). Received: input_shape={input_shape}")
+    if shape[0] < minimum[0] or shape[1] < minimum[1]:
+        raise ModelError(
+            f"{name}: input {shape[0]}x{shape[1]} is too small; the architecture needs at least "
+            f"{minimum[0]}x{minimum[1]}. Received: input_shape={shape}"
+        )
+    return shape
+
+
+def check_common_args(name: str, num_classes: int, include_top: bool, pooling: Optional[str]) -> None:
+    if pooling not in POOLINGS:
+        raise ValueError(f"{name}: pooling must be one of {POOLINGS}. Received: pooling={pooling!r}")
+    if include_top and (not isinstance(num_classes, int) or num_classes < 1):
+        raise ValueError(f"{name}: num_classes must be a positive integer. Received: num_classes={num_classes!r}")
+
+
+def model_input(shape: Tuple[int, int, int], preprocessing: str):
+    """The raw-pixel Input and the tensor after the model's own preprocessing."""
+    inputs = keras.Input(shape=shape, name="input")
+    return inputs, Preprocess(preprocessing, name="preprocess")(inputs)
+
+
+def classifier(x, num_classes: int, classifier_activation: Optional[str]):
+    """Dense "logits" then the activation "predictions", kept in float32 for mixed precision."""
+    x = keras.layers.Dense(num_classes, name="logits")(x)
+    return keras.layers.Activation(classifier_activation or "linear", dtype="float32", name="predictions")(x)
+
+
+def pool_features(x, pooling: Optional[str]):
+    """The `include_top=False` output: the feature map, or its global average / max."""
+    if pooling == "avg":
+        return keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if pooling == "max":
+        return keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return x
+
+
+def load_weights(model: keras.Model, weights: Optional[str], name: str) -> keras.Model:
+    """Load a weights file (`.weights.h5`, or the weights of a `.keras` model) into `model`.
+
+    Named pretrained weights ("imagenet") are the wrappers' business; here `weights` is a path.
+    """
+    if weights is None:
+        return model
+    if not os.path.isfile(weights):
+        raise ModelError(
+            f"{name}: weights {weights!r} is neither a file nor one of the model's pretrained weight "
+            f"names. Pass --weights PATH to a .weights.h5 or .keras file (see `kerascnn models`)."
+        )
+    before = [w.numpy() for w in model.weights]
+    try:
+        _load_into(model, weights)
+    except Exception as e:  # Keras raises ValueError, KeyError or h5py errors for mismatches
+        if not _has_layer(model, "logits"):
+            raise ModelError(f"{name}: cannot load weights from {weights}: {_first_line(e)}") from None
+        # Perhaps a no-top (backbone) file: load everything below the classifier, which then starts
+        # from scratch (the transfer-learning case).
+        try:
+            _load_into(keras.Model(model.inputs, model.get_layer("logits").input), weights)
+        except Exception:
+            raise ModelError(f"{name}: cannot load weights from {weights}: {_first_line(e)}") from None
+    # Keras 3 skips layers missing from the file without an error (that is how a no-top backbone file
+    # loads under a new head); a file that matches nothing at all is a user error, not a silent no-op.
+    changed = sum(not np.array_equal(a, w.numpy()) for a, w in zip(before, model.weights))
+    if model.weights and changed == 0:
+        raise ModelError(f"{name}: no layer in {weights} matches the model; is it the weights of another network?")
+    if changed < len(model.weights):
+        log.info("%s: %d of %d weight tensors loaded from %s; the rest keep their initial values",
+                 name, changed, len(model.weights), weights)
+    return model
+
+
+def _has_layer(model: keras.Model, name: str) -> bool:
+    return any(layer.name == name for layer in model.layers)
+
+
+def _load_into(model: keras.Model, weights: str) -> None:
+    if weights.endswith(".keras"):
+        source = keras.saving.load_model(weights, compile=False, safe_mode=True)
+        model.set_weights(source.get_weights())
+        return
+    with warnings.catch_warnings():
+        # Keras warns for every layer the file lacks; load_weights counts what loaded instead.
+        warnings.simplefilter("ignore", UserWarning)
+        model.load_weights(weights)
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]

@@ -1,0 +1,69 @@
+"""Networks that keras.applications ships with official ImageNet weights, wrapped to the kerascnn
+builder signature.
+
+The application is built on the output of our `Preprocess` layer (`input_tensor=`), so its layers
+sit flat in the model under Keras's own names ("block5_conv2", "mixed4", ...) and `weights="imagenet"`
+loads the official file (downloaded when online, from ~/.keras/models otherwise).
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable, Optional
+
+import keras
+
+from kerascnn.errors import ModelError
+from kerascnn.models.common import check_common_args, load_weights, model_input, resolve_input_shape
+from kerascnn.models.registry import register_model
+
+
+def _offline_hint(name: str, error: Exception) -> ModelError:
+    cache = os.path.join(os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")), "models")
+    return ModelError(
+        f"{name}: could not download the official ImageNet weights ({str(error).splitlines()[0][:160]}). "
+        f"Offline, copy the Keras weights file into {cache}/ or pass --weights PATH to a weights file."
+    )
+
+
+def build_application(app: Callable, *, name: str, preprocessing: str, default_input, min_input,
+                      input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
+                      classifier_activation="softmax", **app_kwargs) -> keras.Model:
+    """Build keras.applications' `app` inside a kerascnn model (see the module docstring)."""
+    check_common_args(name, num_classes, include_top, pooling)
+    shape = resolve_input_shape(input_shape, default_input, min_input, name)
+    if weights == "imagenet":
+        if shape[-1] != 3:
+            raise ModelError(f"{name}: ImageNet weights need 3-channel input. Received: input_shape={shape}")
+        if include_top and num_classes != 1000:
+            raise ModelError(f"{name}: the ImageNet classifier has 1000 classes; use include_top=False "
+                             f"(or `kerascnn finetune`) for {num_classes}.")
+    inputs, x = model_input(shape, preprocessing)
+    try:
+        base = app(include_top=include_top, weights="imagenet" if weights == "imagenet" else None,
+                   input_tensor=x, pooling=None if include_top else pooling, classes=num_classes,
+                   classifier_activation=None, **app_kwargs)
+    except Exception as e:
+        if "URL fetch failure" in str(e) or "Name or service not known" in str(e):
+            raise _offline_hint(name, e) from None
+        raise
+    x = base.output
+    if include_top:
+        # Keras names its classifier Dense "predictions"; ours is "logits" followed by a float32
+        # activation called "predictions", the same two layers as every other kerascnn model.
+        base.layers[-1].name = "logits"
+        x = keras.layers.Activation(classifier_activation or "linear", dtype="float32", name="predictions")(x)
+    model = keras.Model(inputs, x, name=name)
+    if weights in (None, "imagenet"):
+        return model
+    return load_weights(model, weights, name)
+
+
+@register_model(default_input=(224, 224, 3), min_input=(32, 32, 3), paper="Sandler et al. 2018",
+                family="mobilenet", pretrained=("imagenet",), preprocessing="tf")
+def mobilenet_v2(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
+                 classifier_activation="softmax", name="mobilenet_v2", alpha=1.0):
+    """MobileNetV2 (Sandler et al. 2018, "MobileNetV2: Inverted Residuals and Linear Bottlenecks")."""
+    return build_application(
+        keras.applications.MobileNetV2, name=name, preprocessing="tf", default_input=(224, 224, 3),
+        min_input=(32, 32, 3), input_shape=input_shape, num_classes=num_classes, include_top=include_top,
+        weights=weights, pooling=pooling, classifier_activation=classifier_activation, alpha=alpha)

@@ -1,0 +1,115 @@
+"""The model registry: `register_model`, `create_model(name, **overrides)`, `list_models()`.
+
+Every builder has one signature (keras.applications'):
+
+    builder(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
+            classifier_activation="softmax", name=...) -> keras.Model
+
+and is registered with the facts the rest of the package needs without building it: its default
+and smallest input, the paper, which pretrained weights exist and how inputs are preprocessed
+(preprocessing lives inside the model as its first layer, so a saved model takes raw pixels).
+Families register by explicit import in `kerascnn/models/__init__.py`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple
+
+from kerascnn.errors import ModelError
+
+Shape = Tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the registry knows about a model before building it."""
+
+    name: str
+    builder: Callable
+    default_input: Shape  # the paper's input (H, W, C)
+    min_input: Shape  # the smallest input the architecture allows (tests build at this size)
+    paper: str  # short reference, e.g. "LeCun et al. 1998"
+    family: str
+    pretrained: Tuple[str, ...] = ()  # weight names `weights=` accepts besides None / a path
+    preprocessing: str = "scale"  # see kerascnn.preprocessing.MODES
+    defaults: Dict[str, object] = field(default_factory=dict)  # builder kwargs this entry fixes
+
+    def build(self, **kwargs):
+        return self.builder(**{**self.defaults, **kwargs})
+
+
+_REGISTRY: Dict[str, ModelSpec] = {}
+
+
+def register_model(
+    name: Optional[str] = None,
+    *,
+    default_input: Shape,
+    min_input: Optional[Shape] = None,
+    paper: str,
+    family: str,
+    pretrained: Tuple[str, ...] = (),
+    preprocessing: str = "scale",
+    **defaults,
+) -> Callable[[Callable], Callable]:
+    """Decorator: register a builder under `name` (default: the function's name).
+
+    Extra keyword arguments become fixed builder arguments of this entry, so one builder serves
+    several variants (`vgg16` and `vgg16_bn` differ by `batch_norm=True`).
+    """
+
+    def decorator(fn: Callable) -> Callable:
+        key = name or fn.__name__
+        if key in _REGISTRY:
+            raise ValueError(f"Model {key!r} is registered twice.")
+        _REGISTRY[key] = ModelSpec(
+            name=key,
+            builder=fn,
+            default_input=tuple(default_input),
+            min_input=tuple(min_input or default_input),
+            paper=paper,
+            family=family,
+            pretrained=tuple(pretrained),
+            preprocessing=preprocessing,
+            defaults=dict(defaults),
+        )
+        return fn
+
+    return decorator
+
+
+def register_variant(name: str, base: str, **defaults) -> None:
+    """Register `name` as `base` with some builder arguments fixed (e.g. batch norm on)."""
+    spec = _REGISTRY[base]
+    _REGISTRY[name] = dataclasses.replace(spec, name=name, defaults={**spec.defaults, **defaults})
+
+
+def _ensure_loaded() -> None:
+    # Importing the package registers every family (explicit imports, see models/__init__.py).
+    import kerascnn.models  # noqa: F401
+
+
+def list_models(family: Optional[str] = None) -> List[str]:
+    """Names of all registered models, sorted; optionally one family only."""
+    _ensure_loaded()
+    return sorted(n for n, s in _REGISTRY.items() if family is None or s.family == family)
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The registry entry for `name`; an unknown name raises ModelError listing close matches."""
+    _ensure_loaded()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=4, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise ModelError(
+            f"Unknown model {name!r}.{hint} Run `kerascnn models` for the full list."
+        ) from None
+
+
+def create_model(name: str, **overrides):
+    """Build a registered model: `create_model("resnet18", num_classes=10, input_shape=(64, 64, 3))`."""
+    return get_spec(name).build(**overrides)
