@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class TrainConfig:
     """The training harness: optimizer, schedule, regularisation, run bookkeeping."""
 
     model: str = "lenet5"
+    model_args: Dict[str, Any] = field(default_factory=dict)  # extra builder kwargs (lrn=True, k=128 ...)
     input_shape: Optional[Tuple[int, int, int]] = None  # None: the model's default input
     weights: Optional[str] = None  # None | imagenet | PATH to a .weights.h5 / .keras file
     epochs: int = 30
@@ -56,6 +57,8 @@ class TrainConfig:
     warmup_epochs: float = 0.0  # linear warm-up before the cosine schedule
     step_epochs: int = 30  # step schedule: divide the LR by 10 every this many epochs
     label_smoothing: float = 0.0
+    aux_weight: float = 0.3  # loss weight of auxiliary classifiers (GoogLeNet, Inception v3)
+    plateau_patience: int = 5  # plateau schedule: epochs without val-loss progress before LR / 10
     early_stopping: int = 0  # patience in epochs on val loss; 0 disables
     precision: str = "float32"  # float32 | mixed_float16 | mixed_bfloat16
     strategy: str = "auto"  # auto | default | mirrored | multiworker | tpu

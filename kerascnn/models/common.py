@@ -119,3 +119,16 @@ def _load_into(model: keras.Model, weights: str) -> None:
 
 def _first_line(e: Exception) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+
+
+def strip_auxiliary(model: keras.Model) -> keras.Model:
+    """The inference model of a network trained with auxiliary heads (GoogLeNet, Inception v3).
+
+    Keeps only the output of the layer named "predictions" and the layers it depends on; the
+    weights are shared with `model`, not copied.
+    """
+    if len(model.outputs) == 1:
+        return model
+    if not _has_layer(model, "predictions"):
+        raise ModelError(f"{model.name}: no layer named 'predictions' to keep.")
+    return keras.Model(model.input, model.get_layer("predictions").output, name=model.name)

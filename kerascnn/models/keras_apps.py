@@ -14,7 +14,7 @@ import keras
 
 from kerascnn.errors import ModelError
 from kerascnn.models.common import check_common_args, load_weights, model_input, resolve_input_shape
-from kerascnn.models.registry import register_model
+from kerascnn.models.registry import get_spec, register_model
 
 
 def _offline_hint(name: str, error: Exception) -> ModelError:
@@ -47,6 +47,10 @@ def build_application(app: Callable, *, name: str, preprocessing: str, default_i
             raise _offline_hint(name, e) from None
         raise
     x = base.output
+    if not include_top and pooling:
+        # Keras leaves some of these auto-named ("global_average_pooling2d"); ours are stable and the
+        # same as every kerascnn model's (see common.pool_features).
+        base.layers[-1].name = f"{pooling}_pool"
     if include_top:
         # Keras names its classifier Dense "predictions"; ours is "logits" followed by a float32
         # activation called "predictions", the same two layers as every other kerascnn model.
@@ -67,3 +71,102 @@ def mobilenet_v2(input_shape=None, num_classes=1000, include_top=True, weights=N
         keras.applications.MobileNetV2, name=name, preprocessing="tf", default_input=(224, 224, 3),
         min_input=(32, 32, 3), input_shape=input_shape, num_classes=num_classes, include_top=include_top,
         weights=weights, pooling=pooling, classifier_activation=classifier_activation, alpha=alpha)
+
+
+# The other keras.applications networks of the lectures. Each entry point only names the
+# application; sizes and preprocessing come from its registry entry (Keras's own preprocess_input
+# mode: "caffe" for ResNet v1, "tf" for ResNet v2, Inception, Xception and MobileNet).
+IMAGENET = ("imagenet",)
+
+
+def _wrap(app: Callable, key: str, args: dict, **app_kwargs) -> keras.Model:
+    spec = get_spec(key)
+    return build_application(app, preprocessing=spec.preprocessing, default_input=spec.default_input,
+                             min_input=spec.min_input, **args, **app_kwargs)
+
+
+def _args(input_shape, num_classes, include_top, weights, pooling, classifier_activation, name) -> dict:
+    return dict(input_shape=input_shape, num_classes=num_classes, include_top=include_top,
+                weights=weights, pooling=pooling, classifier_activation=classifier_activation, name=name)
+
+
+_RESNET = dict(default_input=(224, 224, 3), min_input=(32, 32, 3), paper="He et al. 2015",
+               family="resnet", pretrained=IMAGENET, preprocessing="caffe")
+_RESNET_V2 = dict(_RESNET, paper="He et al. 2016", preprocessing="tf")
+
+
+@register_model(**_RESNET)
+def resnet50(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
+             classifier_activation="softmax", name="resnet50"):
+    """ResNet-50 (He et al. 2015, "Deep Residual Learning for Image Recognition"): 25,636,712 params."""
+    return _wrap(keras.applications.ResNet50, "resnet50", _args(input_shape, num_classes, include_top,
+                 weights, pooling, classifier_activation, name))
+
+
+@register_model(**_RESNET)
+def resnet101(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
+              classifier_activation="softmax", name="resnet101"):
+    """ResNet-101 (He et al. 2015, "Deep Residual Learning for Image Recognition")."""
+    return _wrap(keras.applications.ResNet101, "resnet101", _args(input_shape, num_classes, include_top,
+                 weights, pooling, classifier_activation, name))
+
+
+@register_model(**_RESNET)
+def resnet152(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
+              classifier_activation="softmax", name="resnet152"):
+    """ResNet-152 (He et al. 2015, "Deep Residual Learning for Image Recognition")."""
+    return _wrap(keras.applications.ResNet152, "resnet152", _args(input_shape, num_classes, include_top,
+                 weights, pooling, classifier_activation, name))
+
+
+@register_model(**_RESNET_V2)
+def resnet50_v2(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
+                classifier_activation="softmax", name="resnet50_v2"):
+    """ResNet-50 v2, pre-activation (He et al. 2016, "Identity Mappings in Deep Residual Networks")."""
+    return _wrap(keras.applications.ResNet50V2, "resnet50_v2", _args(input_shape, num_classes, include_top,
+                 weights, pooling, classifier_activation, name))
+
+
+@register_model(**_RESNET_V2)
+def resnet101_v2(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
+                 classifier_activation="softmax", name="resnet101_v2"):
+    """ResNet-101 v2, pre-activation (He et al. 2016, "Identity Mappings in Deep Residual Networks")."""
+    return _wrap(keras.applications.ResNet101V2, "resnet101_v2", _args(input_shape, num_classes, include_top,
+                 weights, pooling, classifier_activation, name))
+
+
+@register_model(**_RESNET_V2)
+def resnet152_v2(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
+                 classifier_activation="softmax", name="resnet152_v2"):
+    """ResNet-152 v2, pre-activation (He et al. 2016, "Identity Mappings in Deep Residual Networks")."""
+    return _wrap(keras.applications.ResNet152V2, "resnet152_v2", _args(input_shape, num_classes, include_top,
+                 weights, pooling, classifier_activation, name))
+
+
+@register_model(default_input=(299, 299, 3), min_input=(75, 75, 3), paper="Szegedy et al. 2016",
+                family="inception", pretrained=IMAGENET, preprocessing="tf")
+def inception_resnet_v2(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
+                        classifier_activation="softmax", name="inception_resnet_v2"):
+    """Inception-ResNet-v2 (Szegedy et al. 2016, "Inception-v4, Inception-ResNet and the Impact of
+    Residual Connections on Learning")."""
+    return _wrap(keras.applications.InceptionResNetV2, "inception_resnet_v2", _args(
+        input_shape, num_classes, include_top, weights, pooling, classifier_activation, name))
+
+
+@register_model(default_input=(299, 299, 3), min_input=(71, 71, 3), paper="Chollet 2017",
+                family="inception", pretrained=IMAGENET, preprocessing="tf")
+def xception(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
+             classifier_activation="softmax", name="xception"):
+    """Xception (Chollet 2017, "Xception: Deep Learning with Depthwise Separable Convolutions")."""
+    return _wrap(keras.applications.Xception, "xception", _args(input_shape, num_classes, include_top,
+                 weights, pooling, classifier_activation, name))
+
+
+@register_model(default_input=(224, 224, 3), min_input=(32, 32, 3), paper="Howard et al. 2017",
+                family="mobilenet", pretrained=IMAGENET, preprocessing="tf")
+def mobilenet(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
+              classifier_activation="softmax", name="mobilenet", alpha=1.0):
+    """MobileNet v1 (Howard et al. 2017, "MobileNets: Efficient Convolutional Neural Networks for
+    Mobile Vision Applications")."""
+    return _wrap(keras.applications.MobileNet, "mobilenet", _args(input_shape, num_classes, include_top,
+                 weights, pooling, classifier_activation, name), alpha=alpha)

@@ -18,13 +18,13 @@ LENET5_CONVS = ((6, 5), (16, 5))
 LENET5_FCS = (120, 84)
 
 
-@register_model(default_input=(32, 32, 1), min_input=(12, 12, 1), paper="LeCun et al. 1998", family="lenet")
+@register_model(default_input=(32, 32, 1), min_input=(16, 16, 1), paper="LeCun et al. 1998", family="lenet")
 def lenet5(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
            classifier_activation="softmax", name="lenet5", activation="relu", subsample="max"):
     """LeNet-5. `activation="tanh", subsample="avg"` is closer to the 1998 network; ReLU and max
     pooling (the defaults) train faster and reach the same accuracy."""
     check_common_args(name, num_classes, include_top, pooling)
-    shape = resolve_input_shape(input_shape, (32, 32, 1), (12, 12, 1), name)
+    shape = resolve_input_shape(input_shape, (32, 32, 1), (16, 16, 1), name)
     pool = {"max": keras.layers.MaxPooling2D, "avg": keras.layers.AveragePooling2D}[subsample]
     inputs, x = model_input(shape, "scale")
     for i, (filters, kernel) in enumerate(LENET5_CONVS, start=1):

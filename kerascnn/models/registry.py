@@ -45,6 +45,7 @@ _REGISTRY: Dict[str, ModelSpec] = {}
 
 def register_model(
     name: Optional[str] = None,
+    /,
     *,
     default_input: Shape,
     min_input: Optional[Shape] = None,
@@ -57,7 +58,8 @@ def register_model(
     """Decorator: register a builder under `name` (default: the function's name).
 
     Extra keyword arguments become fixed builder arguments of this entry, so one builder serves
-    several variants (`vgg16` and `vgg16_bn` differ by `batch_norm=True`).
+    several variants (`vgg16` and `vgg16_bn` differ by `batch_norm=True`). `name` is positional-only
+    so that the builder's own `name=` (the Keras model name) can be one of them.
     """
 
     def decorator(fn: Callable) -> Callable:
@@ -80,8 +82,9 @@ def register_model(
     return decorator
 
 
-def register_variant(name: str, base: str, **defaults) -> None:
-    """Register `name` as `base` with some builder arguments fixed (e.g. batch norm on)."""
+def register_variant(name: str, base: str, /, **defaults) -> None:
+    """Register `name` as `base` with some builder arguments fixed (e.g. batch norm on; `name=`
+    among them sets the Keras model name)."""
     spec = _REGISTRY[base]
     _REGISTRY[name] = dataclasses.replace(spec, name=name, defaults={**spec.defaults, **defaults})
 

@@ -1,0 +1,213 @@
+"""`build_datasets`: a --data spec to batched tf.data splits; `load_images`: files to an array for predict.
+
+Flow: spec -> Source (splits as arrays, file lists or TFDS records) -> seeded held-out split when
+the source has no validation split -> per split, cache in memory or stream -> batches of float32
+[0, 255] images at the model's input shape with one-hot labels. The model does its own
+preprocessing (kerascnn.preprocessing), so the pipeline only needs the input shape.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from kerascnn.config import AugmentConfig, DataConfig
+from kerascnn.data import pipeline
+from kerascnn.data.augment import augment_dataset, check_augment, pca_stats
+from kerascnn.data.folders import collect_files, file_split, inspect_files, summarize_skipped
+from kerascnn.data.images import MAX_PIXELS
+from kerascnn.data.sources import ArraySplit, Source, Split, seeded_split, split_labels
+from kerascnn.data.specs import open_source
+from kerascnn.errors import DataError
+
+log = logging.getLogger("kerascnn.data")
+
+SPLITS = ("train", "val", "test", "eval")
+CACHE_MODES = ("auto", "memory", "none")
+
+
+@dataclass
+class DataBundle:
+    """The built splits (None when not requested or not available) and what they hold."""
+
+    train: Any = None  # tf.data.Dataset of (images (B, H, W, C) float32 [0, 255], one-hot labels (B, K))
+    val: Any = None
+    test: Any = None
+    eval: Any = None  # the split `kerascnn evaluate` uses: test when the source has one, else val
+    class_names: List[str] = field(default_factory=list)
+    counts: Dict[str, int] = field(default_factory=dict)  # examples per built split
+    skipped: List[Tuple[str, str]] = field(default_factory=list)  # (file, reason)
+    description: str = ""
+    eval_split: Optional[str] = None  # "test" or "val": which split `eval` is
+    image_shape: Optional[Tuple[int, int, int]] = None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def check_shape(image_shape: Sequence[int]) -> Tuple[int, int, int]:
+    shape = tuple(int(s) for s in image_shape)
+    if len(shape) != 3 or min(shape) < 1 or shape[2] not in (1, 3):
+        raise ValueError(f"image_shape must be (height, width, 1 or 3). Received: image_shape={image_shape}")
+    return shape
+
+
+def _check_config(cfg: DataConfig, batch_size: int, splits: Sequence[str]) -> None:
+    if cfg.cache not in CACHE_MODES:
+        raise DataError(f"--cache must be one of {', '.join(CACHE_MODES)}. Received: {cfg.cache!r}")
+    if not 0.0 <= cfg.val_split < 1.0:
+        raise DataError(f"--val-split is the held-out fraction of the training data, in [0, 1). "
+                        f"Received: {cfg.val_split}")
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be a positive integer. Received: batch_size={batch_size}")
+    unknown = sorted(set(splits) - set(SPLITS))
+    if unknown:
+        raise ValueError(f"splits must be among {SPLITS}. Received: splits={tuple(splits)}")
+
+
+def resolve_splits(source: Source, cfg: DataConfig) -> Dict[str, Split]:
+    """The source's splits, plus a seeded held-out "val" from "train" when the source has no validation split."""
+    parts = dict(source.splits)
+    if "val" not in parts and cfg.val_split > 0:
+        train = parts["train"]
+        keep, held = seeded_split(split_labels(train), len(train), cfg.val_split, cfg.seed)
+        if len(held):
+            parts["train"], parts["val"] = train.take(keep), train.take(held)
+    return parts
+
+
+def _pca(images: Optional[np.ndarray], split: Split, shape, seed: int):
+    if images is not None:  # a seeded sample of the cached training images
+        rng = np.random.default_rng(seed)
+        return pca_stats(images[np.sort(rng.choice(len(images), min(len(images), 1024), replace=False))])
+    return pca_stats(pipeline.sample_for_stats(split, shape, seed))
+
+
+def _build_split(split: Split, training: bool, shape, num_classes: int, batch_size: int, cfg: DataConfig,
+                 augment: AugmentConfig):
+    """(dataset, example count, cached?, skipped) for one split."""
+    import tensorflow as tf
+
+    cached = pipeline.fits_in_memory(cfg.cache, len(split), shape, cfg.max_decoded_bytes)
+    seed = cfg.seed if training else None
+    images, skipped = None, []
+    if isinstance(split, ArraySplit):
+        # Arrays are in memory anyway; "cached" means resized once instead of per batch.
+        images = pipeline.resize_array(split.images, shape) if cached else split.images
+        ds = pipeline.array_dataset(images, split.labels, shape, num_classes, batch_size, seed)
+        count = len(split)
+    elif cached:
+        decoded, order = pipeline.materialize(split, shape)
+        skipped = pipeline.failed_examples(split, order)
+        images, count = decoded.images, len(decoded)
+        ds = pipeline.array_dataset(images, decoded.labels, shape, num_classes, batch_size, seed)
+    else:
+        ds = pipeline.stream_dataset(split, shape, num_classes, batch_size, seed)
+        count = len(split)
+    if count == 0:
+        raise DataError(f"--data {cfg.spec}: a split has no usable examples left after decoding.")
+    if training and augment.enabled:
+        pca = None
+        if augment.pca_jitter:
+            at_shape = images is not None and images.shape[1:] == tuple(shape)
+            pca = _pca(images if at_shape else None, split, shape, cfg.seed)
+        ds = augment_dataset(ds, augment, cfg.seed + 1, pca)
+    return ds.prefetch(tf.data.AUTOTUNE), count, cached, skipped
+
+
+def build_datasets(cfg: DataConfig, image_shape: Sequence[int], batch_size: int,
+                   augment: AugmentConfig = AugmentConfig(),
+                   splits: Sequence[str] = ("train", "val")) -> DataBundle:
+    """Build the requested splits of `cfg.spec` for a model taking `image_shape` inputs.
+
+    Args:
+        cfg: what to read (spec, data_dir), how to split it (val_split, seed) and cache it.
+        image_shape: the model's input (height, width, channels); images are resized (bilinear) and
+            converted between grayscale and RGB to match.
+        batch_size: examples per batch; the last batch may be smaller.
+        augment: training-time augmentation, applied to the train split only.
+        splits: any of "train", "val", "test", "eval" ("eval": test if the source has one, else the
+            seeded val split, i.e. the same examples `fit` held out).
+
+    Returns:
+        A DataBundle; splits not requested, or that the source lacks, are None.
+
+    Raises:
+        DataError: the spec cannot be read (missing files, no network, empty folders).
+    """
+    shape = check_shape(image_shape)
+    _check_config(cfg, batch_size, splits)
+    check_augment(augment)
+    source = open_source(cfg)
+    parts = resolve_splits(source, cfg)
+    eval_name = "test" if "test" in parts else "val"
+    if "eval" in splits and eval_name not in parts:
+        raise DataError(f"--data {cfg.spec} has no test split and --val-split is 0, so there is no held-out "
+                        f"split to evaluate on; pass --val-split > 0 (the same value and --seed as for fit).")
+    needed = [n for n in ("train", "val", "test") if n in parts and (n in splits or ("eval" in splits and n == eval_name))]
+    bundle = DataBundle(class_names=list(source.class_names), skipped=list(source.skipped), image_shape=shape,
+                        eval_split=eval_name if "eval" in splits else None)
+    built, cached = {}, {}
+    for name in needed:
+        ds, count, cached[name], skipped = _build_split(parts[name], name == "train", shape, bundle.num_classes,
+                                                        int(batch_size), cfg, augment)
+        built[name] = ds
+        bundle.counts[name] = count
+        bundle.skipped += skipped
+    for name in ("train", "val", "test"):
+        if name in splits:
+            setattr(bundle, name, built.get(name))
+    if "eval" in splits:
+        bundle.eval = built[eval_name]
+        bundle.counts["eval"] = bundle.counts[eval_name]
+    bundle.description = _describe(cfg, source, parts, bundle, cached)
+    if bundle.skipped:
+        log.warning("%s (see DataBundle.skipped)", summarize_skipped(bundle.skipped))
+    return bundle
+
+
+def _describe(cfg: DataConfig, source: Source, parts: Dict[str, Split], bundle: DataBundle,
+              cached: Dict[str, bool]) -> str:
+    sizes = " / ".join(f"{len(parts[n]):,} {n}" for n in ("train", "val", "test") if n in parts)
+    held = "val" in parts and "val" not in source.splits
+    held_out = f" (val: {cfg.val_split:.0%} held out, seed {cfg.seed})" if held else ""
+    h, w, c = bundle.image_shape
+    memory = [n for n, m in cached.items() if m]
+    where = f"; cached in memory: {', '.join(memory)}" if memory else ""
+    streamed = [n for n, m in cached.items() if not m]
+    where += f"; streamed: {', '.join(streamed)}" if streamed else ""
+    return (f"{cfg.spec} ({source.kind}): {sizes}{held_out}; {bundle.num_classes} classes; "
+            f"images as {h}x{w}x{c}{where}")
+
+
+def load_images(paths: Union[str, Sequence[str]], image_shape: Sequence[int],
+                max_pixels: int = MAX_PIXELS) -> Tuple[np.ndarray, List[str], List[Tuple[str, str]]]:
+    """Image files and folders (searched recursively) -> float32 (N, H, W, C) [0, 255], for predict.
+
+    Returns the images, the files they came from (in order), and the (file, reason) of every file
+    skipped. Decoding is the same as for folders: header checks first, TF's decoders, EXIF orientation.
+
+    Raises:
+        DataError: none of `paths` holds a usable image.
+    """
+    shape = check_shape(image_shape)
+    paths = [paths] if isinstance(paths, str) else list(paths)
+    files, skipped = collect_files(paths)
+    good, bad = inspect_files(files, max_pixels)
+    skipped += bad
+    images = np.zeros((0, *shape), np.float32)
+    names: List[str] = []
+    if good:
+        split = file_split(good, np.zeros(len(good), np.int64))
+        decoded, order = pipeline.materialize(split, shape, rounded=False)
+        skipped += pipeline.failed_examples(split, order)
+        images, names = decoded.images, [good[i][0] for i in order]
+    if not names:
+        why = f": {summarize_skipped(skipped)}" if skipped else ""
+        raise DataError(f"No usable images in {', '.join(map(str, paths))}{why}")
+    if skipped:
+        log.warning(summarize_skipped(skipped, len(files)))
+    return images, names, skipped

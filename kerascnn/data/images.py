@@ -1,0 +1,210 @@
+"""Safe image decoding: check every file's header before a pixel is decoded, then decode in TF.
+
+Scan time (`inspect_image`, pure Python): PIL reads only the header (`Image.open` is lazy) for the
+format, size, mode and EXIF orientation. Refused there: empty, unreadable and non-image files,
+images over `max_pixels` (decompression bombs: a 100 KB PNG can claim 40000x40000), and truncated
+files. Truncation is found cheaply from the file's tail (a JPEG ends with EOI, a PNG with IEND); only
+when the tail looks wrong does a full PIL decode decide, because some valid files carry data after
+the end marker (phones append a video to "motion photos").
+
+Decode time (`decode_image`, a TF graph function for a parallel tf.data map): TF's native decoders,
+which also handle CMYK JPEG, palette, RGBA, grayscale and 16-bit PNG, GIF and WebP. JPEGs are
+decoded with DCT scaling (ratio 2, 4, 8) when the target is that much smaller: the decoder does
+the down-sizing almost for free, a large speed-up for photos. Only formats TF has no decoder for
+(TIFF, BMP variants) go through PIL in `tf.numpy_function`.
+"""
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Tuple, Union
+
+import numpy as np
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff")
+MAX_PIXELS = 89_478_485  # PIL's own default limit (~0.25 GB decoded as RGB); see `inspect_image`
+SYSTEM_FILES = ("thumbs.db", "desktop.ini", "__macosx")
+
+# How a file is decoded (FileSplit.kinds); a JPEG's DCT ratio is chosen later, from the target size.
+JPEG, NATIVE, PIL = 0, 1, 2
+_NATIVE_FORMATS = ("PNG", "GIF", "WEBP")
+JPEG_RATIOS = (1, 2, 4, 8)  # decode_jpeg's `ratio` values; branches 0..3 of `decode_image`
+NATIVE_BRANCH, PIL_BRANCH = len(JPEG_RATIOS), len(JPEG_RATIOS) + 1
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    height: int  # as displayed, i.e. after the EXIF orientation
+    width: int
+    kind: int
+    orient: int  # EXIF orientation 1..8 (1: as stored)
+
+
+def is_hidden(name: str) -> bool:
+    """Dot files (.DS_Store, ._foo.jpg from macOS) and Windows/macOS litter, never images to learn from."""
+    return name.startswith(".") or name.lower() in SYSTEM_FILES
+
+
+def has_image_extension(name: str) -> bool:
+    return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def inspect_image(path: str, max_pixels: int = MAX_PIXELS) -> Union[ImageInfo, str]:
+    """An `ImageInfo` for a usable image, else the reason to skip it (a short phrase).
+
+    `max_pixels` above PIL's own hard limit (2 x its MAX_IMAGE_PIXELS) cannot raise it: PIL refuses
+    first, and the file is skipped as too large all the same.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        size = os.path.getsize(path)
+        if size == 0:
+            return "empty file"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we apply our own limit
+            with Image.open(path) as img:
+                fmt, (width, height) = img.format, img.size
+                orient = _orientation(img)
+    except Image.DecompressionBombError:
+        return f"too many pixels (over {max_pixels:,}; decompression bomb?)"
+    except PermissionError:
+        return "cannot read: permission denied"
+    except UnidentifiedImageError:
+        return "not an image (or an unsupported format)"
+    except (OSError, SyntaxError, ValueError, EOFError) as e:  # PIL plugins raise all of these
+        return f"unreadable image header ({type(e).__name__})"
+    if width * height > max_pixels:
+        return f"{width}x{height} is over the {max_pixels:,}-pixel limit (decompression bomb?)"
+    if width < 1 or height < 1:
+        return "image has no pixels"
+    if not _tail_ok(path, fmt, size) and not _decodes(path):
+        return "truncated or corrupt"
+    kind = JPEG if fmt in ("JPEG", "MPO") else NATIVE if fmt in _NATIVE_FORMATS else PIL
+    if orient in (5, 6, 7, 8):  # these turn the image by 90 degrees
+        width, height = height, width
+    return ImageInfo(height, width, kind, orient)
+
+
+def _orientation(img) -> int:
+    try:
+        orient = int(img.getexif().get(0x0112, 1))
+    except Exception:  # a broken EXIF block must not cost the image; show it as stored
+        return 1
+    return orient if 1 <= orient <= 8 else 1
+
+
+def _tail_ok(path: str, fmt: str, size: int) -> bool:
+    """A cheap completeness check from the last bytes; False means "decode fully to be sure"."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        f.seek(max(0, size - 64))
+        tail = f.read()
+    if fmt in ("JPEG", "MPO"):
+        return tail.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9")
+    if fmt == "PNG":
+        return tail.endswith(b"IEND\xaeB`\x82")
+    if fmt == "GIF":
+        return tail.rstrip(b"\x00").endswith(b";")
+    if fmt == "WEBP":
+        return size >= int.from_bytes(head[4:8], "little") + 8
+    return False  # BMP, TIFF, ...: rare enough to decode fully
+
+
+def _decodes(path: str) -> bool:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+        return True
+    except Exception:  # any decoder error means the same thing here: skip the file
+        return False
+
+
+def jpeg_branches(sizes: np.ndarray, kinds: np.ndarray, target_hw: Tuple[int, int]) -> np.ndarray:
+    """The `decode_image` branch per file: the largest DCT ratio that still decodes to >= the target size.
+
+    Bilinear resizing then shrinks by less than 2x, so it needs no anti-aliasing.
+    """
+    branches = np.where(kinds == NATIVE, NATIVE_BRANCH, PIL_BRANCH)
+    ratio = np.zeros(len(kinds), np.int32)
+    sizes = np.asarray(sizes).reshape(-1, 2)
+    for i, r in enumerate(JPEG_RATIOS):
+        fits = (sizes[:, 0] // r >= target_hw[0]) & (sizes[:, 1] // r >= target_hw[1])
+        ratio[fits] = i
+    return np.where(kinds == JPEG, ratio, branches).astype(np.int32)
+
+
+def pil_decode(data: bytes) -> np.ndarray:
+    """Encoded bytes -> (h, w, 3) uint8 RGB with PIL, for what TF cannot decode. Orientation is not applied."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as img:
+        if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+            # PIL's convert("RGB") clips 16-bit values at 255 instead of scaling them.
+            gray = np.clip(np.asarray(img, np.float64) / 257.0 + 0.5, 0, 255).astype(np.uint8)
+            return np.repeat(gray[..., None], 3, axis=-1)
+        if img.mode == "F":
+            gray = np.clip(np.asarray(img, np.float64) + 0.5, 0, 255).astype(np.uint8)
+            return np.repeat(gray[..., None], 3, axis=-1)
+        return np.asarray(img.convert("RGB"), np.uint8)
+
+
+def decode_image(data, branch, orient):
+    """Encoded image bytes -> (h, w, 3) uint8, oriented; `branch` from `jpeg_branches`. A tf graph function."""
+    import tensorflow as tf
+
+    def jpeg(ratio):
+        return lambda: tf.io.decode_jpeg(data, channels=3, ratio=ratio)
+
+    def native():
+        return tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False)
+
+    def fallback():
+        image = tf.numpy_function(pil_decode, [data], tf.uint8, stateful=False)
+        image.set_shape([None, None, 3])
+        return image
+
+    image = tf.switch_case(branch, [jpeg(r) for r in JPEG_RATIOS] + [native, fallback])
+    image.set_shape([None, None, 3])
+    return orient_image(image, orient)
+
+
+def orient_image(image, orient):
+    """Apply an EXIF orientation (1..8) the way PIL's `ImageOps.exif_transpose` does."""
+    import tensorflow as tf
+
+    def transpose():
+        return tf.transpose(image, [1, 0, 2])
+
+    branches = [
+        lambda: image,                                   # 1: as stored
+        lambda: tf.reverse(image, [1]),                  # 2: mirrored
+        lambda: tf.reverse(image, [0, 1]),               # 3: turned 180
+        lambda: tf.reverse(image, [0]),                  # 4: flipped
+        transpose,                                       # 5: mirrored and turned
+        lambda: tf.image.rot90(image, k=3),              # 6: needs 90 clockwise
+        lambda: tf.reverse(transpose(), [0, 1]),         # 7: transverse
+        lambda: tf.image.rot90(image, k=1),              # 8: needs 90 anti-clockwise
+    ]
+    return tf.switch_case(tf.clip_by_value(orient - 1, 0, 7), branches)
+
+
+def to_shape(images, shape: Tuple[int, int, int]):
+    """Pixels (h, w, c) or (B, h, w, c), any numeric dtype -> float32 `shape` (grayscale <-> RGB, bilinear)."""
+    import tensorflow as tf
+
+    images = tf.cast(images, tf.float32)
+    channels = images.shape[-1]
+    if channels in (2, 4):  # drop alpha
+        images = images[..., : channels - 1]
+        channels -= 1
+    if shape[2] == 1 and channels == 3:
+        images = tf.image.rgb_to_grayscale(images)
+    elif shape[2] == 3 and channels == 1:
+        images = tf.image.grayscale_to_rgb(images)
+    # Antialiasing only matters when shrinking (it is plain bilinear when enlarging, e.g. digits 8->32).
+    return tf.image.resize(images, shape[:2], method="bilinear", antialias=True)

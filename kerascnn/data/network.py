@@ -1,0 +1,27 @@
+"""A quick "is there a network?" probe, so offline downloads fail in seconds, not minutes.
+
+Keras' `get_file` and TFDS both retry for minutes when DNS is down. A TCP connect to the download
+host in a daemon thread, bounded by `join(timeout)`, answers in at most `timeout` seconds: the
+thread bound matters because `getaddrinfo` ignores socket timeouts.
+"""
+from __future__ import annotations
+
+import socket
+import threading
+
+
+def reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
+    """True when a TCP connection to `host:port` opens within `timeout` seconds."""
+    result = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, name=f"probe-{host}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(result) and result[0]

@@ -1,0 +1,206 @@
+"""Building blocks shared by the model families: blocks as functions, small layers as classes.
+
+Blocks are pure functions `block(x, ..., name) -> x` that name every layer from `name`, so layer
+names stay stable whatever order models are built in (they are the contract with the apps and with
+saved weights). Operations Keras lacks (LRN, the option-A shortcut, a per-position bias) are
+registered Layer subclasses, never Lambda layers, so `.keras` files load with `safe_mode=True`.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple
+
+import keras
+from keras import ops
+
+# ----------------------------------------------------------------------------------------------
+# Layers
+
+
+@keras.saving.register_keras_serializable(package="kerascnn")
+class LocalResponseNormalization(keras.layers.Layer):
+    """Cross-channel local response normalisation (Krizhevsky et al. 2012, section 3.3).
+
+        b[c] = a[c] / (k + alpha * sum_{c' = c - n//2}^{c + n//2} a[c']^2) ** beta
+
+    with AlexNet's k=2, n=5, alpha=1e-4, beta=0.75. `alpha` multiplies the plain sum, as in the
+    paper (Caffe divides alpha by n; pass alpha=n*1e-4 to match it). Channels last.
+    """
+
+    def __init__(self, depth_radius: int = 2, bias: float = 2.0, alpha: float = 1e-4,
+                 beta: float = 0.75, **kwargs):
+        super().__init__(**kwargs)
+        if depth_radius < 0:
+            raise ValueError(f"depth_radius must be >= 0. Received: depth_radius={depth_radius}")
+        self.depth_radius = int(depth_radius)
+        self.bias = float(bias)
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+
+    def call(self, inputs):
+        # Sum of squares over a window of 2r+1 channels: pad the channel axis with zeros and add
+        # shifted slices (a few adds; no Lambda, works in every backend and under mixed precision).
+        r = self.depth_radius
+        squared = ops.square(inputs)
+        channels = ops.shape(inputs)[-1]
+        padded = ops.pad(squared, [[0, 0]] * (len(inputs.shape) - 1) + [[r, r]])
+        total = squared * 0
+        for offset in range(2 * r + 1):
+            total = total + padded[..., offset:offset + channels]
+        return inputs / ops.power(self.bias + self.alpha * total, self.beta)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "depth_radius": self.depth_radius, "bias": self.bias,
+                "alpha": self.alpha, "beta": self.beta}
+
+
+@keras.saving.register_keras_serializable(package="kerascnn")
+class ShortcutA(keras.layers.Layer):
+    """The parameter-free "option A" shortcut of He et al. 2015 (section 4.2, CIFAR ResNets).
+
+    Subsamples by `strides` (takes every strides-th pixel, the 1x1 stride-2 identity) and zero-pads
+    the channels up to `filters`, half the new channels before and half after (as the reference
+    implementations do). With strides=1 and equal channels it is the identity.
+    """
+
+    def __init__(self, filters: int, strides: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.strides = int(strides)
+
+    def call(self, inputs):
+        x = inputs[:, ::self.strides, ::self.strides, :] if self.strides > 1 else inputs
+        extra = self.filters - inputs.shape[-1]
+        if extra < 0:
+            raise ValueError(f"{self.name}: cannot shrink {inputs.shape[-1]} channels to {self.filters}.")
+        if extra:
+            x = ops.pad(x, [[0, 0], [0, 0], [0, 0], [extra // 2, extra - extra // 2]])
+        return x
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, _ = input_shape
+        s = self.strides
+        h = None if h is None else -(-h // s)
+        w = None if w is None else -(-w // s)
+        return (n, h, w, self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "strides": self.strides}
+
+
+@keras.saving.register_keras_serializable(package="kerascnn")
+class PositionBias(keras.layers.Layer):
+    """A separate learned bias for every spatial position (and channel) of its input.
+
+    The AlphaGo policy network ends with a 1x1 convolution without bias followed by one bias per
+    board point (Silver et al. 2016, "Methods"): 361 biases on a 19x19x1 map.
+    """
+
+    def build(self, input_shape):
+        self.bias = self.add_weight(name="bias", shape=tuple(input_shape[1:]), initializer="zeros")
+
+    def call(self, inputs):
+        return inputs + ops.cast(self.bias, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+# ----------------------------------------------------------------------------------------------
+# Blocks
+
+
+def conv_bn_act(x, filters: int, kernel_size, name: str, strides=1, padding: str = "same",
+                activation: Optional[str] = "relu", batch_norm: bool = True,
+                use_bias: Optional[bool] = None, bn_epsilon: float = 1e-3, bn_scale: bool = True):
+    """Conv2D -> [BatchNormalization] -> [activation], named `{name}_conv`, `{name}_bn`,
+    `{name}_relu` (`{name}_{activation}` in general). The conv has no bias when BN follows."""
+    if use_bias is None:
+        use_bias = not batch_norm
+    x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding,
+                            use_bias=use_bias, name=f"{name}_conv")(x)
+    if batch_norm:
+        x = keras.layers.BatchNormalization(epsilon=bn_epsilon, scale=bn_scale, name=f"{name}_bn")(x)
+    if activation:
+        x = keras.layers.Activation(activation, name=f"{name}_{activation}")(x)
+    return x
+
+
+def conv_relu(x, filters: int, kernel_size, name: str, strides=1, padding: str = "same"):
+    """A single Conv2D with a fused ReLU named exactly `name` (Caffe-era nets: AlexNet, GoogLeNet)."""
+    return keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding,
+                               activation="relu", name=name)(x)
+
+
+def inception_v1_module(x, filters: Tuple[int, int, int, int, int, int], name: str, naive: bool = False):
+    """The Inception module of GoogLeNet (Szegedy et al. 2014, Figure 2).
+
+    Args:
+        x: input tensor (channels last).
+        filters: (c1, c3_reduce, c3, c5_reduce, c5, pool_proj), the columns "#1x1", "#3x3 reduce",
+            "#3x3", "#5x5 reduce", "#5x5", "pool proj" of Table 1.
+        name: layer-name prefix, e.g. "inception_3a".
+        naive: Figure 2(a): 1x1@c1, 3x3@c3 and 5x5@c5 convolutions and a 3x3/1 max-pool straight on
+            the input (c3_reduce, c5_reduce, pool_proj are ignored), so the pool branch carries all
+            input channels through. False: Figure 2(b) with the 1x1 reductions and pool projection.
+
+    Layers: `{name}_1x1`, `{name}_3x3_reduce`, `{name}_3x3`, `{name}_5x5_reduce`, `{name}_5x5`,
+    `{name}_pool`, `{name}_pool_proj`, `{name}_concat`; every conv has a ReLU.
+    """
+    if len(filters) != 6:
+        raise ValueError(f"{name}: filters must be (c1, c3_reduce, c3, c5_reduce, c5, pool_proj). "
+                         f"Received: filters={filters}")
+    c1, c3r, c3, c5r, c5, pp = (int(f) for f in filters)
+    b1 = conv_relu(x, c1, 1, f"{name}_1x1")
+    b3 = x if naive else conv_relu(x, c3r, 1, f"{name}_3x3_reduce")
+    b3 = conv_relu(b3, c3, 3, f"{name}_3x3")
+    b5 = x if naive else conv_relu(x, c5r, 1, f"{name}_5x5_reduce")
+    b5 = conv_relu(b5, c5, 5, f"{name}_5x5")
+    bp = keras.layers.MaxPooling2D(3, strides=1, padding="same", name=f"{name}_pool")(x)
+    if not naive:
+        bp = conv_relu(bp, pp, 1, f"{name}_pool_proj")
+    return keras.layers.Concatenate(axis=-1, name=f"{name}_concat")([b1, b3, b5, bp])
+
+
+def basic_block(x, filters: int, name: str, strides: int = 1, shortcut: str = "conv",
+                bn_epsilon: float = 1.001e-5):
+    """ResNet basic block (He et al. 2015, Figure 2): 3x3 -> BN -> ReLU -> 3x3 -> BN, + shortcut, ReLU.
+
+    Names follow keras.applications.ResNet: `{name}_1_conv`, `{name}_1_bn`, `{name}_1_relu`,
+    `{name}_2_conv`, `{name}_2_bn`, `{name}_0_conv`/`{name}_0_bn` (projection) or `{name}_0_pad`
+    (option A), `{name}_add`, `{name}_out`.
+
+    shortcut: "conv" projects with a 1x1 conv + BN (option B) when the shape changes; "A" subsamples
+    and zero-pads channels (option A, parameter-free). An unchanged shape is always the identity.
+    """
+    if shortcut not in ("conv", "A"):
+        raise ValueError(f"{name}: shortcut must be 'conv' or 'A'. Received: shortcut={shortcut!r}")
+    changes = strides != 1 or x.shape[-1] != filters
+    if not changes:
+        residual = x
+    elif shortcut == "conv":
+        residual = conv_bn_act(x, filters, 1, f"{name}_0", strides=strides, activation=None,
+                               bn_epsilon=bn_epsilon)
+    else:
+        residual = ShortcutA(filters, strides, name=f"{name}_0_pad")(x)
+    y = conv_bn_act(x, filters, 3, f"{name}_1", strides=strides, bn_epsilon=bn_epsilon)
+    y = conv_bn_act(y, filters, 3, f"{name}_2", activation=None, bn_epsilon=bn_epsilon)
+    y = keras.layers.Add(name=f"{name}_add")([residual, y])
+    return keras.layers.Activation("relu", name=f"{name}_out")(y)
+
+
+def basic_stack(x, filters: int, blocks: int, name: str, strides: int = 2, shortcut: str = "conv"):
+    """`blocks` basic blocks, the first with `strides`: `{name}_block1` ... `{name}_block{blocks}`."""
+    for i in range(1, blocks + 1):
+        x = basic_block(x, filters, f"{name}_block{i}", strides=strides if i == 1 else 1,
+                        shortcut=shortcut)
+    return x
+
+
+def conv_stack(x, specs: Sequence[Tuple[int, int]], name: str, **conv_kwargs):
+    """Consecutive `conv_bn_act` with (filters, kernel) per entry, named `{name}_{i}`."""
+    for i, (filters, kernel) in enumerate(specs, start=1):
+        x = conv_bn_act(x, filters, kernel, f"{name}_{i}", **conv_kwargs)
+    return x

@@ -1,0 +1,77 @@
+"""The model catalogue behind `kerascnn models`: registry facts plus parameter counts.
+
+Counting parameters means building the model (Keras allocates every weight), which takes seconds
+for the 100 M-parameter nets, so counts are cached per kerascnn version in the user's cache folder.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+from kerascnn.models.registry import get_spec, list_models
+
+
+@dataclass(frozen=True)
+class CatalogRow:
+    name: str
+    family: str
+    params: int  # total parameters at the default input with 1000 classes (361 for AlphaGo)
+    default_input: str
+    paper: str
+    pretrained: str
+
+
+def _cache_path() -> Path:
+    from kerascnn import __version__
+
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(root) / "kerascnn" / f"param-counts-{__version__}.json"
+
+
+def count_params(name: str) -> int:
+    """Total parameters of `name` built at its default input (weights=None)."""
+    import keras
+
+    model = get_spec(name).build()
+    n = int(model.count_params())
+    del model
+    keras.backend.clear_session()
+    return n
+
+
+def catalog(names: Optional[List[str]] = None, progress: Optional[Callable[[str], None]] = None) -> List[CatalogRow]:
+    """One row per model; parameter counts come from the cache or are computed (and cached)."""
+    names = names or list_models()
+    path = _cache_path()
+    try:
+        cache: Dict[str, int] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    rows = []
+    for name in names:
+        spec = get_spec(name)
+        if name not in cache:
+            if progress:
+                progress(name)
+            cache[name] = count_params(name)
+            _write_cache(path, cache)
+        rows.append(CatalogRow(name, spec.family, cache[name], "x".join(map(str, spec.default_input)),
+                               spec.paper, ", ".join(spec.pretrained) or "-"))
+    return rows
+
+
+def _write_cache(path: Path, cache: Dict[str, int]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(cache, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only home only costs recomputation
+
+
+def as_dicts(rows: List[CatalogRow]) -> List[dict]:
+    return [asdict(r) for r in rows]

@@ -1,0 +1,5 @@
+"""The training harness and the evaluation / prediction entry points."""
+from kerascnn.training.evaluate import EvalResult, Prediction, evaluate, load_model, predict
+from kerascnn.training.loop import FitResult, fit
+
+__all__ = ["EvalResult", "FitResult", "Prediction", "evaluate", "fit", "load_model", "predict"]

@@ -1,0 +1,141 @@
+"""`fit`: the training harness behind `kerascnn fit` (and the apps that train).
+
+config -> run folder -> strategy and precision -> data -> model, optimizer, callbacks -> model.fit
+-> atomic exports. Resuming re-reads the run's config.json, restores the newest epoch backup
+(weights and optimizer state, so the schedule continues where it stopped) and appends to history.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import keras
+
+from kerascnn.config import TrainConfig, override
+from kerascnn.data import build_datasets
+from kerascnn.errors import UserError
+from kerascnn.models import create_model, get_spec
+from kerascnn.models.common import strip_auxiliary
+from kerascnn.training import run_dir as rd
+from kerascnn.training.callbacks import BestModel, EpochBackup, HistoryWriter, latest_backup, restore_backup
+from kerascnn.training.distribute import set_precision, setup_distribution
+from kerascnn.training.optim import learning_rate, make_optimizer
+from kerascnn.training.plots import plot_curves
+
+log = logging.getLogger(__name__)
+
+AUX_PREFIX = "aux"
+
+
+@dataclass
+class FitResult:
+    run_dir: Path
+    model: keras.Model  # the exported model (auxiliary heads removed)
+    history: List[dict]
+    class_names: List[str]
+    steps_per_epoch: int
+
+    @property
+    def final(self) -> dict:
+        return self.history[-1] if self.history else {}
+
+
+def fit(cfg: TrainConfig = TrainConfig(), *, resume: Optional[os.PathLike] = None, epochs: Optional[int] = None,
+        callbacks: Sequence[keras.callbacks.Callback] = (), verbose="auto") -> FitResult:
+    """Train `cfg.model` on `cfg.data` and write a run folder; `resume=RUN_DIR` continues a run.
+
+    Args:
+        cfg: the resolved configuration (ignored when resuming: the run's own config.json is used).
+        resume: a run folder written by an earlier, interrupted `fit`.
+        epochs: with `resume`, a new total number of epochs (to train an ended run further).
+        callbacks: extra Keras callbacks.
+        verbose: Keras's verbosity (the progress bar by default).
+    """
+    if resume is not None:
+        run = Path(resume)
+        cfg = override(rd.read_config(run), epochs=epochs)
+    previous_policy = keras.mixed_precision.global_policy()
+    try:
+        return _fit(cfg, resume is not None and run or None, callbacks, verbose)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose) -> FitResult:
+    keras.utils.set_random_seed(cfg.seed)
+    set_precision(cfg.precision)
+    dist = setup_distribution(cfg.strategy, cfg.batch_size, learning_rate(cfg))
+    # Only the chief writes the run folder. The other workers run the same callbacks (one that reads
+    # a synchronised variable joins a collective, so all workers must run the same ones) but write to
+    # a scratch folder, removed at the end; on resume they still READ the shared run folder's backup,
+    # so every worker restarts from the same weights (the folder must be on a shared file system).
+    shared = resume_dir or (rd.new_run_dir(cfg) if dist.chief else None)
+    run = shared if dist.chief else Path(tempfile.mkdtemp(prefix="kerascnn-worker-"))
+    if resume_dir is None and dist.chief:
+        rd.write_config(run, cfg)
+
+    spec = get_spec(cfg.model)
+    image_shape = tuple(cfg.input_shape or spec.default_input)
+    bundle = build_datasets(cfg.data, image_shape, cfg.batch_size, cfg.augment, splits=("train", "val"))
+    steps_per_epoch = max(1, math.ceil(bundle.counts["train"] / cfg.batch_size))
+
+    with dist.strategy.scope():
+        model = create_model(cfg.model, input_shape=image_shape, num_classes=bundle.num_classes,
+                             weights=cfg.weights, **dict(cfg.model_args))
+        outputs = list(model.output_names)
+        losses = {o: keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing) for o in outputs}
+        metrics = [keras.metrics.CategoricalAccuracy(name="accuracy"),
+                   keras.metrics.TopKCategoricalAccuracy(k=min(5, bundle.num_classes), name="top5")]
+        model.compile(
+            optimizer=make_optimizer(cfg, steps_per_epoch),
+            loss=losses if len(outputs) > 1 else losses[outputs[0]],
+            loss_weights={o: (cfg.aux_weight if o.startswith(AUX_PREFIX) else 1.0) for o in outputs}
+            if len(outputs) > 1 else None,
+            metrics={"predictions": metrics} if len(outputs) > 1 else metrics,
+            steps_per_execution=cfg.steps_per_execution,
+        )
+
+    train, val = bundle.train, bundle.val
+    if len(outputs) > 1:  # auxiliary classifiers learn the same labels
+        train, val = (d.map(lambda x, y: (x, {o: y for o in outputs})) if d is not None else None
+                      for d in (train, val))
+    train, val = dist.distribute(train), dist.distribute(val)
+    monitor_acc = "val_predictions_accuracy" if len(outputs) > 1 else "val_accuracy"
+
+    initial_epoch = 0
+    if resume_dir is not None:
+        initial_epoch, backup = latest_backup(resume_dir / rd.BACKUP)
+        if initial_epoch >= cfg.epochs and (resume_dir / rd.MODEL).exists():
+            raise UserError(f"--resume {resume_dir}: this run already finished ({rd.MODEL} is there); "
+                            f"pass --epochs N larger than {cfg.epochs} to train it further.")
+        if backup is not None:
+            restore_backup(model, backup)
+            log.info("resuming %s after epoch %d", resume_dir, initial_epoch)
+    history = HistoryWriter(run / rd.HISTORY, HistoryWriter.read((shared or run) / rd.HISTORY, initial_epoch))
+    cbs = [EpochBackup(run / rd.BACKUP), history, BestModel(run / rd.BEST, monitor_acc, strip_auxiliary),
+           keras.callbacks.TerminateOnNaN(),
+           keras.callbacks.TensorBoard(str(run / rd.TENSORBOARD), profile_batch=0, write_graph=False)]
+    if cfg.schedule == "plateau":
+        cbs.append(keras.callbacks.ReduceLROnPlateau(factor=0.1, patience=cfg.plateau_patience, verbose=1))
+    if cfg.early_stopping:
+        cbs.append(keras.callbacks.EarlyStopping(patience=cfg.early_stopping, verbose=1))
+    cbs.extend(extra_callbacks)
+
+    if initial_epoch < cfg.epochs:
+        model.fit(train, validation_data=val, epochs=cfg.epochs, initial_epoch=initial_epoch,
+                  callbacks=cbs, verbose=verbose, shuffle=False)  # the pipeline shuffles
+    exported = strip_auxiliary(model)
+    if dist.chief:
+        rd.atomic_save(run / rd.MODEL, lambda p: exported.save(p))
+        rd.write_classes(run, bundle.class_names)
+        plot_curves(history.rows, run / rd.CURVES, title=f"{cfg.model} on {cfg.data.spec}")
+    else:
+        shutil.rmtree(run, ignore_errors=True)
+        run = shared or (Path(cfg.out) if cfg.out else run)
+    return FitResult(run, exported, history.rows, bundle.class_names, steps_per_epoch)

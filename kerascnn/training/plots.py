@@ -1,0 +1,67 @@
+"""Pictures people would rather look at than read: training curves and confusion matrices."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Sequence
+
+import numpy as np
+
+from kerascnn.training.run_dir import atomic_save
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curves(rows: List[dict], path: Path, title: str = "") -> None:
+    """Loss and accuracy per epoch, train vs validation, plus the learning rate."""
+    if not rows:
+        return
+    plt = _pyplot()
+    epochs = [int(r["epoch"]) for r in rows]
+    panels = [("loss", "loss"), ("accuracy", "top-1 accuracy"), ("learning_rate", "learning rate")]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for ax, (key, label) in zip(axes, panels):
+        for prefix, style in (("", "-"), ("val_", "--")):
+            ys = [float(r[prefix + key]) if r.get(prefix + key) not in (None, "") else np.nan for r in rows]
+            if not np.all(np.isnan(ys)):
+                ax.plot(epochs, ys, style, marker="o", ms=2, label=("val " if prefix else "train ") + label)
+        ax.set_xlabel("epoch")
+        ax.set_title(label)
+        ax.grid(alpha=0.3)
+        if key != "learning_rate":
+            ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    atomic_save(path, lambda p: fig.savefig(p, dpi=100, format="png"))
+    plt.close(fig)
+
+
+def plot_confusion(cm: np.ndarray, class_names: Sequence[str], path: Path, title: str = "") -> None:
+    """Row-normalised confusion matrix; counts in the cells when the matrix is small enough to read."""
+    plt = _pyplot()
+    n = len(class_names)
+    size = min(4 + 0.45 * n, 24)
+    fig, ax = plt.subplots(figsize=(size, size))
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    if n <= 40:
+        ax.set_xticks(range(n), class_names, rotation=90)
+        ax.set_yticks(range(n), class_names)
+    if n <= 20:
+        for i in range(n):
+            for j in range(n):
+                if cm[i, j]:
+                    ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=8,
+                            color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    atomic_save(path, lambda p: fig.savefig(p, dpi=100, format="png"))
+    plt.close(fig)

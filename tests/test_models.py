@@ -1,0 +1,122 @@
+"""Every registered model, table-driven over the registry: a new model is tested for free.
+
+Each model is built with weights=None at its smallest input (fast), checked for the naming
+contract ("input", "preprocess", ..., "predictions"; unique, stable names) and trained one step.
+Parameter counts are pinned against the papers / Keras in tests/test_models_counts.py.
+"""
+import re
+
+import numpy as np
+import pytest
+
+from kerascnn.errors import ModelError
+from kerascnn.models import create_model, get_spec, list_models
+
+ALL_MODELS = list_models()
+# Keras's own auto names ("conv2d_3", "batch_normalization", ...) change with build order.
+AUTO_NAME = re.compile(r"^(conv2d|dense|batch_normalization|activation|max_pooling2d|average_pooling2d|"
+                       r"dropout|flatten|concatenate|add|re_lu|zero_padding2d|global_average_pooling2d|"
+                       r"input_layer|lambda)(_\d+)?$")
+# keras.applications networks name some layers automatically (InceptionV3's conv2d_bn, MobileNet's
+# pooling, ...); that is Keras's contract, not ours.
+KERAS_AUTO_NAMED = {n for n in ALL_MODELS if get_spec(n).builder.__module__ == "kerascnn.models.keras_apps"}
+KERAS_AUTO_NAMED |= {"inception_v3"}
+
+
+def _num_classes(spec) -> int:
+    # AlphaGo's policy has one class per board point; everything else gets a small head.
+    if spec.family == "alphago":
+        return spec.min_input[0] * spec.min_input[1]
+    return 3
+
+
+def _batch(shape, n=2, seed=0):
+    return np.random.default_rng(seed).uniform(0, 255, (n,) + tuple(shape)).astype("float32")
+
+
+def test_registry_covers_the_lectures():
+    expected = {
+        "lenet5", "alexnet", "alexnet_lrn", "zfnet", "googlenet", "inception_v3", "inception_v4",
+        "inception_resnet_v2", "xception", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+        "resnet50_v2", "resnet101_v2", "resnet152_v2", "resnet20", "resnet32", "resnet44", "resnet56",
+        "resnet110", "alphago_policy", "mobilenet_v2",
+        *(f"{v}{bn}" for v in ("vgg11", "vgg11_lrn", "vgg13", "vgg16c", "vgg16", "vgg19") for bn in ("", "_bn")),
+    }
+    assert expected <= set(ALL_MODELS)
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_builds_names_and_trains_one_step(name):
+    spec = get_spec(name)
+    classes = _num_classes(spec)
+    model = create_model(name, input_shape=spec.min_input, num_classes=classes)
+    assert model.output_shape == (None, classes)
+    names = [layer.name for layer in model.layers]
+    assert len(names) == len(set(names)), "duplicate layer names"
+    assert names[:2] == ["input", "preprocess"]
+    assert names[-1] == "predictions" and "logits" in names
+    assert model.get_layer("preprocess").mode == spec.preprocessing
+    if name not in KERAS_AUTO_NAMED:
+        # "flatten" and "dropout" are names we give on purpose (Keras's VGG16 has "flatten" too).
+        auto = [n for n in names if AUTO_NAME.match(n) and n not in ("flatten", "dropout")]
+        assert not auto, "layers left with Keras auto names"
+    # One optimisation step on a tiny batch. Eager: for one step, tracing a 500-layer graph costs
+    # ten times the step itself (graph mode is covered by test_graph_mode_train_step).
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", run_eagerly=True)
+    loss = model.train_on_batch(_batch(spec.min_input), np.array([0, 1]))
+    assert np.isfinite(loss)
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_include_top_false_pooling(name):
+    spec = get_spec(name)
+    model = create_model(name, input_shape=spec.min_input, include_top=False, pooling="avg")
+    assert model.layers[-1].name == "avg_pool"
+    features = model.layers[-1].input  # the feature map under the pooling
+    assert len(features.shape) == 4 and features.shape[1] >= 1
+    assert model.output_shape == (None, features.shape[-1])
+    assert "predictions" not in [layer.name for layer in model.layers]
+
+
+@pytest.mark.parametrize("pooling,rank", [(None, 4), ("max", 2)])
+def test_pooling_modes(pooling, rank):
+    model = create_model("resnet20", include_top=False, pooling=pooling)
+    assert len(model.output_shape) == rank
+    assert model.output_shape[-1] == 64
+
+
+@pytest.mark.parametrize("name", ["resnet20", "alphago_policy", "vgg11_lrn"])
+def test_graph_mode_train_step(name):
+    # The custom layers (option-A shortcut, position bias, LRN) must trace inside tf.function.
+    spec = get_spec(name)
+    kwargs = {"filters": 8} if name == "alphago_policy" else {}
+    model = create_model(name, input_shape=spec.min_input, num_classes=_num_classes(spec), **kwargs)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    assert np.isfinite(model.train_on_batch(_batch(spec.min_input), np.array([0, 1])))
+
+
+def test_too_small_input_is_a_model_error():
+    spec = get_spec("alexnet")
+    with pytest.raises(ModelError, match="too small"):
+        create_model("alexnet", input_shape=(spec.min_input[0] - 1,) * 2 + (3,))
+
+
+def test_unknown_model_lists_close_matches():
+    with pytest.raises(ModelError, match="resnet50"):
+        create_model("resnet5O")
+
+
+def test_alphago_num_classes_must_match_board():
+    with pytest.raises(ModelError, match="361"):
+        create_model("alphago_policy", num_classes=1000, filters=4)
+
+
+def test_cifar_resnet_depth_must_be_6n_plus_2():
+    with pytest.raises(ValueError, match="6n\\+2"):
+        create_model("resnet20", depth=21)
+
+
+def test_variant_model_names():
+    assert create_model("vgg11_bn", input_shape=(32, 32, 3), include_top=False).name == "vgg11_bn"
+    assert create_model("resnet56", input_shape=(8, 8, 3)).name == "resnet56"
+    assert create_model("resnet34", input_shape=(32, 32, 3), include_top=False).name == "resnet34"

@@ -1,0 +1,59 @@
+"""Weights: Keras's VGG files load into our VGG (same names and shapes), `weights="imagenet"` reads the
+Keras cache, and offline it fails fast with a ModelError. No test downloads anything."""
+import h5py
+import keras
+import numpy as np
+import pytest
+from keras.src.applications import vgg16 as keras_vgg16
+from keras.src.legacy.saving import legacy_h5_format
+
+from kerascnn.errors import ModelError
+from kerascnn.models import create_model
+
+
+def test_keras_vgg16_weights_file_loads_into_ours(tmp_path):
+    theirs = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+    path = str(tmp_path / "vgg16_notop.weights.h5")
+    theirs.save_weights(path)
+    ours = create_model("vgg16", input_shape=(32, 32, 3), include_top=False, weights=path)
+    for layer in theirs.layers[1:]:
+        for a, b in zip(layer.get_weights(), ours.get_layer(layer.name).get_weights()):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_imagenet_weights_come_from_the_keras_cache(tmp_path, monkeypatch):
+    # Stand-in for ~/.keras/models/vgg16_..._notop.h5: Keras's legacy h5 format, random values.
+    source = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+    path = str(tmp_path / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5")
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, source)
+    monkeypatch.setattr(keras_vgg16.file_utils, "get_file", lambda *args, **kwargs: path)
+    model = create_model("vgg16", input_shape=(32, 32, 3), include_top=False, pooling="avg", weights="imagenet")
+    assert model.get_layer("preprocess").mode == "caffe"
+    np.testing.assert_array_equal(model.get_layer("block5_conv3").get_weights()[0],
+                                  source.get_layer("block5_conv3").get_weights()[0])
+
+
+def test_imagenet_weights_offline_is_a_model_error(monkeypatch):
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure on https://storage.googleapis.com/...: None -- [Errno -2] "
+                        "Name or service not known")
+
+    monkeypatch.setattr(keras_vgg16.file_utils, "get_file", offline)
+    with pytest.raises(ModelError, match="Offline, copy the Keras weights file"):
+        create_model("vgg16", input_shape=(32, 32, 3), include_top=False, weights="imagenet")
+
+
+@pytest.mark.parametrize("name", ["vgg16_bn", "vgg11", "alexnet"])
+def test_no_imagenet_weights_for_own_builders(name):
+    with pytest.raises(ModelError):
+        create_model(name, input_shape=(67, 67, 3), include_top=False, weights="imagenet")
+
+
+def test_weights_file_round_trip_for_own_builder(tmp_path):
+    model = create_model("resnet20", input_shape=(16, 16, 3))
+    path = str(tmp_path / "r20.weights.h5")
+    model.save_weights(path)
+    again = create_model("resnet20", input_shape=(16, 16, 3), weights=path)
+    for a, b in zip(model.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -1,0 +1,122 @@
+"""The training harness: run folder, atomic outputs, schedules, resume after kill -9."""
+import csv
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from kerascnn.config import TrainConfig, override
+from kerascnn.training import fit, load_model
+from kerascnn.training.optim import make_schedule
+
+TINY = dict(model="lenet5", epochs=2, batch_size=64, **{"data.spec": "digits", "data.val_split": 0.2})
+
+
+def _cfg(tmp_path, **kw):
+    return override(TrainConfig(), out=str(tmp_path / "run"), **{**TINY, **kw})
+
+
+def _history(run):
+    with open(run / "history.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_fit_writes_a_complete_run_folder(tmp_path):
+    result = fit(_cfg(tmp_path), verbose=0)
+    run = result.run_dir
+    for name in ("config.json", "history.csv", "curves.png", "model.keras", "best.keras", "classes.json"):
+        assert (run / name).is_file(), name
+    assert any((run / "tb").rglob("*tfevents*"))
+    assert [p.name for p in (run / "backup").iterdir()] == ["epoch-0002.weights.h5"], "only the last backup stays"
+    assert json.loads((run / "config.json").read_text())["model"] == "lenet5"
+    assert json.loads((run / "classes.json").read_text()) == [str(i) for i in range(10)]
+    rows = _history(run)
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert {"loss", "accuracy", "top5", "val_loss", "val_accuracy", "learning_rate"} <= set(rows[0])
+    # no temporary files left behind by the atomic writes
+    assert not [p for p in run.iterdir() if ".tmp" in p.name]
+    model = load_model(run / "model.keras")
+    x = np.random.default_rng(0).uniform(0, 255, (3, 32, 32, 1)).astype("float32")
+    p = model.predict(x, verbose=0)
+    assert p.shape == (3, 10) and np.allclose(p.sum(axis=1), 1, atol=1e-5)
+    # two epochs of LeNet-5 on the digits already beat chance by far
+    assert float(rows[-1]["val_accuracy"]) > 0.5
+
+
+def test_cosine_schedule_with_warmup_peaks_then_decays():
+    cfg = override(TrainConfig(), epochs=10, lr=0.1, warmup_epochs=2, schedule="cosine")
+    s = make_schedule(cfg, steps_per_epoch=10)
+    lrs = np.array([float(s(i)) for i in range(100)])
+    assert lrs[0] == pytest.approx(0.0) and lrs[20] == pytest.approx(0.1, rel=1e-3)
+    assert np.all(np.diff(lrs[:20]) > 0) and np.all(np.diff(lrs[20:]) <= 1e-9)
+
+
+def test_step_schedule_divides_by_ten():
+    cfg = override(TrainConfig(), epochs=7, lr=0.1, schedule="step", step_epochs=3, optimizer="sgd")
+    s = make_schedule(cfg, steps_per_epoch=5)
+    got = [float(s(e * 5)) for e in range(7)]
+    assert got == pytest.approx([0.1, 0.1, 0.1, 0.01, 0.01, 0.01, 0.001])
+
+
+def test_resume_after_kill_9_continues_from_last_finished_epoch(tmp_path):
+    out = tmp_path / "run"
+    script = textwrap.dedent(f"""
+        import os, signal, keras
+        from kerascnn.config import TrainConfig, override
+        from kerascnn.training import fit
+
+        class Kill(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if epoch == 1:  # after the 2nd epoch's backup was written
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+        cfg = override(TrainConfig(), model="lenet5", epochs=4, batch_size=64, out={str(out)!r},
+                       schedule="cosine", **{{"data.spec": "digits", "data.val_split": 0.2}})
+        fit(cfg, callbacks=[Kill()], verbose=0)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    assert not (out / "model.keras").exists()
+    assert [int(r["epoch"]) for r in _history(out)] == [1, 2]
+
+    resumed = fit(resume=out, verbose=0)
+    rows = _history(out)
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
+    # the optimizer state came back: 4 epochs of steps in all (a fresh start would count 2)
+    assert int(resumed.model.optimizer.iterations.numpy()) == 4 * resumed.steps_per_epoch
+    # the schedule continued where it stopped: compare with an uninterrupted run's learning rates
+    straight = fit(override(_cfg(tmp_path), epochs=4, out=str(tmp_path / "straight")), verbose=0)
+    assert [float(r["learning_rate"]) for r in rows] == pytest.approx(
+        [float(r["learning_rate"]) for r in straight.history], rel=1e-6)
+    assert len(resumed.history) == 4
+
+
+def test_resume_of_a_finished_run_says_so(tmp_path):
+    from kerascnn.errors import UserError
+
+    result = fit(_cfg(tmp_path, epochs=1), verbose=0)
+    with pytest.raises(UserError, match="already finished"):
+        fit(resume=result.run_dir, verbose=0)
+    # ... and trains further when asked for more epochs
+    more = fit(resume=result.run_dir, epochs=2, verbose=0)
+    assert [int(r["epoch"]) for r in _history(more.run_dir)] == [1, 2]
+
+
+def test_out_folder_holding_a_run_is_refused(tmp_path):
+    from kerascnn.errors import UserError
+
+    fit(_cfg(tmp_path, epochs=1), verbose=0)
+    with pytest.raises(UserError, match="--resume"):
+        fit(_cfg(tmp_path, epochs=1), verbose=0)
+
+
+def test_mixed_bfloat16_keeps_float32_outputs(tmp_path):
+    result = fit(_cfg(tmp_path, epochs=1, precision="mixed_bfloat16"), verbose=0)
+    assert result.model.output.dtype == "float32"
+    import keras
+
+    assert keras.mixed_precision.global_policy().name == "float32", "fit restores the global policy"
