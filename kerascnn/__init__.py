@@ -3,7 +3,7 @@
     import kerascnn
     model = kerascnn.create_model("lenet5", num_classes=10)
     kerascnn.list_models()
-    result = kerascnn.fit(kerascnn.TrainConfig(model="lenet5"))
+    result = kerascnn.fit(kerascnn.make_config("lenet5", epochs=10))
 
 Heavy imports (TensorFlow) happen on first use, so `kerascnn --help` and `import kerascnn` are instant.
 """
@@ -14,6 +14,7 @@ _LAZY = {
     "get_spec": "kerascnn.models.registry",
     "list_models": "kerascnn.models.registry",
     "fit": "kerascnn.training",
+    "make_config": "kerascnn.training",
     "evaluate": "kerascnn.training",
     "predict": "kerascnn.training",
     "load_model": "kerascnn.training",

@@ -22,6 +22,34 @@ def _quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with file descriptor 2 closed: its C++ start-up lines are written before
+    absl reads TF_CPP_MIN_LOG_LEVEL, so only a redirect hides them (--debug keeps them)."""
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def needs_tensorflow(fn):
+    """Decorator for commands that run TensorFlow: quiet import unless --debug."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if not click.get_current_context().meta.get("kerascnn.debug"):
+            _import_tensorflow_quietly()
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
 class _Group(click.Group):
     """Turns UserError into a one-line message (exit 1) unless --debug is on."""
 
@@ -143,9 +171,10 @@ def _precision_choice():
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run folder; default runs/<model>-<data>-<time>.")
 @click.option("--resume", type=click.Path(exists=True, file_okay=False), default=None, metavar="RUN_DIR", help="Continue an interrupted run from its last finished epoch (with --epochs: train further).")
 @click.pass_context
+@needs_tensorflow
 def fit(ctx: click.Context, resume, **opts):
     """Train a model; writes a run folder (config, history, curves, checkpoints, model.keras)."""
-    from kerascnn.config import TrainConfig, override
+    from kerascnn.config import TrainConfig
 
     if resume:
         extra = [k for k, v in opts.items() if v not in (None, {}, ()) and k != "epochs"]
@@ -159,10 +188,15 @@ def fit(ctx: click.Context, resume, **opts):
         changes = {f"data.{v}": opts.pop(k) if k != "seed" else opts.get("seed") for k, v in data_keys.items()}
         changes.update({f"augment.{k}": opts.pop(k) for k in aug_keys})
         changes.update({k: v for k, v in opts.items() if v not in ({}, ())})
-        cfg = override(TrainConfig(), **changes)
+        from kerascnn.training.configure import make_config
+
+        cfg = make_config(changes.pop("model", None) or TrainConfig.model, **changes)
     from kerascnn.training import fit as run_fit
 
-    result = run_fit(cfg or TrainConfig(), resume=resume, epochs=opts.get("epochs") if resume else None)
+    # The live progress bar where a person watches; one line per epoch in logs and CI.
+    verbose = 1 if sys.stdout.isatty() else 2
+    result = run_fit(cfg or TrainConfig(), resume=resume, epochs=opts.get("epochs") if resume else None,
+                     verbose=verbose)
     final = result.final
     acc = final.get("val_accuracy", final.get("val_predictions_accuracy"))
     click.echo(f"Run folder: {result.run_dir}" + (f"  (val top-1 {float(acc):.2%})" if acc is not None else ""))
@@ -173,6 +207,7 @@ def fit(ctx: click.Context, resume, **opts):
 @data_options
 @click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Confusion-matrix PNG; default: confusion.png beside the model.")
+@needs_tensorflow
 def evaluate(model_path, data, data_dir, batch_size, out):
     """Loss, top-1 and top-5 of a saved model; writes a confusion-matrix PNG."""
     from kerascnn.training import evaluate as run_evaluate
@@ -187,6 +222,7 @@ def evaluate(model_path, data, data_dir, batch_size, out):
 @click.argument("paths", nargs=-1, required=True, metavar="IMAGE_OR_FOLDER...")
 @click.option("--top-k", "-k", type=click.IntRange(1), default=5, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@needs_tensorflow
 def predict(model_path, paths, top_k, fmt):
     """Top-k classes (with names) for image files and folders."""
     import json
@@ -207,6 +243,7 @@ def predict(model_path, paths, top_k, fmt):
 @main.command()
 @click.option("--family", default=None, help="Only this family (lenet, vgg, resnet, inception, ...).")
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table", show_default=True)
+@needs_tensorflow
 def models(family, fmt):
     """List every registered model: parameters, default input, paper, pretrained weights."""
     import json
@@ -250,6 +287,7 @@ def _summary_choices(what: str):
 @click.option("--num-classes", type=click.IntRange(min=1), default=None, help="Classifier outputs; default: 1000.")
 @click.option("--format", "fmt", type=click.Choice(_summary_choices("formats")), default="table", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), default=None, help="Write to FILE, not stdout.")
+@needs_tensorflow
 def summary(model_name, block, input_shape, num_classes, fmt, out):
     """Per layer: output volume, parameters, multiply-adds and receptive field; then the totals."""
     if (model_name is None) == (block is None):

@@ -21,6 +21,10 @@ AUTO_NAME = re.compile(r"^(conv2d|dense|batch_normalization|activation|max_pooli
 # pooling, ...); that is Keras's contract, not ours.
 KERAS_AUTO_NAMED = {n for n in ALL_MODELS if get_spec(n).builder.__module__ == "kerascnn.models.keras_apps"}
 KERAS_AUTO_NAMED |= {"inception_v3"}
+# Deeper copies of an architecture that is tested at full speed (resnet50, resnet50_v2, resnet20),
+# plus Keras's largest wrapper: their one-step checks run with `-m slow` only.
+SLOW = {"resnet101", "resnet152", "resnet101_v2", "resnet152_v2", "resnet110", "inception_resnet_v2"}
+MODEL_PARAMS = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in ALL_MODELS]
 
 
 def _num_classes(spec) -> int:
@@ -45,7 +49,7 @@ def test_registry_covers_the_lectures():
     assert expected <= set(ALL_MODELS)
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", MODEL_PARAMS)
 def test_builds_names_and_trains_one_step(name):
     spec = get_spec(name)
     classes = _num_classes(spec)
@@ -67,7 +71,7 @@ def test_builds_names_and_trains_one_step(name):
     assert np.isfinite(loss)
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", MODEL_PARAMS)
 def test_include_top_false_pooling(name):
     spec = get_spec(name)
     model = create_model(name, input_shape=spec.min_input, include_top=False, pooling="avg")

@@ -150,19 +150,19 @@ def build_datasets(cfg: DataConfig, image_shape: Sequence[int], batch_size: int,
     needed = [n for n in ("train", "val", "test") if n in parts and (n in splits or ("eval" in splits and n == eval_name))]
     bundle = DataBundle(class_names=list(source.class_names), skipped=list(source.skipped), image_shape=shape,
                         eval_split=eval_name if "eval" in splits else None)
-    built, cached = {}, {}
+    built, cached, counts = {}, {}, {}
     for name in needed:
         ds, count, cached[name], skipped = _build_split(parts[name], name == "train", shape, bundle.num_classes,
                                                         int(batch_size), cfg, augment)
-        built[name] = ds
-        bundle.counts[name] = count
+        built[name], counts[name] = ds, count
         bundle.skipped += skipped
     for name in ("train", "val", "test"):
         if name in splits:
             setattr(bundle, name, built.get(name))
+            if name in counts:
+                bundle.counts[name] = counts[name]
     if "eval" in splits:
-        bundle.eval = built[eval_name]
-        bundle.counts["eval"] = bundle.counts[eval_name]
+        bundle.eval, bundle.counts["eval"] = built[eval_name], counts[eval_name]
     bundle.description = _describe(cfg, source, parts, bundle, cached)
     if bundle.skipped:
         log.warning("%s (see DataBundle.skipped)", summarize_skipped(bundle.skipped))

@@ -65,7 +65,8 @@ class _CifarUnpickler(pickle.Unpickler):
 
     _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
                 ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-                ("numpy", "ndarray"), ("numpy", "dtype")}
+                ("numpy", "ndarray"), ("numpy", "dtype"),
+                ("_codecs", "encode")}  # how protocol-2 pickles written by Python 3 store raw bytes
 
     def find_class(self, module, name):
         if (module, name) in self._ALLOWED:

@@ -15,6 +15,7 @@ the down-sizing almost for free, a large speed-up for photos. Only formats TF ha
 """
 from __future__ import annotations
 
+import functools
 import io
 import os
 import warnings
@@ -61,8 +62,13 @@ def inspect_image(path: str, max_pixels: int = MAX_PIXELS) -> Union[ImageInfo, s
 
     try:
         size = os.path.getsize(path)
-        if size == 0:
-            return "empty file"
+        with open(path, "rb") as f:
+            f.read(1)
+    except OSError as e:  # permission denied, a broken link, a file gone since the listing
+        return f"cannot read: {(e.strerror or type(e).__name__).lower()}"
+    if size == 0:
+        return "empty file"
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we apply our own limit
             with Image.open(path) as img:
@@ -70,12 +76,10 @@ def inspect_image(path: str, max_pixels: int = MAX_PIXELS) -> Union[ImageInfo, s
                 orient = _orientation(img)
     except Image.DecompressionBombError:
         return f"too many pixels (over {max_pixels:,}; decompression bomb?)"
-    except PermissionError:
-        return "cannot read: permission denied"
     except UnidentifiedImageError:
         return "not an image (or an unsupported format)"
     except (OSError, SyntaxError, ValueError, EOFError) as e:  # PIL plugins raise all of these
-        return f"unreadable image header ({type(e).__name__})"
+        return f"truncated or corrupt header ({type(e).__name__})"
     if width * height > max_pixels:
         return f"{width}x{height} is over the {max_pixels:,}-pixel limit (decompression bomb?)"
     if width < 1 or height < 1:
@@ -208,3 +212,21 @@ def to_shape(images, shape: Tuple[int, int, int]):
         images = tf.image.grayscale_to_rgb(images)
     # Antialiasing only matters when shrinking (it is plain bilinear when enlarging, e.g. digits 8->32).
     return tf.image.resize(images, shape[:2], method="bilinear", antialias=True)
+
+
+@functools.lru_cache(maxsize=None)
+def decoder(shape: Tuple[int, int, int], from_path: bool = True):
+    """A tf.function (path or bytes, branch, orient) -> float32 image at `shape`, traced once per shape.
+
+    Every pipeline's map calls this one function, so tracing the decode graph (eight branches,
+    without autograph: there is no Python control flow on tensors) happens once per process,
+    not once per dataset.
+    """
+    import tensorflow as tf
+
+    def decode(source, branch, orient):
+        data = tf.io.read_file(source) if from_path else source
+        return to_shape(decode_image(data, branch, orient), shape)
+
+    spec = [tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)]
+    return tf.function(decode, input_signature=spec, autograph=False)

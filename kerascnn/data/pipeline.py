@@ -54,14 +54,17 @@ def _index_batches(count: int, batch_size: int, shuffle_seed: Optional[int]):
     """A dataset of index vectors, one per batch; a fresh seeded permutation each epoch when shuffling."""
     import tensorflow as tf
 
-    num_batches = -(-count // batch_size)
+    full = count // batch_size * batch_size
+
+    def batches(order):  # as Keras does: whole batches by one reshape, then the remainder
+        ds = tf.data.Dataset.from_tensor_slices(tf.reshape(order[:full], [-1, batch_size]))
+        return ds.concatenate(tf.data.Dataset.from_tensors(order[full:])) if full < count else ds
+
     if shuffle_seed is None:
-        return tf.data.Dataset.range(num_batches).map(
-            lambda i: tf.range(i * batch_size, tf.minimum((i + 1) * batch_size, count)))
+        return batches(tf.range(count, dtype=tf.int64))
     seeds = tf.data.Dataset.random(seed=shuffle_seed, rerandomize_each_iteration=True).batch(2).take(1)
-    perms = seeds.map(lambda s: tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), s))
-    return perms.flat_map(lambda perm: tf.data.Dataset.range(num_batches).map(
-        lambda i: perm[i * batch_size:(i + 1) * batch_size]))
+    orders = seeds.map(lambda s: tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), s))
+    return orders.prefetch(1).flat_map(batches)
 
 
 def array_dataset(images: np.ndarray, labels: np.ndarray, shape: Shape, num_classes: int, batch_size: int,
@@ -112,11 +115,9 @@ def _file_elements(split: FileSplit, shape: Shape, shuffle_seed: Optional[int]):
     if shuffle_seed is not None:  # shuffle names, not decoded images: the buffer stays small
         ds = ds.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
 
-    def decode(path, branch, orient, label, index):
-        image = img.decode_image(tf.io.read_file(path), branch, orient)
-        return img.to_shape(image, shape), label, index
-
-    return ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
+    decode = img.decoder(tuple(shape))
+    return ds.map(lambda path, branch, orient, label, index: (decode(path, branch, orient), label, index),
+                  num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
 
 
 def _tfds_elements(split: TfdsSplit, shape: Shape, shuffle_seed: Optional[int]):
@@ -136,11 +137,9 @@ def _tfds_elements(split: TfdsSplit, shape: Shape, shuffle_seed: Optional[int]):
     if shuffle_seed is not None:  # encoded records are small; the buffer bounds memory
         ds = ds.shuffle(min(len(split), 10_000), seed=shuffle_seed, reshuffle_each_iteration=True)
 
-    def decode(data, label, index):
-        image = img.decode_image(data, img.NATIVE_BRANCH, 1)
-        return img.to_shape(image, shape), label, index
-
-    return ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
+    decode = img.decoder(tuple(shape), from_path=False)
+    return ds.map(lambda data, label, index: (decode(data, img.NATIVE_BRANCH, 1), label, index),
+                  num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
 
 
 def elements(split: Split, shape: Shape, shuffle_seed: Optional[int] = None):

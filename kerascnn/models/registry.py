@@ -35,6 +35,9 @@ class ModelSpec:
     pretrained: Tuple[str, ...] = ()  # weight names `weights=` accepts besides None / a path
     preprocessing: str = "scale"  # see kerascnn.preprocessing.MODES
     defaults: Dict[str, object] = field(default_factory=dict)  # builder kwargs this entry fixes
+    # Training defaults that suit this model (TrainConfig field -> value), applied under the user's
+    # flags: the recipe a user of timm or fastai would expect `fit --model NAME` to start from.
+    recipe: Dict[str, object] = field(default_factory=dict)
 
     def build(self, **kwargs):
         return self.builder(**{**self.defaults, **kwargs})
@@ -53,6 +56,7 @@ def register_model(
     family: str,
     pretrained: Tuple[str, ...] = (),
     preprocessing: str = "scale",
+    recipe: Optional[Dict[str, object]] = None,
     **defaults,
 ) -> Callable[[Callable], Callable]:
     """Decorator: register a builder under `name` (default: the function's name).
@@ -76,6 +80,7 @@ def register_model(
             pretrained=tuple(pretrained),
             preprocessing=preprocessing,
             defaults=dict(defaults),
+            recipe=dict(recipe or {}),
         )
         return fn
 
