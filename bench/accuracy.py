@@ -54,5 +54,5 @@ if __name__ == "__main__":
     if "fashion" in which:
         if not Path(FASHION).is_dir():
             sys.exit(f"{FASHION} missing: apt-get install -y dataset-fashion-mnist")
-        bench("LeNet-5 / Fashion-MNIST", ["--model", "lenet5", "--data", f"idx:{FASHION}", "--epochs", "15"],
+        bench("LeNet-5 / Fashion-MNIST", ["--model", "lenet5", "--data", f"idx:{FASHION}", "--epochs", "20", "--hflip"],
               evaluate_data=f"idx:{FASHION}", goal=">= 90.5% test top-1")

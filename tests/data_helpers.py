@@ -100,6 +100,12 @@ def bad_images(root: str) -> Dict[str, str]:
         "bomb": bomb_png(f"{root}/cat/bomb.png"),
         "not_image_ext": f"{root}/cat/notes.txt",
     }
+    # A Latin-1 file name (as unzipped from an old archive): not valid UTF-8, so TF cannot open it.
+    latin1 = os.path.join(os.fsencode(f"{root}/dog"), b"caf\xe9.jpg")
+    with open(latin1, "wb") as f:
+        f.write(open(save(f"{root}/tmp.jpg", pattern(8, 8)), "rb").read())
+    os.remove(f"{root}/tmp.jpg")
+    paths["latin1_name"] = os.fsdecode(latin1)
     paths["broken_link"] = f"{root}/dog/gone.jpg"
     os.symlink(f"{root}/dog/deleted-since.jpg", paths["broken_link"])
     open(paths["empty"], "wb").close()

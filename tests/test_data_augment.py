@@ -18,19 +18,21 @@ SEED = tf.constant([3, 4], tf.int64)
 def test_random_flip_is_np_flip_on_about_half_the_images(axis):
     x = images(64)
     out = augment.random_flip(tf.constant(x), SEED, axis).numpy()
-    flipped = [np.array_equal(o, np.flip(i, axis=axis - 1)) for o, i in zip(out, x)]
-    kept = [np.array_equal(o, i) for o, i in zip(out, x)]
+    # Resampled at exact pixel centres: equal up to float rounding of the sample positions.
+    flipped = [np.allclose(o, np.flip(i, axis=axis - 1), atol=1e-3) for o, i in zip(out, x)]
+    kept = [np.allclose(o, i, atol=1e-3) for o, i in zip(out, x)]
     assert all(f != k for f, k in zip(flipped, kept))  # each image is exactly one of the two
     assert 16 <= sum(flipped) <= 48
     np.testing.assert_array_equal(out, augment.random_flip(tf.constant(x), SEED, axis).numpy())  # seeded
 
 
 def test_random_translate_is_a_zero_filled_integer_shift():
-    x = images(40, 8, 8) + 1.0  # no zeros inside, so the fill is visible
+    x = images(40, 8, 8) + 1.0  # no zeros inside, so the fill is visible (and must be exactly 0)
     out = augment.random_translate(tf.constant(x), SEED, 0.25).numpy()
     shifts = set()
     for o, i in zip(out, x):
-        matches = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3) if np.array_equal(o, shift(i, dy, dx))]
+        matches = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                   if np.allclose(o, shift(i, dy, dx), atol=1e-3)]
         assert len(matches) == 1
         shifts.add(matches[0])
     assert len(shifts) > 5  # random per image, within +-25% of 8 pixels
@@ -110,3 +112,39 @@ def test_augment_dataset_draws_new_seeds_each_epoch_repeatably():
     again = two_epochs(7)
     np.testing.assert_array_equal(first, again[0])
     np.testing.assert_array_equal(second, again[1])
+
+
+def test_combined_ops_resample_once_and_stay_in_range():
+    x = np.full((16, 10, 12, 3), 200.0, np.float32)
+    cfg = AugmentConfig(hflip=True, vflip=True, crop=0.3)  # no translation: nothing is filled in
+    out = augment.augment_batch(tf.constant(x.astype(np.uint8)), SEED, cfg).numpy()
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, 200.0, atol=1e-2)  # a constant image stays constant, borders too
+
+
+def test_resample_image_flips_and_shifts_the_resized_image():
+    """The streamed path: the same ops, on one image as it is resized (here to its own size)."""
+    x = images(1, 6, 7)[0] + 1.0
+    flips = {"none": 0, "flip": 0}
+    for i in range(40):
+        out = augment.resample_image(tf.constant(x), tf.constant([i, 1], tf.int64), (6, 7),
+                                     AugmentConfig(hflip=True)).numpy()
+        flips["flip" if np.allclose(out, x[:, ::-1], atol=1e-4) else "none"] += 1
+        if not np.allclose(out, x[:, ::-1], atol=1e-4):
+            np.testing.assert_allclose(out, x, atol=1e-4)
+    assert flips["flip"] > 5 and flips["none"] > 5
+    out = augment.resample_image(tf.constant(x), SEED, (6, 7), AugmentConfig(translate=0.34)).numpy()
+    assert any(np.array_equal(out, shift(x, dy, dx)) for dy in range(-2, 3) for dx in range(-2, 3))
+
+
+def test_resample_image_crops_a_whole_pixel_window_then_resizes():
+    ramp = np.tile((np.arange(40, dtype=np.float32) * 2)[None, :, None], (30, 1, 3))
+    starts = set()
+    for i in range(30):
+        out = augment.resample_image(tf.constant(ramp), tf.constant([i, 2], tf.int64), (15, 16),
+                                     AugmentConfig(crop=0.5)).numpy()
+        assert out.shape == (15, 16, 3)
+        # A 20-pixel window resized to 16 (half-pixel bilinear): slope 2 * 20 / 16 inside.
+        np.testing.assert_allclose(np.diff(out[0, 1:-1, 0]), 2 * 20 / 16, atol=1e-3)
+        starts.add(round(float(out[0, 1, 0] - 2 * (1.5 * 20 / 16 - 0.5)) / 2))
+    assert starts <= set(range(21)) and len(starts) > 5  # random whole-pixel offsets 0..20

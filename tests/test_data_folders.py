@@ -7,7 +7,7 @@ import pytest
 from PIL import Image, ImageOps
 
 import data_helpers as h
-from kerascnn.config import DataConfig
+from kerascnn.config import AugmentConfig, DataConfig
 from kerascnn.data import build_datasets, load_images
 from kerascnn.data.images import MAX_PIXELS, inspect_image
 from kerascnn.errors import DataError
@@ -55,7 +55,7 @@ def test_messy_folder_keeps_every_good_image_and_skips_every_bad_one(messy):
 @pytest.mark.parametrize("kind, reason", [
     ("empty", "empty file"), ("truncated_jpeg", "truncated"), ("truncated_png", "truncated"),
     ("truncated_header", "truncated"), ("text_as_jpeg", "not an image"), ("bomb", "pixel"),
-    ("not_image_ext", "not an image file type"), ("broken_link", "cannot read")])
+    ("not_image_ext", "not an image file type"), ("broken_link", "cannot read"), ("latin1_name", "UTF-8")])
 def test_each_bad_file_is_skipped_for_its_reason(messy, kind, reason):
     bad, bundle = messy[2], messy[4]
     reasons = {os.path.abspath(p): r for p, r in bundle.skipped}
@@ -128,8 +128,8 @@ def test_load_images_takes_files_and_folders_recursively(tmp_path):
     assert x.shape == (4, 5, 7, 3) and x.dtype == np.float32
     assert names[0] == single and [os.path.basename(n) for n in names[1:]] == ["000.png", "001.png", "000.png"]
     assert skipped == [(str(tmp_path / "missing.png"), "no such file or folder")]
-    # b's images are filled with 30 (class index 1), a's with 10.
-    assert np.allclose(x[3], 30.0, atol=1.0) and np.allclose(x[1, 1:, 1:], 10.0, atol=1.0)
+    # b's images are filled with 30 (class index 1), a's with 10, but for the corner pixel.
+    assert np.allclose(x[3, 1:, 1:], 30.0, atol=1.0) and np.allclose(x[1, 1:, 1:], 10.0, atol=1.0)
 
 
 def test_load_images_with_nothing_usable_is_a_data_error(tmp_path):
@@ -212,3 +212,22 @@ def test_streamed_and_cached_folders_give_the_same_pixels(tmp_path):
         ref = np.asarray(im.convert("RGB").resize((50, 37), Image.BILINEAR), np.float32)
     images, _, _ = load_images([str(tmp_path / "c" / "0.jpg")], (37, 50, 3))
     assert np.abs(images[0] - ref).mean() < 2.0
+
+
+def test_streamed_training_images_get_their_geometry_while_resized(tmp_path):
+    for i in range(6):
+        h.save(str(tmp_path / "c" / f"{i}.png"), h.pattern(30, 40, seed=i))
+    plain = build_datasets(DataConfig(spec=str(tmp_path), val_split=0.0, cache="none", seed=1), (15, 20, 3), 6,
+                           splits=("train",))
+    flipped = build_datasets(DataConfig(spec=str(tmp_path), val_split=0.0, cache="none", seed=1), (15, 20, 3), 6,
+                             augment=AugmentConfig(hflip=True), splits=("train",))
+    x, _ = batches(plain.train)
+    seen = {"flipped": 0, "plain": 0}
+    for _ in range(3):
+        for image in batches(flipped.train)[0]:
+            if any(np.allclose(image, p[:, ::-1], atol=1e-3) for p in x):
+                seen["flipped"] += 1
+            else:
+                assert any(np.allclose(image, p, atol=1e-3) for p in x)
+                seen["plain"] += 1
+    assert seen["flipped"] > 2 and seen["plain"] > 2

@@ -7,6 +7,7 @@ preprocessing (kerascnn.preprocessing), so the pipeline only needs the input sha
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -15,7 +16,7 @@ import numpy as np
 
 from kerascnn.config import AugmentConfig, DataConfig
 from kerascnn.data import pipeline
-from kerascnn.data.augment import augment_dataset, check_augment, pca_stats
+from kerascnn.data.augment import augment_dataset, check_augment, has_geometry, pca_stats
 from kerascnn.data.folders import collect_files, file_split, inspect_files, summarize_skipped
 from kerascnn.data.images import MAX_PIXELS
 from kerascnn.data.sources import ArraySplit, Source, Split, seeded_split, split_labels
@@ -80,10 +81,13 @@ def resolve_splits(source: Source, cfg: DataConfig) -> Dict[str, Split]:
 
 
 def _pca(images: Optional[np.ndarray], split: Split, shape, seed: int):
-    if images is not None:  # a seeded sample of the cached training images
+    """PCA colour statistics of the training images, from a seeded sample (a 3x3 covariance needs few)."""
+    if images is not None:  # already decoded: sample the cache
         rng = np.random.default_rng(seed)
         return pca_stats(images[np.sort(rng.choice(len(images), min(len(images), 1024), replace=False))])
-    return pca_stats(pipeline.sample_for_stats(split, shape, seed))
+    # Otherwise decode 256 images, small: resizing barely changes the colour covariance.
+    small = (min(shape[0], 64), min(shape[1], 64), shape[2])
+    return pca_stats(pipeline.sample_for_stats(split, small, seed, count=256))
 
 
 def _build_split(split: Split, training: bool, shape, num_classes: int, batch_size: int, cfg: DataConfig,
@@ -105,7 +109,11 @@ def _build_split(split: Split, training: bool, shape, num_classes: int, batch_si
         images, count = decoded.images, len(decoded)
         ds = pipeline.array_dataset(images, decoded.labels, shape, num_classes, batch_size, seed)
     else:
-        ds = pipeline.stream_dataset(split, shape, num_classes, batch_size, seed)
+        # Streamed training images get their random geometry while being resized (one resampling
+        # pass per image); only the colour jitter is left to do on the batch.
+        geometry = augment if training and has_geometry(augment) else None
+        ds = pipeline.stream_dataset(split, shape, num_classes, batch_size, seed, geometry, cfg.seed + 2)
+        augment = dataclasses.replace(augment, crop=0.0, translate=0.0, hflip=False, vflip=False)
         count = len(split)
     if count == 0:
         raise DataError(f"--data {cfg.spec}: a split has no usable examples left after decoding.")
@@ -145,9 +153,11 @@ def build_datasets(cfg: DataConfig, image_shape: Sequence[int], batch_size: int,
     parts = resolve_splits(source, cfg)
     eval_name = "test" if "test" in parts else "val"
     if "eval" in splits and eval_name not in parts:
-        raise DataError(f"--data {cfg.spec} has no test split and --val-split is 0, so there is no held-out "
-                        f"split to evaluate on; pass --val-split > 0 (the same value and --seed as for fit).")
-    needed = [n for n in ("train", "val", "test") if n in parts and (n in splits or ("eval" in splits and n == eval_name))]
+        raise DataError(f"--data {cfg.spec} has no test split and --val-split {cfg.val_split} holds nothing out, "
+                        f"so there is nothing to evaluate on; pass --val-split > 0 (the same value and --seed as "
+                        f"for fit).")
+    wanted = set(splits) | ({eval_name} if "eval" in splits else set())
+    needed = [n for n in ("train", "val", "test") if n in parts and n in wanted]
     bundle = DataBundle(class_names=list(source.class_names), skipped=list(source.skipped), image_shape=shape,
                         eval_split=eval_name if "eval" in splits else None)
     built, cached, counts = {}, {}, {}
@@ -196,6 +206,7 @@ def load_images(paths: Union[str, Sequence[str]], image_shape: Sequence[int],
     shape = check_shape(image_shape)
     paths = [paths] if isinstance(paths, str) else list(paths)
     files, skipped = collect_files(paths)
+    total = len(files) + len(skipped)
     good, bad = inspect_files(files, max_pixels)
     skipped += bad
     images = np.zeros((0, *shape), np.float32)
@@ -209,5 +220,5 @@ def load_images(paths: Union[str, Sequence[str]], image_shape: Sequence[int],
         why = f": {summarize_skipped(skipped)}" if skipped else ""
         raise DataError(f"No usable images in {', '.join(map(str, paths))}{why}")
     if skipped:
-        log.warning(summarize_skipped(skipped, len(files)))
+        log.warning(summarize_skipped(skipped, total))
     return images, names, skipped

@@ -39,11 +39,21 @@ def list_images(folder: str, skipped: Skipped) -> List[str]:
             if is_hidden(name):
                 continue
             path = os.path.join(root, name)
-            if has_image_extension(name):
+            if not _utf8(path):  # TF takes paths as UTF-8 strings; a Latin-1 name from an old archive is not
+                skipped.append((path, "file name is not valid UTF-8; rename it"))
+            elif has_image_extension(name):
                 found.append(path)
             else:
                 skipped.append((path, "not an image file type"))
     return found
+
+
+def _utf8(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def inspect_files(paths: Sequence[str], max_pixels: int = MAX_PIXELS) -> Tuple[List[Tuple[str, ImageInfo]], Skipped]:
@@ -100,8 +110,9 @@ def _layout(path: str, spec: str) -> Tuple[Dict[str, str], List[str]]:
         return splits, class_names
     if not top:
         has_images = any(has_image_extension(n) for n in os.listdir(path))
-        raise DataError(f"--data {spec}: {path} has {'images but ' if has_images else ''}no class sub-folders; put "
-                        f"each class's images in {os.path.join(path, '<class>')}/ (or train/<class>/ and val/<class>/).")
+        raise DataError(f"--data {spec}: {path} has {'images but ' if has_images else ''}no class sub-folders; "
+                        f"put each class's images in {os.path.join(path, '<class>')}/ (or train/<class>/ and "
+                        f"val/<class>/).")
     return {"train": path}, top
 
 
@@ -132,8 +143,10 @@ def collect_files(paths: Sequence[str]) -> Tuple[List[str], Skipped]:
         full = os.path.expanduser(str(path))
         if os.path.isdir(full):
             files += list_images(full, skipped)
-        elif os.path.isfile(full):
+        elif os.path.isfile(full) and _utf8(full):
             files.append(full)
+        elif os.path.isfile(full):
+            skipped.append((str(path), "file name is not valid UTF-8; rename it"))
         else:
             skipped.append((str(path), "no such file or folder"))
     return files, skipped

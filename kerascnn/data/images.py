@@ -20,7 +20,7 @@ import io
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Tuple, Union
+from typing import Sequence, Tuple, Union
 
 import numpy as np
 
@@ -33,6 +33,7 @@ JPEG, NATIVE, PIL = 0, 1, 2
 _NATIVE_FORMATS = ("PNG", "GIF", "WEBP")
 JPEG_RATIOS = (1, 2, 4, 8)  # decode_jpeg's `ratio` values; branches 0..3 of `decode_image`
 NATIVE_BRANCH, PIL_BRANCH = len(JPEG_RATIOS), len(JPEG_RATIOS) + 1
+ALL_BRANCHES = tuple(range(PIL_BRANCH + 1))
 
 
 @dataclass(frozen=True)
@@ -157,8 +158,12 @@ def pil_decode(data: bytes) -> np.ndarray:
         return np.asarray(img.convert("RGB"), np.uint8)
 
 
-def decode_image(data, branch, orient):
-    """Encoded image bytes -> (h, w, 3) uint8, oriented; `branch` from `jpeg_branches`. A tf graph function."""
+def decode_image(data, branch, orient, branches: Sequence[int] = ALL_BRANCHES, oriented: bool = True):
+    """Encoded image bytes -> (h, w, 3) uint8, oriented; `branch` from `jpeg_branches`. A tf graph function.
+
+    `branches` lists the branches in use and `oriented` whether any orientation is not 1: a folder
+    of same-size JPEGs then decodes without any per-image `switch_case` (a function call per image).
+    """
     import tensorflow as tf
 
     def jpeg(ratio):
@@ -172,9 +177,13 @@ def decode_image(data, branch, orient):
         image.set_shape([None, None, 3])
         return image
 
-    image = tf.switch_case(branch, [jpeg(r) for r in JPEG_RATIOS] + [native, fallback])
+    options = [jpeg(r) for r in JPEG_RATIOS] + [native, fallback]
+    if len(branches) == 1:
+        image = options[branches[0]]()
+    else:  # unused branches become the cheap generic decoder, so they cost no tracing
+        image = tf.switch_case(branch, [options[i] if i in branches else native for i in range(len(options))])
     image.set_shape([None, None, 3])
-    return orient_image(image, orient)
+    return orient_image(image, orient) if oriented else image
 
 
 def orient_image(image, orient):
@@ -202,31 +211,70 @@ def to_shape(images, shape: Tuple[int, int, int]):
     import tensorflow as tf
 
     images = tf.cast(images, tf.float32)
-    channels = images.shape[-1]
-    if channels in (2, 4):  # drop alpha
-        images = images[..., : channels - 1]
-        channels -= 1
-    if shape[2] == 1 and channels == 3:
-        images = tf.image.rgb_to_grayscale(images)
-    elif shape[2] == 3 and channels == 1:
-        images = tf.image.grayscale_to_rgb(images)
-    # Antialiasing only matters when shrinking (it is plain bilinear when enlarging, e.g. digits 8->32).
-    return tf.image.resize(images, shape[:2], method="bilinear", antialias=True)
+    if shape[2] == 1:  # fewer channels to resize
+        return resize(to_channels(images, 1), shape[:2])
+    return to_channels(resize(images, shape[:2]), shape[2])
+
+
+def to_channels(images, channels: int):
+    """float32 images with 1 to 4 channels -> `channels` (1 or 3): alpha dropped, luma, or gray tiled."""
+    import tensorflow as tf
+
+    have = images.shape[-1]
+    if have in (2, 4):  # drop alpha
+        images = images[..., : have - 1]
+        have -= 1
+    if channels == 1 and have == 3:
+        return tf.image.rgb_to_grayscale(images)
+    if channels == 3 and have == 1:
+        return tf.image.grayscale_to_rgb(images)
+    return images
+
+
+def shrinks_a_lot(height, width, size: Tuple[int, int]):
+    """Whether resizing (height, width) to `size` shrinks both sides and one by more than 3x.
+
+    Works on Python ints and on scalar tensors alike.
+    """
+    return (height >= size[0]) & (width >= size[1]) & ((height > 3 * size[0]) | (width > 3 * size[1]))
+
+
+def resize(images, size: Tuple[int, int]):
+    """Bilinear resize; area (box-filter) averaging instead when shrinking by more than 3x.
+
+    Bilinear reads only the 2x2 nearest source pixels, so far beyond 2x it skips most of them and
+    aliases; area averaging does not, at under half the cost of `antialias=True` (measured 0.8 vs
+    1.8 ms for 500x375 -> 224x224, bilinear 0.4 ms). The 3x threshold keeps the common ImageNet-size
+    photo on plain bilinear, as Keras' own loaders; JPEGs arrive DCT-shrunk to within 2x anyway.
+    """
+    import tensorflow as tf
+
+    def area():
+        return tf.image.resize(images, size, method="area")
+
+    def bilinear():
+        return tf.image.resize(images, size, method="bilinear")
+
+    height, width = images.shape[-3], images.shape[-2]
+    if height is not None and width is not None:
+        return area() if shrinks_a_lot(height, width, size) else bilinear()
+    dims = tf.shape(images)
+    return tf.cond(shrinks_a_lot(dims[-3], dims[-2], size), area, bilinear)
 
 
 @functools.lru_cache(maxsize=None)
-def decoder(shape: Tuple[int, int, int], from_path: bool = True):
-    """A tf.function (path or bytes, branch, orient) -> float32 image at `shape`, traced once per shape.
+def decoder(shape: Tuple[int, int, int], from_path: bool = True, branches: Tuple[int, ...] = ALL_BRANCHES,
+            oriented: bool = True):
+    """A tf.function (path or bytes, branch, orient) -> float32 image at `shape`, traced once per variant.
 
-    Every pipeline's map calls this one function, so tracing the decode graph (eight branches,
-    without autograph: there is no Python control flow on tensors) happens once per process,
-    not once per dataset.
+    Every pipeline's map calls one of these, so the decode graph is traced (without autograph: there
+    is no Python control flow on tensors) once per process, not once per dataset.
     """
     import tensorflow as tf
 
     def decode(source, branch, orient):
         data = tf.io.read_file(source) if from_path else source
-        return to_shape(decode_image(data, branch, orient), shape)
+        return to_shape(decode_image(data, branch, orient, branches, oriented), shape)
 
     spec = [tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)]
     return tf.function(decode, input_signature=spec, autograph=False)

@@ -36,7 +36,8 @@ def alphago_policy(input_shape=None, num_classes=361, include_top=True, weights=
     shape = resolve_input_shape(input_shape, (19, 19, 48), (9, 9, 48), name)
     if include_top and num_classes != shape[0] * shape[1]:
         raise ModelError(f"{name}: the policy has one output per board point, so num_classes must be "
-                         f"{shape[0] * shape[1]} for a {shape[0]}x{shape[1]} board. Received: num_classes={num_classes}")
+                         f"{shape[0] * shape[1]} for a {shape[0]}x{shape[1]} board. "
+                         f"Received: num_classes={num_classes}")
     inputs, x = model_input(shape, "none")
     for i in range(1, HIDDEN_LAYERS + 1):
         x = keras.layers.Conv2D(filters, 5 if i == 1 else 3, padding="same", activation="relu",

@@ -14,7 +14,7 @@ import keras
 
 from kerascnn.errors import ModelError
 from kerascnn.models.common import check_common_args, load_weights, model_input, resolve_input_shape
-from kerascnn.models.registry import get_spec, register_model
+from kerascnn.models.registry import register_model
 
 
 def _offline_hint(name: str, error: Exception) -> ModelError:
@@ -62,111 +62,41 @@ def build_application(app: Callable, *, name: str, preprocessing: str, default_i
     return load_weights(model, weights, name)
 
 
-@register_model(default_input=(224, 224, 3), min_input=(32, 32, 3), paper="Sandler et al. 2018",
-                family="mobilenet", pretrained=("imagenet",), preprocessing="tf")
-def mobilenet_v2(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
-                 classifier_activation="softmax", name="mobilenet_v2", alpha=1.0):
-    """MobileNetV2 (Sandler et al. 2018, "MobileNetV2: Inverted Residuals and Linear Bottlenecks")."""
-    return build_application(
-        keras.applications.MobileNetV2, name=name, preprocessing="tf", default_input=(224, 224, 3),
-        min_input=(32, 32, 3), input_shape=input_shape, num_classes=num_classes, include_top=include_top,
-        weights=weights, pooling=pooling, classifier_activation=classifier_activation, alpha=alpha)
+# The keras.applications networks of the lectures, as data: (application, paper input, smallest
+# input, paper, family, Keras's own preprocess_input mode: "caffe" for ResNet v1, "tf" for ResNet
+# v2, Inception-ResNet, Xception and MobileNet). VGG16/19 and Inception v3 have builders of their
+# own (vgg.py, inception.py) that load these same official weights.
+_APPLICATIONS = {
+    "resnet50": (keras.applications.ResNet50, (224, 224, 3), (32, 32, 3), "He et al. 2015", "resnet", "caffe"),
+    "resnet101": (keras.applications.ResNet101, (224, 224, 3), (32, 32, 3), "He et al. 2015", "resnet", "caffe"),
+    "resnet152": (keras.applications.ResNet152, (224, 224, 3), (32, 32, 3), "He et al. 2015", "resnet", "caffe"),
+    "resnet50_v2": (keras.applications.ResNet50V2, (224, 224, 3), (32, 32, 3), "He et al. 2016", "resnet", "tf"),
+    "resnet101_v2": (keras.applications.ResNet101V2, (224, 224, 3), (32, 32, 3), "He et al. 2016", "resnet", "tf"),
+    "resnet152_v2": (keras.applications.ResNet152V2, (224, 224, 3), (32, 32, 3), "He et al. 2016", "resnet", "tf"),
+    "inception_resnet_v2": (keras.applications.InceptionResNetV2, (299, 299, 3), (75, 75, 3),
+                            "Szegedy et al. 2016", "inception", "tf"),
+    "xception": (keras.applications.Xception, (299, 299, 3), (71, 71, 3), "Chollet 2017", "inception", "tf"),
+    "mobilenet": (keras.applications.MobileNet, (224, 224, 3), (32, 32, 3), "Howard et al. 2017", "mobilenet", "tf"),
+    "mobilenet_v2": (keras.applications.MobileNetV2, (224, 224, 3), (32, 32, 3), "Sandler et al. 2018",
+                     "mobilenet", "tf"),
+}
 
 
-# The other keras.applications networks of the lectures. Each entry point only names the
-# application; sizes and preprocessing come from its registry entry (Keras's own preprocess_input
-# mode: "caffe" for ResNet v1, "tf" for ResNet v2, Inception, Xception and MobileNet).
-IMAGENET = ("imagenet",)
+def _register_application(key: str, app: Callable, default_input, min_input, paper: str, family: str,
+                          preprocessing: str) -> None:
+    def builder(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
+                classifier_activation="softmax", name=key, **app_kwargs):
+        return build_application(
+            app, name=name, preprocessing=preprocessing, default_input=default_input, min_input=min_input,
+            input_shape=input_shape, num_classes=num_classes, include_top=include_top, weights=weights,
+            pooling=pooling, classifier_activation=classifier_activation, **app_kwargs)
+
+    builder.__name__ = builder.__qualname__ = key
+    builder.__doc__ = (f"{key} ({paper}): keras.applications.{app.__name__} with kerascnn's input, "
+                       f"preprocessing ({preprocessing}) and head; extra kwargs (e.g. alpha) go to Keras.")
+    register_model(key, default_input=default_input, min_input=min_input, paper=paper, family=family,
+                   pretrained=("imagenet",), preprocessing=preprocessing)(builder)
 
 
-def _wrap(app: Callable, key: str, args: dict, **app_kwargs) -> keras.Model:
-    spec = get_spec(key)
-    return build_application(app, preprocessing=spec.preprocessing, default_input=spec.default_input,
-                             min_input=spec.min_input, **args, **app_kwargs)
-
-
-def _args(input_shape, num_classes, include_top, weights, pooling, classifier_activation, name) -> dict:
-    return dict(input_shape=input_shape, num_classes=num_classes, include_top=include_top,
-                weights=weights, pooling=pooling, classifier_activation=classifier_activation, name=name)
-
-
-_RESNET = dict(default_input=(224, 224, 3), min_input=(32, 32, 3), paper="He et al. 2015",
-               family="resnet", pretrained=IMAGENET, preprocessing="caffe")
-_RESNET_V2 = dict(_RESNET, paper="He et al. 2016", preprocessing="tf")
-
-
-@register_model(**_RESNET)
-def resnet50(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
-             classifier_activation="softmax", name="resnet50"):
-    """ResNet-50 (He et al. 2015, "Deep Residual Learning for Image Recognition"): 25,636,712 params."""
-    return _wrap(keras.applications.ResNet50, "resnet50", _args(input_shape, num_classes, include_top,
-                 weights, pooling, classifier_activation, name))
-
-
-@register_model(**_RESNET)
-def resnet101(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
-              classifier_activation="softmax", name="resnet101"):
-    """ResNet-101 (He et al. 2015, "Deep Residual Learning for Image Recognition")."""
-    return _wrap(keras.applications.ResNet101, "resnet101", _args(input_shape, num_classes, include_top,
-                 weights, pooling, classifier_activation, name))
-
-
-@register_model(**_RESNET)
-def resnet152(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
-              classifier_activation="softmax", name="resnet152"):
-    """ResNet-152 (He et al. 2015, "Deep Residual Learning for Image Recognition")."""
-    return _wrap(keras.applications.ResNet152, "resnet152", _args(input_shape, num_classes, include_top,
-                 weights, pooling, classifier_activation, name))
-
-
-@register_model(**_RESNET_V2)
-def resnet50_v2(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
-                classifier_activation="softmax", name="resnet50_v2"):
-    """ResNet-50 v2, pre-activation (He et al. 2016, "Identity Mappings in Deep Residual Networks")."""
-    return _wrap(keras.applications.ResNet50V2, "resnet50_v2", _args(input_shape, num_classes, include_top,
-                 weights, pooling, classifier_activation, name))
-
-
-@register_model(**_RESNET_V2)
-def resnet101_v2(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
-                 classifier_activation="softmax", name="resnet101_v2"):
-    """ResNet-101 v2, pre-activation (He et al. 2016, "Identity Mappings in Deep Residual Networks")."""
-    return _wrap(keras.applications.ResNet101V2, "resnet101_v2", _args(input_shape, num_classes, include_top,
-                 weights, pooling, classifier_activation, name))
-
-
-@register_model(**_RESNET_V2)
-def resnet152_v2(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
-                 classifier_activation="softmax", name="resnet152_v2"):
-    """ResNet-152 v2, pre-activation (He et al. 2016, "Identity Mappings in Deep Residual Networks")."""
-    return _wrap(keras.applications.ResNet152V2, "resnet152_v2", _args(input_shape, num_classes, include_top,
-                 weights, pooling, classifier_activation, name))
-
-
-@register_model(default_input=(299, 299, 3), min_input=(75, 75, 3), paper="Szegedy et al. 2016",
-                family="inception", pretrained=IMAGENET, preprocessing="tf")
-def inception_resnet_v2(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
-                        classifier_activation="softmax", name="inception_resnet_v2"):
-    """Inception-ResNet-v2 (Szegedy et al. 2016, "Inception-v4, Inception-ResNet and the Impact of
-    Residual Connections on Learning")."""
-    return _wrap(keras.applications.InceptionResNetV2, "inception_resnet_v2", _args(
-        input_shape, num_classes, include_top, weights, pooling, classifier_activation, name))
-
-
-@register_model(default_input=(299, 299, 3), min_input=(71, 71, 3), paper="Chollet 2017",
-                family="inception", pretrained=IMAGENET, preprocessing="tf")
-def xception(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
-             classifier_activation="softmax", name="xception"):
-    """Xception (Chollet 2017, "Xception: Deep Learning with Depthwise Separable Convolutions")."""
-    return _wrap(keras.applications.Xception, "xception", _args(input_shape, num_classes, include_top,
-                 weights, pooling, classifier_activation, name))
-
-
-@register_model(default_input=(224, 224, 3), min_input=(32, 32, 3), paper="Howard et al. 2017",
-                family="mobilenet", pretrained=IMAGENET, preprocessing="tf")
-def mobilenet(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
-              classifier_activation="softmax", name="mobilenet", alpha=1.0):
-    """MobileNet v1 (Howard et al. 2017, "MobileNets: Efficient Convolutional Neural Networks for
-    Mobile Vision Applications")."""
-    return _wrap(keras.applications.MobileNet, "mobilenet", _args(input_shape, num_classes, include_top,
-                 weights, pooling, classifier_activation, name), alpha=alpha)
+for _key, _row in _APPLICATIONS.items():
+    _register_application(_key, *_row)
