@@ -36,6 +36,11 @@ def _import_tensorflow_quietly() -> None:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+    import absl.logging
+
+    # TFDS and TF report through absl's Python logger (e.g. "Variant folder ... has no
+    # dataset_info.json"); kerascnn's own warnings go through `logging` and stay visible.
+    absl.logging.set_verbosity(absl.logging.ERROR)
 
 
 def needs_tensorflow(fn):

@@ -34,6 +34,22 @@ def test_imagenet_weights_come_from_the_keras_cache(tmp_path, monkeypatch):
                                   source.get_layer("block5_conv3").get_weights()[0])
 
 
+def test_imagenet_weights_with_other_classes_get_a_new_head(tmp_path, monkeypatch):
+    """Transfer learning as in timm: pretrained backbone, global average pooling, a new classifier."""
+    source = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+    path = str(tmp_path / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5")
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, source)
+    asked = []
+    monkeypatch.setattr(keras_vgg16.file_utils, "get_file", lambda fname, *a, **k: asked.append(fname) or path)
+    model = create_model("vgg16", input_shape=(32, 32, 3), num_classes=5, weights="imagenet")
+    assert asked and asked[0].endswith("_notop.h5"), "the no-top file is the one needed"
+    assert model.output_shape == (None, 5)
+    assert [layer.name for layer in model.layers[-3:]] == ["avg_pool", "logits", "predictions"]
+    np.testing.assert_array_equal(model.get_layer("block1_conv1").get_weights()[0],
+                                  source.get_layer("block1_conv1").get_weights()[0])
+
+
 def test_imagenet_weights_offline_is_a_model_error(monkeypatch):
     def offline(*args, **kwargs):
         raise Exception("URL fetch failure on https://storage.googleapis.com/...: None -- [Errno -2] "

@@ -13,7 +13,8 @@ from typing import Callable, Optional
 import keras
 
 from kerascnn.errors import ModelError
-from kerascnn.models.common import check_common_args, load_weights, model_input, resolve_input_shape
+from kerascnn.models.common import (check_common_args, classifier, load_weights, model_input,
+                                    resolve_input_shape)
 from kerascnn.models.registry import register_model
 
 
@@ -34,24 +35,28 @@ def build_application(app: Callable, *, name: str, preprocessing: str, default_i
     if weights == "imagenet":
         if shape[-1] != 3:
             raise ModelError(f"{name}: ImageNet weights need 3-channel input. Received: input_shape={shape}")
-        if include_top and num_classes != 1000:
-            raise ModelError(f"{name}: the ImageNet classifier has 1000 classes; use include_top=False "
-                             f"(or `kerascnn finetune`) for {num_classes}.")
+    # ImageNet weights with another number of classes (or another input size) is transfer learning,
+    # as in timm: the pretrained backbone, global average pooling and a new classifier.
+    new_head = weights == "imagenet" and include_top and (num_classes != 1000 or shape != tuple(default_input))
+    keras_top = include_top and not new_head
     inputs, x = model_input(shape, preprocessing)
     try:
-        base = app(include_top=include_top, weights="imagenet" if weights == "imagenet" else None,
-                   input_tensor=x, pooling=None if include_top else pooling, classes=num_classes,
-                   classifier_activation=None, **app_kwargs)
+        base = app(include_top=keras_top, weights="imagenet" if weights == "imagenet" else None,
+                   input_tensor=x, pooling="avg" if new_head else (None if include_top else pooling),
+                   classes=num_classes, classifier_activation=None, **app_kwargs)
     except Exception as e:
         if "URL fetch failure" in str(e) or "Name or service not known" in str(e):
             raise _offline_hint(name, e) from None
         raise
     x = base.output
-    if not include_top and pooling:
+    if new_head:
+        base.layers[-1].name = "avg_pool"
+        x = classifier(x, num_classes, classifier_activation)
+    elif not include_top and pooling:
         # Keras leaves some of these auto-named ("global_average_pooling2d"); ours are stable and the
         # same as every kerascnn model's (see common.pool_features).
         base.layers[-1].name = f"{pooling}_pool"
-    if include_top:
+    elif include_top:
         # Keras names its classifier Dense "predictions"; ours is "logits" followed by a float32
         # activation called "predictions", the same two layers as every other kerascnn model.
         base.layers[-1].name = "logits"

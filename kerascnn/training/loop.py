@@ -115,7 +115,8 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose)
             raise UserError(f"--resume {resume_dir}: this run already finished ({rd.MODEL} is there); "
                             f"pass --epochs N larger than {cfg.epochs} to train it further.")
         if backup is not None:
-            restore_backup(model, backup)
+            with dist.strategy.scope():  # restoring builds the optimizer's variables: mirror them
+                restore_backup(model, backup)
             log.info("resuming %s after epoch %d", resume_dir, initial_epoch)
     history = HistoryWriter(run / rd.HISTORY, HistoryWriter.read((shared or run) / rd.HISTORY, initial_epoch))
     cbs = [EpochBackup(run / rd.BACKUP), history, BestModel(run / rd.BEST, monitor_acc, strip_auxiliary),

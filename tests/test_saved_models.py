@@ -1,0 +1,27 @@
+"""The models in saved_models/ still load safely and still score what saved_models/README.md says."""
+import json
+from pathlib import Path
+
+import pytest
+
+from kerascnn.training import evaluate, load_model
+
+SAVED = Path(__file__).resolve().parent.parent / "saved_models"
+
+
+@pytest.mark.parametrize("folder", sorted(p.name for p in SAVED.iterdir() if (p / "model.keras").is_file()))
+def test_saved_model_loads_with_safe_mode_and_its_run_files(folder):
+    run = SAVED / folder
+    model = load_model(run / "model.keras")
+    classes = json.loads((run / "classes.json").read_text())
+    assert model.output_shape[-1] == len(classes)
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"] == model.name
+
+
+def test_lenet5_digits_scores_what_the_readme_says():
+    r = evaluate(SAVED / "lenet5_digits" / "model.keras", "digits", plot=False)
+    assert r.count == 179
+    assert r.top1 >= 0.99
+    assert "99.44%" in (SAVED / "README.md").read_text()
+    assert f"{r.top1:.2%}" == "99.44%"
