@@ -263,8 +263,9 @@ def models(family, fmt):
     if fmt == "json":
         click.echo(json.dumps(as_dicts(rows), indent=1))
         return
-    header = ("model", "family", "params", "input", "paper", "pretrained")
-    table = [(r.name, r.family, f"{r.params:,}", r.default_input, r.paper, r.pretrained) for r in rows]
+    header = ("model", "family", "params", "classes", "input", "paper", "pretrained")
+    table = [(r.name, r.family, f"{r.params:,}", str(r.classes), r.default_input, r.paper, r.pretrained)
+             for r in rows]
     if fmt == "markdown":
         click.echo("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
         for t in table:
@@ -272,7 +273,8 @@ def models(family, fmt):
         return
     widths = [max(len(str(x)) for x in col) for col in zip(header, *table)]
     for t in [header, *table]:
-        click.echo("  ".join(str(x).ljust(w) if i != 2 else str(x).rjust(w) for i, (x, w) in enumerate(zip(t, widths))))
+        click.echo("  ".join(str(x).rjust(w) if i in (2, 3) else str(x).ljust(w)
+                             for i, (x, w) in enumerate(zip(t, widths))).rstrip())
 
 
 # --- summary command (analysis) ---

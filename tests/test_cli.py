@@ -55,8 +55,9 @@ def test_models_lists_the_registry(tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     rows = json.loads(r.stdout)
     assert rows[0]["name"] == "lenet5"
-    # conv1 + conv2 + fc1 + fc2 + the 1000-class classifier, by hand
-    assert rows[0]["params"] == (5 * 5 * 1 + 1) * 6 + (5 * 5 * 6 + 1) * 16 + 401 * 120 + 121 * 84 + 85 * 1000
+    # conv1 + conv2 + fc1 + fc2 + the 10-class classifier, by hand: LeCun et al.'s 61,706
+    assert rows[0]["params"] == (5 * 5 * 1 + 1) * 6 + (5 * 5 * 6 + 1) * 16 + 401 * 120 + 121 * 84 + 85 * 10 == 61_706
+    assert rows[0]["classes"] == 10 and rows[0]["default_input"] == "32x32x1"
     assert (tmp_path / "kerascnn").is_dir(), "counts are cached"
 
 

@@ -18,7 +18,8 @@ from kerascnn.models.registry import get_spec, list_models
 class CatalogRow:
     name: str
     family: str
-    params: int  # total parameters at the default input with 1000 classes (361 for AlphaGo)
+    params: int  # total parameters at the default input with the default classes
+    classes: int  # the builder's default number of classes (1000 for ImageNet nets, 10 for LeNet-5 ...)
     default_input: str
     paper: str
     pretrained: str
@@ -28,15 +29,15 @@ def _cache_path() -> Path:
     from kerascnn import __version__
 
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(root) / "kerascnn" / f"param-counts-{__version__}.json"
+    return Path(root) / "kerascnn" / f"catalog-{__version__}.json"
 
 
-def count_params(name: str) -> int:
-    """Total parameters of `name` built at its default input (weights=None)."""
+def count_params(name: str) -> list:
+    """[total parameters, classes] of `name` built with its defaults (weights=None)."""
     import keras
 
     model = get_spec(name).build()
-    n = int(model.count_params())
+    n = [int(model.count_params()), int(model.output_shape[-1])]
     del model
     keras.backend.clear_session()
     return n
@@ -47,7 +48,7 @@ def catalog(names: Optional[List[str]] = None, progress: Optional[Callable[[str]
     names = names or list_models()
     path = _cache_path()
     try:
-        cache: Dict[str, int] = json.loads(path.read_text())
+        cache: Dict[str, list] = json.loads(path.read_text())
     except (OSError, ValueError):
         cache = {}
     rows = []
@@ -58,12 +59,13 @@ def catalog(names: Optional[List[str]] = None, progress: Optional[Callable[[str]
                 progress(name)
             cache[name] = count_params(name)
             _write_cache(path, cache)
-        rows.append(CatalogRow(name, spec.family, cache[name], "x".join(map(str, spec.default_input)),
+        params, classes = cache[name]
+        rows.append(CatalogRow(name, spec.family, params, classes, "x".join(map(str, spec.default_input)),
                                spec.paper, ", ".join(spec.pretrained) or "-"))
     return rows
 
 
-def _write_cache(path: Path, cache: Dict[str, int]) -> None:
+def _write_cache(path: Path, cache: Dict[str, list]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")

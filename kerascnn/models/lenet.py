@@ -24,9 +24,9 @@ LENET5_RECIPE = {"batch_size": 32, "label_smoothing": 0.1}
 
 @register_model(default_input=(32, 32, 1), min_input=(16, 16, 1), paper="LeCun et al. 1998", family="lenet",
                 recipe=LENET5_RECIPE)
-def lenet5(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
+def lenet5(input_shape=None, num_classes=10, include_top=True, weights=None, pooling=None,
            classifier_activation="softmax", name="lenet5", activation="relu", subsample="max"):
-    """LeNet-5. `activation="tanh", subsample="avg"` is closer to the 1998 network; ReLU and max
+    """LeNet-5, a digit recogniser: 10 classes by default. `activation="tanh", subsample="avg"` is closer to the 1998 network; ReLU and max
     pooling (the defaults) train faster and reach the same accuracy."""
     check_common_args(name, num_classes, include_top, pooling)
     shape = resolve_input_shape(input_shape, (32, 32, 1), (16, 16, 1), name)
