@@ -144,36 +144,50 @@ def _precision_choice():
     return click.Choice(PRECISIONS)
 
 
+TRAIN_OPTIONS = [
+    # Order = order in --help.
+    click.option("--model", "-m", default=None, help="A registered model (see `kerascnn models`).  [default: lenet5; finetune: mobilenet_v2]"),
+    data_options,
+    click.option("--val-split", type=_fraction(0.0, 0.9), default=None, help="Held-out fraction when the data has no validation split.  [default: 0.1]"),
+    click.option("--input-shape", callback=_parse_shape, default=None, metavar="H,W,C", help="Input size; default: the model's own."),
+    click.option("--weights", default=None, metavar="imagenet|PATH", help="Start from pretrained weights (a name or a .weights.h5/.keras file)."),
+    click.option("--freeze", type=click.Choice(["none", "backbone"]), default=None, help="backbone: train only the classifier on top of pretrained features.  [default: none; finetune: backbone]"),
+    click.option("--model-arg", "model_args", multiple=True, callback=_parse_model_args, metavar="KEY=VALUE", help="Extra builder argument, e.g. lrn=true, batch_norm=true, aux_logits=true, k=128 (repeatable)."),
+    click.option("--epochs", type=click.IntRange(1), default=None, help=f"[default: {_show('epochs')}]"),
+    click.option("--batch-size", type=click.IntRange(1), default=None, help=f"Global batch size.  [default: {_show('batch_size')}]"),
+    click.option("--optimizer", type=click.Choice(["sgd", "adam", "adamw"]), default=None, help=f"[default: {_show('optimizer')}]"),
+    click.option("--lr", type=click.FloatRange(0, min_open=True), default=None, help="Peak learning rate; default per optimizer (sgd 0.01, adam/adamw 1e-3)."),
+    click.option("--momentum", type=_fraction(0.0, 0.999), default=None, help="SGD momentum (Nesterov).  [default: 0.9]"),
+    click.option("--weight-decay", type=click.FloatRange(0), default=None, help="Decoupled weight decay (AlexNet/VGG: 5e-4).  [default: 0]"),
+    click.option("--schedule", type=click.Choice(["constant", "step", "plateau", "cosine"]), default=None, help=f"LR schedule: step = /10 every --step-epochs; plateau = /10 when val loss stalls.  [default: {_show('schedule')}]"),
+    click.option("--warmup-epochs", type=click.FloatRange(0), default=None, help="Linear warm-up before cosine decay.  [default: 0]"),
+    click.option("--step-epochs", type=click.IntRange(1), default=None, help="Epochs between /10 drops (step schedule).  [default: 30]"),
+    click.option("--label-smoothing", type=_fraction(0.0, 0.5), default=None, help="[default: 0]"),
+    click.option("--early-stopping", type=click.IntRange(0), default=None, metavar="PATIENCE", help="Stop after this many epochs without val-loss progress; 0 = off.  [default: 0]"),
+    click.option("--aux-weight", type=click.FloatRange(0), default=None, help="Loss weight of auxiliary classifiers (GoogLeNet/Inception v3 with aux_logits=true).  [default: 0.3]"),
+    click.option("--hflip", is_flag=True, default=None, help="Augment: random left-right flips."),
+    click.option("--vflip", is_flag=True, default=None, help="Augment: random up-down flips."),
+    click.option("--crop", type=_fraction(0.0, 0.9), default=None, help="Augment: random crop losing up to this fraction of each side, resized back."),
+    click.option("--translate", type=_fraction(0.0, 0.5), default=None, help="Augment: random shift up to this fraction of the size."),
+    click.option("--pca-jitter", type=_fraction(0.0, 1.0), default=None, help="Augment: AlexNet PCA colour jitter std (paper: 0.1)."),
+    click.option("--precision", type=click.Choice(["float32", "mixed_float16", "mixed_bfloat16"]), default=None, help=f"[default: {_show('precision')}]"),
+    click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker", "tpu"]), default=None, help="tf.distribute strategy; auto picks from the machine (TF_CONFIG, GPUs).  [default: auto]"),
+    click.option("--steps-per-execution", type=click.IntRange(1), default=None, help="Training steps per compiled call.  [default: 1]"),
+    click.option("--cache", type=click.Choice(["auto", "memory", "none"]), default=None, help="Cache decoded images in memory.  [default: auto]"),
+    click.option("--seed", type=int, default=None, help="[default: 1337]"),
+    click.option("--out", type=click.Path(file_okay=False), default=None, help="Run folder; default runs/<model>-<data>-<time>."),
+]
+
+
+def train_options(fn):
+    """The training flags shared by `fit` and `finetune` (None = keep the configured default)."""
+    for option in reversed(TRAIN_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
 @main.command()
-@click.option("--model", "-m", default=None, help="A registered model (see `kerascnn models`).  [default: lenet5]")
-@data_options
-@click.option("--val-split", type=_fraction(0.0, 0.9), default=None, help="Held-out fraction when the data has no validation split.  [default: 0.1]")
-@click.option("--input-shape", callback=_parse_shape, default=None, metavar="H,W,C", help="Input size; default: the model's own.")
-@click.option("--weights", default=None, metavar="imagenet|PATH", help="Start from pretrained weights (a name or a .weights.h5/.keras file).")
-@click.option("--model-arg", "model_args", multiple=True, callback=_parse_model_args, metavar="KEY=VALUE", help="Extra builder argument, e.g. lrn=true, batch_norm=true, aux_logits=true, k=128 (repeatable).")
-@click.option("--epochs", type=click.IntRange(1), default=None, help=f"[default: {_show('epochs')}]")
-@click.option("--batch-size", type=click.IntRange(1), default=None, help=f"Global batch size.  [default: {_show('batch_size')}]")
-@click.option("--optimizer", type=click.Choice(["sgd", "adam", "adamw"]), default=None, help=f"[default: {_show('optimizer')}]")
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=None, help="Peak learning rate; default per optimizer (sgd 0.01, adam/adamw 1e-3).")
-@click.option("--momentum", type=_fraction(0.0, 0.999), default=None, help="SGD momentum (Nesterov).  [default: 0.9]")
-@click.option("--weight-decay", type=click.FloatRange(0), default=None, help="Decoupled weight decay (AlexNet/VGG: 5e-4).  [default: 0]")
-@click.option("--schedule", type=click.Choice(["constant", "step", "plateau", "cosine"]), default=None, help=f"LR schedule: step = /10 every --step-epochs; plateau = /10 when val loss stalls.  [default: {_show('schedule')}]")
-@click.option("--warmup-epochs", type=click.FloatRange(0), default=None, help="Linear warm-up before cosine decay.  [default: 0]")
-@click.option("--step-epochs", type=click.IntRange(1), default=None, help="Epochs between /10 drops (step schedule).  [default: 30]")
-@click.option("--label-smoothing", type=_fraction(0.0, 0.5), default=None, help="[default: 0]")
-@click.option("--early-stopping", type=click.IntRange(0), default=None, metavar="PATIENCE", help="Stop after this many epochs without val-loss progress; 0 = off.  [default: 0]")
-@click.option("--aux-weight", type=click.FloatRange(0), default=None, help="Loss weight of auxiliary classifiers (GoogLeNet/Inception v3 with aux_logits=true).  [default: 0.3]")
-@click.option("--hflip", is_flag=True, default=None, help="Augment: random left-right flips.")
-@click.option("--vflip", is_flag=True, default=None, help="Augment: random up-down flips.")
-@click.option("--crop", type=_fraction(0.0, 0.9), default=None, help="Augment: random crop losing up to this fraction of each side, resized back.")
-@click.option("--translate", type=_fraction(0.0, 0.5), default=None, help="Augment: random shift up to this fraction of the size.")
-@click.option("--pca-jitter", type=_fraction(0.0, 1.0), default=None, help="Augment: AlexNet PCA colour jitter std (paper: 0.1).")
-@click.option("--precision", type=click.Choice(["float32", "mixed_float16", "mixed_bfloat16"]), default=None, help=f"[default: {_show('precision')}]")
-@click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker", "tpu"]), default=None, help="tf.distribute strategy; auto picks from the machine (TF_CONFIG, GPUs).  [default: auto]")
-@click.option("--steps-per-execution", type=click.IntRange(1), default=None, help="Training steps per compiled call.  [default: 1]")
-@click.option("--cache", type=click.Choice(["auto", "memory", "none"]), default=None, help="Cache decoded images in memory.  [default: auto]")
-@click.option("--seed", type=int, default=None, help="[default: 1337]")
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Run folder; default runs/<model>-<data>-<time>.")
+@train_options
 @click.option("--resume", type=click.Path(exists=True, file_okay=False), default=None, metavar="RUN_DIR", help="Continue an interrupted run from its last finished epoch (with --epochs: train further).")
 @click.pass_context
 @needs_tensorflow
@@ -188,23 +202,56 @@ def fit(ctx: click.Context, resume, **opts):
             raise click.UsageError(f"--resume takes the run's own config; drop {flags} (only --epochs may change).")
         cfg = None
     else:
-        data_keys = {"data": "spec", "data_dir": "data_dir", "val_split": "val_split", "cache": "cache", "seed": "seed"}
-        aug_keys = ("hflip", "vflip", "crop", "translate", "pca_jitter")
-        changes = {f"data.{v}": opts.pop(k) if k != "seed" else opts.get("seed") for k, v in data_keys.items()}
-        changes.update({f"augment.{k}": opts.pop(k) for k in aug_keys})
-        changes.update({k: v for k, v in opts.items() if v not in ({}, ())})
         from kerascnn.training.configure import make_config
 
+        changes = _config_changes(opts)
         cfg = make_config(changes.pop("model", None) or TrainConfig.model, **changes)
     from kerascnn.training import fit as run_fit
 
-    # The live progress bar where a person watches; one line per epoch in logs and CI.
-    verbose = 1 if sys.stdout.isatty() else 2
     result = run_fit(cfg or TrainConfig(), resume=resume, epochs=opts.get("epochs") if resume else None,
-                     verbose=verbose)
+                     verbose=_verbosity())
+    _report(result)
+
+
+def _config_changes(opts: dict) -> dict:
+    """CLI option values -> `override` keys of TrainConfig (dotted for the nested data/augment)."""
+    opts = dict(opts)
+    data_keys = {"data": "spec", "data_dir": "data_dir", "val_split": "val_split", "cache": "cache", "seed": "seed"}
+    aug_keys = ("hflip", "vflip", "crop", "translate", "pca_jitter")
+    changes = {f"data.{v}": opts.pop(k) if k != "seed" else opts.get("seed") for k, v in data_keys.items()}
+    changes.update({f"augment.{k}": opts.pop(k) for k in aug_keys})
+    changes.update({k: v for k, v in opts.items() if v not in ({}, ())})
+    return changes
+
+
+def _verbosity() -> int:
+    # The live progress bar where a person watches; one line per epoch in logs and CI.
+    return 1 if sys.stdout.isatty() else 2
+
+
+def _report(result) -> None:
     final = result.final
     acc = final.get("val_accuracy", final.get("val_predictions_accuracy"))
     click.echo(f"Run folder: {result.run_dir}" + (f"  (val top-1 {float(acc):.2%})" if acc is not None else ""))
+
+
+@main.command()
+@train_options
+@needs_tensorflow
+def finetune(**opts):
+    """Transfer learning: a pretrained backbone (--weights) and a new classifier for your --data.
+
+    By default only the classifier trains (--freeze backbone); --freeze none trains everything.
+    Example, offline: --model mobilenet_v2 --weights mobilenet_v2_imagenet_notop.weights.h5 --data FOLDER
+    """
+    from apps.transfer_learning import finetune as run_finetune
+
+    if not opts.get("weights"):
+        raise click.UsageError("finetune needs --weights imagenet or --weights PATH (a pretrained backbone).")
+    changes = _config_changes(opts)
+    result = run_finetune(changes.pop("model", None) or "mobilenet_v2", changes.pop("weights"),
+                          verbose=_verbosity(), **changes)
+    _report(result)
 
 
 @main.command()

@@ -57,6 +57,7 @@ class TrainConfig:
     warmup_epochs: float = 0.0  # linear warm-up before the cosine schedule
     step_epochs: int = 30  # step schedule: divide the LR by 10 every this many epochs
     label_smoothing: float = 0.0
+    freeze: str = "none"  # none | backbone (train only the classifier: a linear probe on pretrained features)
     aux_weight: float = 0.3  # loss weight of auxiliary classifiers (GoogLeNet, Inception v3)
     plateau_patience: int = 5  # plateau schedule: epochs without val-loss progress before LR / 10
     early_stopping: int = 0  # patience in epochs on val loss; 0 disables
@@ -72,6 +73,7 @@ class TrainConfig:
 OPTIMIZER_DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3, "adamw": 1e-3}
 SCHEDULES = ("constant", "step", "plateau", "cosine")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+FREEZE = ("none", "backbone")
 STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
 
 

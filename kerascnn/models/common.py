@@ -132,3 +132,19 @@ def strip_auxiliary(model: keras.Model) -> keras.Model:
     if not _has_layer(model, "predictions"):
         raise ModelError(f"{model.name}: no layer named 'predictions' to keep.")
     return keras.Model(model.input, model.get_layer("predictions").output, name=model.name)
+
+
+def freeze_backbone(model: keras.Model) -> int:
+    """Freeze every layer but the classifier ("logits") and auxiliary heads; returns how many.
+
+    Frozen BatchNormalization layers also stop updating their statistics (Keras 3 runs them in
+    inference mode when trainable is False), which is what transfer learning on small data needs.
+    """
+    frozen = 0
+    for layer in model.layers:
+        if layer.weights and layer.name != "logits" and not layer.name.startswith("aux"):
+            layer.trainable = False
+            frozen += 1
+    if frozen == len([layer for layer in model.layers if layer.weights]):
+        raise ModelError(f"{model.name}: no 'logits' layer to train; freeze='backbone' needs a classifier.")
+    return frozen

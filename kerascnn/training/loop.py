@@ -17,11 +17,11 @@ from typing import List, Optional, Sequence
 
 import keras
 
-from kerascnn.config import TrainConfig, override
+from kerascnn.config import FREEZE, TrainConfig, override
 from kerascnn.data import build_datasets
 from kerascnn.errors import UserError
 from kerascnn.models import create_model, get_spec
-from kerascnn.models.common import strip_auxiliary
+from kerascnn.models.common import freeze_backbone, strip_auxiliary
 from kerascnn.training import run_dir as rd
 from kerascnn.training.callbacks import BestModel, EpochBackup, HistoryWriter, latest_backup, restore_backup
 from kerascnn.training.distribute import set_precision, setup_distribution
@@ -88,6 +88,10 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose)
     with dist.strategy.scope():
         model = create_model(cfg.model, input_shape=image_shape, num_classes=bundle.num_classes,
                              weights=cfg.weights, **dict(cfg.model_args))
+        if cfg.freeze == "backbone":
+            log.info("froze %d layers; training the classifier only", freeze_backbone(model))
+        elif cfg.freeze != "none":
+            raise UserError(f"--freeze must be one of {', '.join(FREEZE)}. Received: {cfg.freeze!r}")
         outputs = list(model.output_names)
         losses = {o: keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing) for o in outputs}
         metrics = [keras.metrics.CategoricalAccuracy(name="accuracy"),

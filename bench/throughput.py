@@ -1,0 +1,362 @@
+"""Training throughput: `kerascnn fit` vs a plain Keras `model.fit` vs a PyTorch loop, side by side.
+
+    python bench/throughput.py                       # LeNet-5 and ResNet-20, batch 128, 3 rounds
+    python bench/throughput.py --models resnet20 --rounds 5 --precision mixed_bfloat16
+
+For each model, in one run, this prints the training images/s of
+  (a) `kerascnn.training.fit` (the harness behind `kerascnn fit`: its data pipeline, callbacks,
+      run folder, schedule) on in-memory data (synthetic IDX files, `--data idx:DIR`),
+  (b) a plain `model.fit(x, y)` of the same Keras model (`create_model`) on the same numpy arrays,
+  (c) an equivalent PyTorch network (written below: LeNet-5, ResNet-20 with option-A shortcuts),
+      channels_last, torch.set_num_threads(cores), a hand-written loop over in-memory tensors,
+and the ratios (a)/(b), (a)/(c), and the achieved training GFLOP/s against a matmul peak measured
+on the same machine.
+
+Method. Every measurement runs in a fresh subprocess (no thread pool or allocator state carried
+over; TensorFlow and PyTorch never share a process), and the three kinds are interleaved round by
+round so that a load change on the machine hits all of them. The first epoch (tracing, oneDNN
+kernel selection, warm-up) is never timed. "Train img/s" times the training steps of an epoch
+(epoch begin -> validation begin); "epoch img/s" also counts validation and the end-of-epoch
+callbacks (checkpoint, history, best model), the harness's own per-epoch cost. Figures are
+medians over rounds of each run's best measured epoch.
+
+FLOPs convention: forward multiply-adds (MACs) from `kerascnn.analysis.summary` (convolutions and
+dense layers), training FLOPs per image = 3 x 2 x MACs (a MAC is 2 FLOPs; backward ~ 2 x forward).
+BN, ReLU, pooling and the optimizer are not counted, so the percentage of peak is a lower bound.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BATCH = 128
+MODELS = {"lenet5": (32, 32, 1), "resnet20": (32, 32, 3)}
+TRAIN_IMAGES = {"lenet5": 32768, "resnet20": 4096}  # about 2-10 s per epoch on a 2-core CPU
+VAL_IMAGES = 1024
+NUM_CLASSES = 10
+KINDS = ("kerascnn", "keras", "torch")
+
+
+# ---------------------------------------------------------------------------------------------
+# Synthetic data, shared by the three kinds: uint8 pixels, as IDX files (what `--data idx:` reads).
+
+def write_idx(path: Path, array) -> None:
+    import numpy as np
+
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(header + array.tobytes())
+
+
+def make_data(folder: Path, model: str, train: int) -> None:
+    """train + VAL_IMAGES random images in folder/{train-images,train-labels}-idx*-ubyte."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n = train + VAL_IMAGES
+    folder.mkdir(parents=True, exist_ok=True)
+    write_idx(folder / "train-images-idx3-ubyte", rng.integers(0, 256, (n, *MODELS[model]), dtype=np.uint8))
+    write_idx(folder / "train-labels-idx1-ubyte", rng.integers(0, NUM_CLASSES, n, dtype=np.uint8))
+
+
+def load_split(folder: Path, train: int):
+    """(x_train, y_train, x_val, y_val): float32 [0, 255] images and int labels, train first."""
+    from kerascnn.data.idx import read_idx
+
+    x = read_idx(str(folder / "train-images-idx3-ubyte")).astype("float32")
+    y = read_idx(str(folder / "train-labels-idx1-ubyte")).astype("int64")
+    return x[:train], y[:train], x[train:], y[train:]
+
+
+# ---------------------------------------------------------------------------------------------
+# Workers: one measurement each, in its own process; print one JSON line.
+
+def _keras_timer(times: list):
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        """(train seconds, whole-epoch seconds) per epoch; appended last, so the epoch time
+        includes the other callbacks' end-of-epoch work."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0, self.t_train = time.perf_counter(), None
+
+        def on_test_begin(self, logs=None):
+            self.t_train = self.t_train or time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            t = time.perf_counter()
+            times.append(((self.t_train or t) - self.t0, t - self.t0))
+
+    return EpochTimer()
+
+
+def run_kerascnn(args) -> dict:
+    from kerascnn.config import TrainConfig, override
+    from kerascnn.training import fit
+
+    times: list = []
+    val_split = VAL_IMAGES / (args.images + VAL_IMAGES)
+    cfg = override(TrainConfig(), model=args.model, epochs=args.epochs, batch_size=args.batch,
+                   precision=args.precision, steps_per_execution=args.spe, out=str(Path(args.tmp) / "run"),
+                   **{"data.spec": f"idx:{args.data}", "data.val_split": val_split})
+    result = fit(cfg, verbose=0, callbacks=[_keras_timer(times)])
+    train_count = _train_count(cfg)
+    return {"train_images": train_count, "times": times, "final_loss": result.history[-1]["loss"]}
+
+
+def _train_count(cfg) -> int:
+    from kerascnn.data import build_datasets
+
+    return build_datasets(cfg.data, MODELS[cfg.model], cfg.batch_size, splits=("train",)).counts["train"]
+
+
+def run_keras(args) -> dict:
+    import keras
+
+    from kerascnn.models import create_model
+
+    keras.utils.set_random_seed(1337)
+    keras.mixed_precision.set_global_policy(args.precision)
+    x, y, xv, yv = load_split(Path(args.data), args.images)
+    y, yv = keras.utils.to_categorical(y, NUM_CLASSES), keras.utils.to_categorical(yv, NUM_CLASSES)
+    model = create_model(args.model, input_shape=MODELS[args.model], num_classes=NUM_CLASSES)
+    model.compile(keras.optimizers.Adam(1e-3), keras.losses.CategoricalCrossentropy(), metrics=["accuracy"],
+                  steps_per_execution=args.spe)
+    times: list = []
+    hist = model.fit(x, y, batch_size=args.batch, epochs=args.epochs, validation_data=(xv, yv),
+                     callbacks=[_keras_timer(times)], verbose=0)
+    return {"train_images": len(x), "times": times, "final_loss": hist.history["loss"][-1]}
+
+
+def torch_model(name: str):
+    """LeNet-5 or ResNet-20 (option-A shortcuts), layer for layer the Keras models of kerascnn."""
+    import torch
+    from torch import nn
+    import torch.nn.functional as F
+
+    class LeNet5(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.conv2 = nn.Conv2d(1, 6, 5), nn.Conv2d(6, 16, 5)
+            self.fc1, self.fc2, self.logits = nn.Linear(400, 120), nn.Linear(120, 84), nn.Linear(84, NUM_CLASSES)
+
+        def forward(self, x):
+            x = x / 255.0
+            x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+            x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+            x = torch.flatten(x.permute(0, 2, 3, 1), 1)  # NHWC flatten order, as Keras
+            return self.logits(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.stride, self.pad = stride, cout - cin
+
+        def forward(self, x):
+            y = F.relu(self.bn1(self.conv1(x)))
+            y = self.bn2(self.conv2(y))
+            s = x[:, :, ::self.stride, ::self.stride] if self.stride > 1 else x
+            if self.pad:  # option A: zero-pad the new channels, half before, half after
+                s = F.pad(s, (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2))
+            return F.relu(s + y)
+
+    class ResNet20(nn.Module):
+        def __init__(self, n=3):
+            super().__init__()
+            self.conv1, self.bn1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16)
+            blocks, cin = [], 16
+            for stage, cout in enumerate((16, 32, 64)):
+                for i in range(n):
+                    blocks.append(Block(cin, cout, 2 if stage and i == 0 else 1))
+                    cin = cout
+            self.blocks = nn.Sequential(*blocks)
+            self.logits = nn.Linear(64, NUM_CLASSES)
+
+        def forward(self, x):
+            x = F.relu(self.bn1(self.conv1(x / 255.0)))
+            x = self.blocks(x)
+            return self.logits(x.mean((2, 3)))
+
+    return {"lenet5": LeNet5, "resnet20": ResNet20}[name]()
+
+
+def run_torch(args) -> dict:
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    torch.manual_seed(1337)
+    x, y, xv, yv = load_split(Path(args.data), args.images)
+    to_nchw = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+    x, xv, y, yv = to_nchw(x), to_nchw(xv), torch.from_numpy(y), torch.from_numpy(yv)
+    model = torch_model(args.model).to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    bf16 = args.precision == "mixed_bfloat16"
+    times, loss = [], float("nan")
+    for _ in range(args.epochs):
+        t0 = time.perf_counter()
+        model.train()
+        for idx in torch.randperm(len(x)).split(args.batch):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                out = model(x[idx])
+            loss = loss_fn(out.float(), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        t_train = time.perf_counter()
+        model.eval()
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            correct = sum(int((model(xb).argmax(1) == yb).sum()) for xb, yb in zip(xv.split(512), yv.split(512)))
+        times.append((t_train - t0, time.perf_counter() - t0))
+    return {"train_images": len(x), "times": times, "final_loss": float(loss), "val_correct": correct}
+
+
+def run_peak(args) -> dict:
+    """Best GFLOP/s of an n x n matmul (float32 and bfloat16), TensorFlow's oneDNN kernels."""
+    import tensorflow as tf
+
+    out = {}
+    for dtype in (tf.float32, tf.bfloat16):
+        n = 4096
+        a = tf.cast(tf.random.normal((n, n)), dtype)
+        b = tf.cast(tf.random.normal((n, n)), dtype)
+        mm = tf.function(tf.linalg.matmul)
+        mm(a, b).numpy()
+        best = 0.0
+        for _ in range(5):
+            t = time.perf_counter()
+            for _ in range(3):
+                c = mm(a, b)
+            c.numpy()
+            best = max(best, 2 * n**3 * 3 / (time.perf_counter() - t) / 1e9)
+        out[dtype.name] = best
+    return out
+
+
+WORKERS = {"kerascnn": run_kerascnn, "keras": run_keras, "torch": run_torch, "peak": run_peak}
+
+
+# ---------------------------------------------------------------------------------------------
+# The driver.
+
+def machine_facts() -> dict:
+    flags = ""
+    try:
+        flags = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    except OSError:
+        pass
+    model = next((line.split(":", 1)[1].strip() for line in flags.splitlines() if line.startswith("Model name")), "?")
+    flag_line = next((line for line in flags.splitlines() if line.startswith("Flags")), "")
+    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
+    return {"cpu": model, "nproc": os.cpu_count(), "flags": [f for f in wanted if f" {f}" in flag_line],
+            "python": platform.python_version(), "load_avg": os.getloadavg()}
+
+
+def spawn(kind: str, args, model: str = "", data: str = "", tmp: str = "") -> dict:
+    cmd = [sys.executable, __file__, "--worker", kind, "--model", model or "lenet5", "--data", data,
+           "--tmp", tmp, "--images", str(args.images_for(model)) if model else "0", "--epochs", str(args.epochs),
+           "--batch", str(args.batch), "--precision", args.precision, "--spe", str(args.spe)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode:
+        raise RuntimeError(f"{kind} {model} failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def rates(result: dict):
+    """(best train img/s, best epoch img/s) over the measured (not the first) epochs."""
+    n = result["train_images"]
+    measured = result["times"][1:]
+    return n / min(t for t, _ in measured), n / min(e for _, e in measured)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", default="lenet5,resnet20")
+    p.add_argument("--kinds", default=",".join(KINDS))
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=3, help="per run; the first is warm-up")
+    p.add_argument("--batch", type=int, default=BATCH)
+    p.add_argument("--images", type=int, default=0, help="training images per epoch (0: per-model default)")
+    p.add_argument("--precision", default="float32", choices=("float32", "mixed_bfloat16"))
+    p.add_argument("--spe", type=int, default=0, help="steps_per_execution for (a) and (b); 0: the harness default")
+    p.add_argument("--json", help="also write the results here")
+    # internal: one measurement
+    p.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    p.add_argument("--model", default="lenet5", help=argparse.SUPPRESS)
+    p.add_argument("--data", default="", help=argparse.SUPPRESS)
+    p.add_argument("--tmp", default="", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.spe == 0:
+        from kerascnn.config import TrainConfig
+
+        args.spe = TrainConfig().steps_per_execution
+    args.images_for = lambda m: args.images or TRAIN_IMAGES[m]
+    if args.worker:
+        print(json.dumps(WORKERS[args.worker](args)))
+        return 0
+
+    facts = machine_facts()
+    print(f"machine: {facts['cpu']}, {facts['nproc']} cores, flags {' '.join(facts['flags'])}, "
+          f"load {facts['load_avg'][0]:.2f}")
+    peak = spawn("peak", args)
+    print(f"matmul peak (TF, 4096^2): float32 {peak['float32']:.0f} GFLOP/s, bfloat16 {peak['bfloat16']:.0f} GFLOP/s")
+    peak_used = peak["bfloat16" if args.precision == "mixed_bfloat16" else "float32"]
+    print(f"batch {args.batch}, precision {args.precision}, steps_per_execution {args.spe}, "
+          f"{args.rounds} rounds x {args.epochs} epochs (first epoch untimed)")
+    from kerascnn.analysis.summary import summary_for
+
+    kinds = args.kinds.split(",")
+    report = {"machine": facts, "peak": peak, "settings": {k: v for k, v in vars(args).items()
+                                                          if k not in ("images_for", "worker", "model", "data", "tmp")},
+              "models": {}}
+    for model in args.models.split(","):
+        flops = 6 * summary_for(model, MODELS[model], num_classes=NUM_CLASSES).totals.macs
+        with tempfile.TemporaryDirectory() as tmp:
+            data = Path(tmp) / "data"
+            make_data(data, model, args.images_for(model))
+            runs = {k: [] for k in kinds}
+            for r in range(args.rounds):
+                for kind in kinds:
+                    with tempfile.TemporaryDirectory(dir=tmp) as run_tmp:
+                        runs[kind].append(rates(spawn(kind, args, model, str(data), run_tmp)))
+        med = {k: (statistics.median(t for t, _ in v), statistics.median(e for _, e in v)) for k, v in runs.items()}
+        print(f"\n{model} ({MODELS[model][0]}x{MODELS[model][1]}x{MODELS[model][2]}, "
+              f"{args.images_for(model)} train images/epoch, {flops / 1e6:.1f} MFLOP/image for training)")
+        print(f"  {'':10s} {'train img/s':>12s} {'epoch img/s':>12s} {'GFLOP/s':>8s} {'of peak':>8s}   all rounds (train img/s)")
+        for kind in kinds:
+            t, e = med[kind]
+            gf = t * flops / 1e9
+            label = {"kerascnn": "(a) kerascnn", "keras": "(b) keras", "torch": "(c) torch"}[kind]
+            print(f"  {label:12s} {t:10.0f} {e:12.0f} {gf:8.1f} {gf / peak_used:8.0%}   "
+                  + " ".join(f"{x:.0f}" for x, _ in runs[kind]))
+        ratios = {}
+        if "kerascnn" in med and "keras" in med:
+            ratios["a/b train"] = med["kerascnn"][0] / med["keras"][0]
+            ratios["a/b epoch"] = med["kerascnn"][1] / med["keras"][1]
+        if "kerascnn" in med and "torch" in med:
+            ratios["a/c train"] = med["kerascnn"][0] / med["torch"][0]
+        if "keras" in med and "torch" in med:
+            ratios["b/c train"] = med["keras"][0] / med["torch"][0]
+        print("  ratios: " + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
+        report["models"][model] = {"mflop_per_image": flops / 1e6, "median": med, "runs": runs, "ratios": ratios}
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
