@@ -26,6 +26,9 @@ BN, ReLU, pooling and the optimizer are not counted, so the percentage of peak i
 """
 from __future__ import annotations
 
+import os
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: keep the table readable
+
 import argparse
 import json
 import os

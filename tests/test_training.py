@@ -120,3 +120,23 @@ def test_mixed_bfloat16_keeps_float32_outputs(tmp_path):
     import keras
 
     assert keras.mixed_precision.global_policy().name == "float32", "fit restores the global policy"
+
+
+def test_auxiliary_heads_train_with_weight_and_are_dropped_at_export(tmp_path):
+    """GoogLeNet with aux_logits: three outputs in training (loss = main + 0.3 x each aux), one saved."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (tmp_path / "imgs" / c).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(tmp_path / "imgs" / c / f"{i}.png")
+    cfg = override(TrainConfig(), model="googlenet", model_args={"aux_logits": True}, input_shape=(96, 96, 3),
+                   epochs=1, batch_size=4, out=str(tmp_path / "run"),
+                   **{"data.spec": str(tmp_path / "imgs"), "data.val_split": 0.25})
+    result = fit(cfg, verbose=0)
+    row = result.history[0]
+    expected = row["predictions_loss"] + 0.3 * (row["aux1_predictions_loss"] + row["aux2_predictions_loss"])
+    assert row["loss"] == pytest.approx(expected, rel=0.02)
+    saved = load_model(result.run_dir / "model.keras")
+    assert saved.output_names == ["predictions"] and saved.output_shape == (None, 2)

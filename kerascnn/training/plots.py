@@ -28,18 +28,26 @@ def plot_curves(rows: List[dict], path: Path, title: str = "") -> None:
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for ax, (key, label) in zip(axes, panels):
         for prefix, style in (("", "-"), ("val_", "--")):
-            ys = [float(r[prefix + key]) if r.get(prefix + key) not in (None, "") else np.nan for r in rows]
+            ys = [_value(r, prefix, key) for r in rows]
             if not np.all(np.isnan(ys)):
                 ax.plot(epochs, ys, style, marker="o", ms=2, label=("val " if prefix else "train ") + label)
         ax.set_xlabel("epoch")
         ax.set_title(label)
         ax.grid(alpha=0.3)
-        if key != "learning_rate":
+        if key != "learning_rate" and ax.get_legend_handles_labels()[0]:
             ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
     atomic_save(path, lambda p: fig.savefig(p, dpi=100, format="png"))
     plt.close(fig)
+
+
+def _value(row: dict, prefix: str, key: str) -> float:
+    # Models with auxiliary heads log their main output's metrics as "predictions_<metric>".
+    for name in (prefix + key, prefix + "predictions_" + key):
+        if row.get(name) not in (None, ""):
+            return float(row[name])
+    return np.nan
 
 
 def plot_confusion(cm: np.ndarray, class_names: Sequence[str], path: Path, title: str = "") -> None:
