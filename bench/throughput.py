@@ -31,7 +31,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: k
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import subprocess
@@ -224,7 +223,7 @@ def run_torch(args) -> dict:
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             correct = sum(int((model(xb).argmax(1) == yb).sum()) for xb, yb in zip(xv.split(512), yv.split(512)))
         times.append((t_train - t0, time.perf_counter() - t0))
-    return {"train_images": len(x), "times": times, "final_loss": float(loss), "val_correct": correct}
+    return {"train_images": len(x), "times": times, "final_loss": float(loss.detach()), "val_correct": correct}
 
 
 def run_peak(args) -> dict:
