@@ -79,6 +79,19 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.meta["kerascnn.debug"] = debug
     if not debug:
         _quiet_tensorflow()
+    _show_progress_messages(debug)
+
+
+def _show_progress_messages(debug: bool) -> None:
+    """kerascnn's own log lines (data summary, skipped files, resume point, replicas) on stderr."""
+    import logging
+
+    logger = logging.getLogger("kerascnn")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if debug else "%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if debug else logging.INFO)
 
 
 # --- shared option groups (datasette style: options as decorators) ---

@@ -84,6 +84,7 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose)
     image_shape = tuple(cfg.input_shape or spec.default_input)
     bundle = build_datasets(cfg.data, image_shape, cfg.batch_size, cfg.augment, splits=("train", "val"))
     steps_per_epoch = max(1, math.ceil(bundle.counts["train"] / cfg.batch_size))
+    log.info("data: %s", bundle.description)
 
     with dist.strategy.scope():
         model = create_model(cfg.model, input_shape=image_shape, num_classes=bundle.num_classes,
