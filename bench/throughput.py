@@ -45,6 +45,7 @@ TRAIN_IMAGES = {"lenet5": 32768, "resnet20": 4096}  # about 2-10 s per epoch on 
 VAL_IMAGES = 1024
 NUM_CLASSES = 10
 KINDS = ("kerascnn", "keras", "torch")
+LETTER = {"kerascnn": "a", "keras": "b", "torch": "c"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -81,15 +82,23 @@ def load_split(folder: Path, train: int):
 # ---------------------------------------------------------------------------------------------
 # Workers: one measurement each, in its own process; print one JSON line.
 
-def _keras_timer(times: list):
+def _keras_timer(times: list, steps: list):
     import keras
 
     class EpochTimer(keras.callbacks.Callback):
-        """(train seconds, whole-epoch seconds) per epoch; appended last, so the epoch time
-        includes the other callbacks' end-of-epoch work."""
+        """Per epoch (train seconds, whole-epoch seconds), and the seconds between successive
+        training calls (each `steps_per_execution` steps). Appended last, so the epoch time includes
+        the other callbacks' end-of-epoch work."""
 
         def on_epoch_begin(self, epoch, logs=None):
-            self.t0, self.t_train = time.perf_counter(), None
+            self.t0, self.t_train, self.last = time.perf_counter(), None, None
+            steps.append([])
+
+        def on_train_batch_begin(self, batch, logs=None):
+            t = time.perf_counter()
+            if self.last is not None:
+                steps[-1].append(t - self.last)
+            self.last = t
 
         def on_test_begin(self, logs=None):
             self.t_train = self.t_train or time.perf_counter()
@@ -105,14 +114,14 @@ def run_kerascnn(args) -> dict:
     from kerascnn.config import TrainConfig, override
     from kerascnn.training import fit
 
-    times: list = []
+    times, steps = [], []
     val_split = VAL_IMAGES / (args.images + VAL_IMAGES)
     cfg = override(TrainConfig(), model=args.model, epochs=args.epochs, batch_size=args.batch,
                    precision=args.precision, steps_per_execution=args.spe, out=str(Path(args.tmp) / "run"),
                    **{"data.spec": f"idx:{args.data}", "data.val_split": val_split})
-    result = fit(cfg, verbose=0, callbacks=[_keras_timer(times)])
-    train_count = _train_count(cfg)
-    return {"train_images": train_count, "times": times, "final_loss": result.history[-1]["loss"]}
+    result = fit(cfg, verbose=0, callbacks=[_keras_timer(times, steps)])
+    return {"train_images": _train_count(cfg), "times": times, "steps": steps, "images_per_call": args.batch * args.spe,
+            "final_loss": result.history[-1]["loss"]}
 
 
 def _train_count(cfg) -> int:
@@ -133,10 +142,11 @@ def run_keras(args) -> dict:
     model = create_model(args.model, input_shape=MODELS[args.model], num_classes=NUM_CLASSES)
     model.compile(keras.optimizers.Adam(1e-3), keras.losses.CategoricalCrossentropy(), metrics=["accuracy"],
                   steps_per_execution=args.spe)
-    times: list = []
+    times, steps = [], []
     hist = model.fit(x, y, batch_size=args.batch, epochs=args.epochs, validation_data=(xv, yv),
-                     callbacks=[_keras_timer(times)], verbose=0)
-    return {"train_images": len(x), "times": times, "final_loss": hist.history["loss"][-1]}
+                     callbacks=[_keras_timer(times, steps)], verbose=0)
+    return {"train_images": len(x), "times": times, "steps": steps, "images_per_call": args.batch * args.spe,
+            "final_loss": hist.history["loss"][-1]}
 
 
 def torch_model(name: str):
@@ -207,11 +217,16 @@ def run_torch(args) -> dict:
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
     bf16 = args.precision == "mixed_bfloat16"
-    times, loss = [], float("nan")
+    times, steps, loss = [], [], float("nan")
     for _ in range(args.epochs):
-        t0 = time.perf_counter()
+        t0, last = time.perf_counter(), None
+        steps.append([])
         model.train()
         for idx in torch.randperm(len(x)).split(args.batch):
+            t = time.perf_counter()
+            if last is not None:  # seconds from one step's start to the next's, as for Keras
+                steps[-1].append(t - last)
+            last = t
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 out = model(x[idx])
             loss = loss_fn(out.float(), y[idx])
@@ -223,7 +238,8 @@ def run_torch(args) -> dict:
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             correct = sum(int((model(xb).argmax(1) == yb).sum()) for xb, yb in zip(xv.split(512), yv.split(512)))
         times.append((t_train - t0, time.perf_counter() - t0))
-    return {"train_images": len(x), "times": times, "final_loss": float(loss.detach()), "val_correct": correct}
+    return {"train_images": len(x), "times": times, "steps": steps, "images_per_call": args.batch,
+            "final_loss": float(loss.detach()), "val_correct": correct}
 
 
 def run_peak(args) -> dict:
@@ -278,11 +294,17 @@ def spawn(kind: str, args, model: str = "", data: str = "", tmp: str = "") -> di
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def rates(result: dict):
-    """(best train img/s, best epoch img/s) over the measured (not the first) epochs."""
+def rates(result: dict) -> dict:
+    """Images/s of one run, from its measured (not the first) epochs:
+    steady: images per training call over the 25th percentile of the call-to-call intervals, the
+        speed of the training step itself, robust to other processes stealing the CPU now and then;
+    train: the best epoch's training part; epoch: the best whole epoch (validation, callbacks)."""
     n = result["train_images"]
     measured = result["times"][1:]
-    return n / min(t for t, _ in measured), n / min(e for _, e in measured)
+    intervals = sorted(t for epoch in result["steps"][1:] for t in epoch)
+    p25 = intervals[len(intervals) // 4]
+    return {"steady": result["images_per_call"] / p25, "train": n / min(t for t, _ in measured),
+            "epoch": n / min(e for _, e in measured), "loss": result["final_loss"]}
 
 
 def main(argv=None) -> int:
@@ -335,24 +357,24 @@ def main(argv=None) -> int:
                 for kind in kinds:
                     with tempfile.TemporaryDirectory(dir=tmp) as run_tmp:
                         runs[kind].append(rates(spawn(kind, args, model, str(data), run_tmp)))
-        med = {k: (statistics.median(t for t, _ in v), statistics.median(e for _, e in v)) for k, v in runs.items()}
+        med = {k: {m: statistics.median(r[m] for r in v) for m in ("steady", "train", "epoch")}
+               for k, v in runs.items()}
         print(f"\n{model} ({MODELS[model][0]}x{MODELS[model][1]}x{MODELS[model][2]}, "
               f"{args.images_for(model)} train images/epoch, {flops / 1e6:.1f} MFLOP/image for training)")
-        print(f"  {'':10s} {'train img/s':>12s} {'epoch img/s':>12s} {'GFLOP/s':>8s} {'of peak':>8s}   all rounds (train img/s)")
+        print(f"  {'':12s} {'steady':>7s} {'train':>7s} {'epoch':>7s} {'GFLOP/s':>8s} {'of peak':>8s}"
+              f"   steady img/s of each round")
         for kind in kinds:
-            t, e = med[kind]
-            gf = t * flops / 1e9
-            label = {"kerascnn": "(a) kerascnn", "keras": "(b) keras", "torch": "(c) torch"}[kind]
-            print(f"  {label:12s} {t:10.0f} {e:12.0f} {gf:8.1f} {gf / peak_used:8.0%}   "
-                  + " ".join(f"{x:.0f}" for x, _ in runs[kind]))
+            m = med[kind]
+            gf = m["steady"] * flops / 1e9
+            label = f"({LETTER[kind]}) {kind}"
+            print(f"  {label:12s} {m['steady']:7.0f} {m['train']:7.0f} {m['epoch']:7.0f} {gf:8.1f} "
+                  f"{gf / peak_used:8.0%}   " + " ".join(f"{r['steady']:.0f}" for r in runs[kind]))
         ratios = {}
-        if "kerascnn" in med and "keras" in med:
-            ratios["a/b train"] = med["kerascnn"][0] / med["keras"][0]
-            ratios["a/b epoch"] = med["kerascnn"][1] / med["keras"][1]
-        if "kerascnn" in med and "torch" in med:
-            ratios["a/c train"] = med["kerascnn"][0] / med["torch"][0]
-        if "keras" in med and "torch" in med:
-            ratios["b/c train"] = med["keras"][0] / med["torch"][0]
+        for x, y in (("kerascnn", "keras"), ("kerascnn", "torch"), ("keras", "torch")):
+            if x in med and y in med:
+                tag = f"{LETTER[x]}/{LETTER[y]}"
+                ratios[f"{tag} steady"] = med[x]["steady"] / med[y]["steady"]
+                ratios[f"{tag} epoch"] = med[x]["epoch"] / med[y]["epoch"]
         print("  ratios: " + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
         report["models"][model] = {"mflop_per_image": flops / 1e6, "median": med, "runs": runs, "ratios": ratios}
     if args.json:
