@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import VAL_IMAGES, _keras_timer, machine_facts, rates, write_idx  # noqa: E402
+from throughput import VAL_IMAGES, _keras_timer, machine_facts, rates, wait_quiet, write_idx  # noqa: E402
 
 NUM_CLASSES = 10
 MODEL = "resnet20"
@@ -108,6 +108,8 @@ def spawn(args, worker: str, **extra) -> dict:
     for k, v in extra.items():
         cmd += [f"--{k}", str(v)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    if args.wait_quiet:
+        wait_quiet(args.wait_quiet)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode:
         raise RuntimeError(f"{worker} {extra} failed:\n{proc.stderr[-4000:]}")
@@ -121,6 +123,8 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=3, help="per training run; the first is warm-up")
     p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
+                   help="before each run, wait up to this long for the CPU to be idle (shared machines)")
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--worker", choices=("decode", "train"), help=argparse.SUPPRESS)
     p.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)

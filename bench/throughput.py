@@ -14,11 +14,14 @@ on the same machine.
 
 Method. Every measurement runs in a fresh subprocess (no thread pool or allocator state carried
 over; TensorFlow and PyTorch never share a process), and the three kinds are interleaved round by
-round so that a load change on the machine hits all of them. The first epoch (tracing, oneDNN
-kernel selection, warm-up) is never timed. "Train img/s" times the training steps of an epoch
-(epoch begin -> validation begin); "epoch img/s" also counts validation and the end-of-epoch
-callbacks (checkpoint, history, best model), the harness's own per-epoch cost. Figures are
-medians over rounds of each run's best measured epoch.
+round so that a load change on the machine hits all of them; `--wait-quiet` holds each run until
+the CPU is idle (for shared machines). The first epoch (tracing, oneDNN kernel selection, warm-up)
+is never timed. Three figures per run (see `rates`): "steady" img/s, from the 25th percentile of the
+step-to-step intervals (the speed of the training step, robust to another process stealing the CPU
+for a while); "train" img/s, the best epoch's training part (epoch begin -> validation begin); and
+"epoch" img/s, the best whole epoch, validation and end-of-epoch callbacks (checkpoint, history,
+best model: the harness's own per-epoch cost) included. The table shows medians over rounds, and
+the best round's steady img/s; ratios are given for both.
 
 FLOPs convention: forward multiply-adds (MACs) from `kerascnn.analysis.summary` (convolutions and
 dense layers), training FLOPs per image = 3 x 2 x MACs (a MAC is 2 FLOPs; backward ~ 2 x forward).
@@ -45,7 +48,7 @@ TRAIN_IMAGES = {"lenet5": 32768, "resnet20": 4096}  # about 2-10 s per epoch on 
 VAL_IMAGES = 1024
 NUM_CLASSES = 10
 KINDS = ("kerascnn", "keras", "torch")
-LETTER = {"kerascnn": "a", "keras": "b", "torch": "c"}
+LETTER = {"kerascnn": "a", "keras": "b", "torch": "c", "torch-bf16": "c'"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -110,10 +113,19 @@ def _keras_timer(times: list, steps: list):
     return EpochTimer()
 
 
+def _maybe_fused_bn(args) -> None:
+    if args.fused_bn:  # the experiment: every zoo model built from here on uses the fused layer
+        import keras
+        from fused_bn import FusedBatchNormalization
+
+        keras.layers.BatchNormalization = FusedBatchNormalization
+
+
 def run_kerascnn(args) -> dict:
     from kerascnn.config import TrainConfig, override
     from kerascnn.training import fit
 
+    _maybe_fused_bn(args)
     times, steps = [], []
     val_split = VAL_IMAGES / (args.images + VAL_IMAGES)
     cfg = override(TrainConfig(), model=args.model, epochs=args.epochs, batch_size=args.batch,
@@ -135,6 +147,7 @@ def run_keras(args) -> dict:
 
     from kerascnn.models import create_model
 
+    _maybe_fused_bn(args)
     keras.utils.set_random_seed(1337)
     keras.mixed_precision.set_global_policy(args.precision)
     x, y, xv, yv = load_split(Path(args.data), args.images)
@@ -216,7 +229,7 @@ def run_torch(args) -> dict:
     model = torch_model(args.model).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
-    bf16 = args.precision == "mixed_bfloat16"
+    bf16 = args.worker == "torch-bf16"  # (c) is PyTorch's default float32, (c') autocast to bfloat16
     times, steps, loss = [], [], float("nan")
     for _ in range(args.epochs):
         t0, last = time.perf_counter(), None
@@ -264,7 +277,8 @@ def run_peak(args) -> dict:
     return out
 
 
-WORKERS = {"kerascnn": run_kerascnn, "keras": run_keras, "torch": run_torch, "peak": run_peak}
+WORKERS = {"kerascnn": run_kerascnn, "keras": run_keras, "torch": run_torch, "torch-bf16": run_torch,
+           "peak": run_peak}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,15 +297,39 @@ def machine_facts() -> dict:
             "python": platform.python_version(), "load_avg": os.getloadavg()}
 
 
+def cpu_busy(seconds: float = 1.0) -> float:
+    """Fraction of the machine's CPU time not idle over `seconds` (Linux /proc/stat)."""
+    def sample():
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:8]]
+        return sum(values), values[3]
+
+    (t1, i1), _, (t2, i2) = sample(), time.sleep(seconds), sample()
+    return 1 - (i2 - i1) / max(1, t2 - t1)
+
+
+def wait_quiet(limit: float) -> float:
+    """Wait (at most `limit` seconds) until other processes leave the CPU idle; the busy fraction seen."""
+    end, busy = time.monotonic() + limit, 1.0
+    while time.monotonic() < end:
+        busy = cpu_busy()
+        if busy < 0.1:
+            break
+    return busy
+
+
 def spawn(kind: str, args, model: str = "", data: str = "", tmp: str = "") -> dict:
     cmd = [sys.executable, __file__, "--worker", kind, "--model", model or "lenet5", "--data", data,
            "--tmp", tmp, "--images", str(args.images_for(model)) if model else "0", "--epochs", str(args.epochs),
            "--batch", str(args.batch), "--precision", args.precision, "--spe", str(args.spe)]
+    if args.fused_bn:
+        cmd.append("--fused-bn")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    busy = wait_quiet(args.wait_quiet) if args.wait_quiet else None
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode:
         raise RuntimeError(f"{kind} {model} failed:\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "busy_before": busy}
 
 
 def rates(result: dict) -> dict:
@@ -304,7 +342,8 @@ def rates(result: dict) -> dict:
     intervals = sorted(t for epoch in result["steps"][1:] for t in epoch)
     p25 = intervals[len(intervals) // 4]
     return {"steady": result["images_per_call"] / p25, "train": n / min(t for t, _ in measured),
-            "epoch": n / min(e for _, e in measured), "loss": result["final_loss"]}
+            "epoch": n / min(e for _, e in measured), "loss": result["final_loss"],
+            "busy_before": result.get("busy_before")}
 
 
 def main(argv=None) -> int:
@@ -317,6 +356,10 @@ def main(argv=None) -> int:
     p.add_argument("--images", type=int, default=0, help="training images per epoch (0: per-model default)")
     p.add_argument("--precision", default="float32", choices=("float32", "mixed_bfloat16"))
     p.add_argument("--spe", type=int, default=0, help="steps_per_execution for (a) and (b); 0: the harness default")
+    p.add_argument("--fused-bn", action="store_true",
+                   help="experiment: build the Keras models with bench/fused_bn.py's BatchNormalization")
+    p.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
+                   help="before each run, wait up to this long for the CPU to be idle (shared machines)")
     p.add_argument("--json", help="also write the results here")
     # internal: one measurement
     p.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
@@ -359,22 +402,25 @@ def main(argv=None) -> int:
                         runs[kind].append(rates(spawn(kind, args, model, str(data), run_tmp)))
         med = {k: {m: statistics.median(r[m] for r in v) for m in ("steady", "train", "epoch")}
                for k, v in runs.items()}
+        for k, v in runs.items():
+            med[k]["best"] = max(r["steady"] for r in v)
         print(f"\n{model} ({MODELS[model][0]}x{MODELS[model][1]}x{MODELS[model][2]}, "
               f"{args.images_for(model)} train images/epoch, {flops / 1e6:.1f} MFLOP/image for training)")
-        print(f"  {'':12s} {'steady':>7s} {'train':>7s} {'epoch':>7s} {'GFLOP/s':>8s} {'of peak':>8s}"
+        print(f"  {'':12s} {'steady':>7s} {'train':>7s} {'epoch':>7s} {'GFLOP/s':>8s} {'of peak':>8s} {'best':>6s}"
               f"   steady img/s of each round")
         for kind in kinds:
             m = med[kind]
             gf = m["steady"] * flops / 1e9
-            label = f"({LETTER[kind]}) {kind}"
+            label = f"({LETTER[kind]}) {kind}"[:12]
             print(f"  {label:12s} {m['steady']:7.0f} {m['train']:7.0f} {m['epoch']:7.0f} {gf:8.1f} "
-                  f"{gf / peak_used:8.0%}   " + " ".join(f"{r['steady']:.0f}" for r in runs[kind]))
+                  f"{gf / peak_used:8.0%} {m['best']:6.0f}   " + " ".join(f"{r['steady']:.0f}" for r in runs[kind]))
         ratios = {}
-        for x, y in (("kerascnn", "keras"), ("kerascnn", "torch"), ("keras", "torch")):
+        for x, y in (("kerascnn", "keras"), ("kerascnn", "torch"), ("keras", "torch"), ("kerascnn", "torch-bf16")):
             if x in med and y in med:
                 tag = f"{LETTER[x]}/{LETTER[y]}"
                 ratios[f"{tag} steady"] = med[x]["steady"] / med[y]["steady"]
                 ratios[f"{tag} epoch"] = med[x]["epoch"] / med[y]["epoch"]
+                ratios[f"{tag} best"] = med[x]["best"] / med[y]["best"]
         print("  ratios: " + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
         report["models"][model] = {"mflop_per_image": flops / 1e6, "median": med, "runs": runs, "ratios": ratios}
     if args.json:
