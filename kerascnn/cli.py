@@ -151,12 +151,6 @@ def _show(field: str):
     return str(getattr(TrainConfig(), field))
 
 
-def _precision_choice():
-    from kerascnn.config import PRECISIONS
-
-    return click.Choice(PRECISIONS)
-
-
 TRAIN_OPTIONS = [
     # Order = order in --help.
     click.option("--model", "-m", default=None, help="A registered model (see `kerascnn models`).  [default: lenet5; finetune: mobilenet_v2]"),

@@ -1,7 +1,6 @@
 """The training harness: run folder, atomic outputs, schedules, resume after kill -9."""
 import csv
 import json
-import os
 import subprocess
 import sys
 import textwrap

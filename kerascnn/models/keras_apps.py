@@ -8,7 +8,7 @@ loads the official file (downloaded when online, from ~/.keras/models otherwise)
 from __future__ import annotations
 
 import os
-from typing import Callable, Optional
+from typing import Callable
 
 import keras
 
