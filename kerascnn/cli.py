@@ -179,7 +179,7 @@ TRAIN_OPTIONS = [
     click.option("--pca-jitter", type=_fraction(0.0, 1.0), default=None, help="Augment: AlexNet PCA colour jitter std (paper: 0.1)."),
     click.option("--precision", type=click.Choice(["float32", "mixed_float16", "mixed_bfloat16"]), default=None, help=f"[default: {_show('precision')}]"),
     click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker", "tpu"]), default=None, help="tf.distribute strategy; auto picks from the machine (TF_CONFIG, GPUs).  [default: auto]"),
-    click.option("--steps-per-execution", type=click.IntRange(1), default=None, help="Training steps per compiled call.  [default: 1]"),
+    click.option("--steps-per-execution", type=click.IntRange(1), default=None, help=f"Training steps per compiled call (1 under mirrored/multiworker).  [default: {_show('steps_per_execution')}]"),
     click.option("--cache", type=click.Choice(["auto", "memory", "none"]), default=None, help="Cache decoded images in memory.  [default: auto]"),
     click.option("--seed", type=int, default=None, help="[default: 1337]"),
     click.option("--out", type=click.Path(file_okay=False), default=None, help="Run folder; default runs/<model>-<data>-<time>."),

@@ -97,8 +97,13 @@ _MIRRORED_RUN = textwrap.dedent("""
 def _mirrored_run(tmp_path, devices: int):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     env.pop("TF_CONFIG", None)
-    proc = subprocess.run([sys.executable, "-c", _MIRRORED_RUN, str(tmp_path), str(devices)], env=env,
-                          capture_output=True, text=True, timeout=300)
+    for _attempt in range(2):
+        proc = subprocess.run([sys.executable, "-c", _MIRRORED_RUN, str(tmp_path), str(devices)], env=env,
+                              capture_output=True, text=True, timeout=300)
+        # TF 2.21 very rarely (1 run in ~20 here) dies with SIGSEGV inside the runtime while setting up
+        # MirroredStrategy, before any kerascnn code trains; one retry keeps CI honest and unflaky.
+        if proc.returncode != -11:
+            break
     assert proc.returncode == 0, proc.stderr[-3000:]
     with np.load(tmp_path / f"weights{devices}.npz") as f:
         weights = [f[k] for k in sorted(f.files, key=lambda k: int(k.split("_")[1]))]
@@ -124,3 +129,12 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(tmp_path):
     assert diff < 1e-5, diff
     assert two["loss"] == pytest.approx(one["loss"], abs=1e-5)
     assert two["moved"] > 1000 * diff  # the weights did move: not two untouched initialisations
+
+
+def test_several_steps_per_call_only_where_keras_supports_it(monkeypatch):
+    # Keras 3 cannot run its multi-step loop under Mirrored/MultiWorkerMirrored (placeholder error);
+    # the mirrored run above trains with the default of 8, so this clamp is exercised end to end.
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert setup_distribution("default", 64).steps_per_execution(8) == 8
+    assert setup_distribution("mirrored", 64).steps_per_execution(8) == 1
+    assert setup_distribution("mirrored", 64).steps_per_execution(1) == 1

@@ -46,6 +46,48 @@ def test_fit_writes_a_complete_run_folder(tmp_path):
     assert float(rows[-1]["val_accuracy"]) > 0.5
 
 
+def test_tensorboard_logs_per_epoch_and_does_no_work_per_step(tmp_path, monkeypatch):
+    import keras
+    import tensorflow as tf
+
+    from kerascnn.training.callbacks import EpochTensorBoard
+
+    written = []
+    scalar = tf.summary.scalar
+    monkeypatch.setattr(tf.summary, "scalar", lambda name, *a, **k: written.append(name) or scalar(name, *a, **k))
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    logs = {"loss": 1.0, "accuracy": 0.5}
+    for callback, per_step in ((EpochTensorBoard(str(tmp_path / "ours")), False),
+                               (keras.callbacks.TensorBoard(str(tmp_path / "keras")), True)):  # the test can fail
+        written.clear()
+        hooks = keras.callbacks.CallbackList([callback], model=model)
+        hooks.on_train_begin()
+        hooks.on_epoch_begin(0)
+        for step in range(3):
+            hooks.on_train_batch_begin(step)
+            hooks.on_train_batch_end(step, logs)
+        hooks.on_epoch_end(0, logs)
+        hooks.on_train_end()
+        assert any(name.startswith("batch_") for name in written) == per_step, written
+        assert "epoch_loss" in written and "epoch_accuracy" in written
+
+
+def test_a_nan_loss_stops_training_within_the_epoch(tmp_path):
+    import keras
+
+    class Poison(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 8:  # the second call of 8 steps: poison a kernel, the loss turns NaN
+                kernel = self.model.get_layer("logits").kernel
+                kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+
+    result = fit(_cfg(tmp_path, epochs=3, **{"data.val_split": 0.1}), callbacks=[Poison()], verbose=0)
+    assert len(result.history) == 1, "training went on past the NaN"
+    assert np.isnan(float(result.history[0]["loss"]))
+    assert int(result.model.optimizer.iterations.numpy()) < result.steps_per_epoch
+
+
 def test_cosine_schedule_with_warmup_peaks_then_decays():
     cfg = override(TrainConfig(), epochs=10, lr=0.1, warmup_epochs=2, schedule="cosine")
     s = make_schedule(cfg, steps_per_epoch=10)

@@ -115,6 +115,23 @@ class BestModel(keras.callbacks.Callback):
             atomic_save(self.path, lambda p: model.save(p))
 
 
+class EpochTensorBoard(keras.callbacks.TensorBoard):
+    """TensorBoard logs written once per epoch, and no per-batch hooks at all.
+
+    Keras's TensorBoard runs its per-batch hooks even with update_freq="epoch": a writer push/pop and
+    a `tf.summary.scalar` call per metric, about 180 us per step here, 3% of a LeNet-5 step on a
+    2-core CPU. The base class's no-op hooks instead; the epoch summaries are unchanged.
+    """
+
+    on_train_batch_begin = keras.callbacks.Callback.on_train_batch_begin
+    on_train_batch_end = keras.callbacks.Callback.on_train_batch_end
+    on_test_batch_begin = keras.callbacks.Callback.on_test_batch_begin
+    on_test_batch_end = keras.callbacks.Callback.on_test_batch_end
+
+    def __init__(self, log_dir):
+        super().__init__(log_dir, update_freq="epoch", profile_batch=0, write_graph=False)
+
+
 def _current_lr(optimizer) -> float:
     lr = optimizer.learning_rate
     try:

@@ -74,6 +74,21 @@ class Distribution:
         options.experimental_distribute.auto_shard_policy = SHARD_POLICY
         return dataset.with_options(options)
 
+    def steps_per_execution(self, requested: int) -> int:
+        """The `steps_per_execution` to compile with: `requested`, or 1 under mirrored/multiworker.
+
+        Keras 3.15's several-steps-per-call loop (a tf.while_loop around each step) fails under
+        MirroredStrategy and MultiWorkerMirroredStrategy: "You must feed a value for placeholder
+        tensor 'while/cond/Placeholder'" (a cross-replica merge inside the while loop; reproduced
+        here with two logical CPUs). One step per call is always correct, and on several devices
+        the per-call Python cost is small next to a step. TPUStrategy gets what was asked.
+        """
+        if self.name in ("mirrored", "multiworker") and requested > 1:
+            log.info("steps_per_execution %d -> 1: Keras runs one step per call under the %s strategy",
+                     requested, self.name)
+            return 1
+        return requested
+
     def describe(self) -> str:
         return (f"strategy {self.name}: {self.num_replicas} replica(s) on {self.num_workers} worker(s) "
                 f"(this is worker {self.worker_index}{', the chief' if self.chief else ''}); "

@@ -23,7 +23,8 @@ from kerascnn.errors import UserError
 from kerascnn.models import create_model, get_spec
 from kerascnn.models.common import freeze_backbone, strip_auxiliary
 from kerascnn.training import run_dir as rd
-from kerascnn.training.callbacks import BestModel, EpochBackup, HistoryWriter, latest_backup, restore_backup
+from kerascnn.training.callbacks import (BestModel, EpochBackup, EpochTensorBoard, HistoryWriter, latest_backup,
+                                         restore_backup)
 from kerascnn.training.distribute import set_precision, setup_distribution
 from kerascnn.training.optim import learning_rate, make_optimizer
 from kerascnn.training.plots import plot_curves
@@ -103,7 +104,7 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose)
             loss_weights={o: (cfg.aux_weight if o.startswith(AUX_PREFIX) else 1.0) for o in outputs}
             if len(outputs) > 1 else None,
             metrics={"predictions": metrics} if len(outputs) > 1 else metrics,
-            steps_per_execution=cfg.steps_per_execution,
+            steps_per_execution=dist.steps_per_execution(cfg.steps_per_execution),
         )
 
     train, val = bundle.train, bundle.val
@@ -125,8 +126,7 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose)
             log.info("resuming %s after epoch %d", resume_dir, initial_epoch)
     history = HistoryWriter(run / rd.HISTORY, HistoryWriter.read((shared or run) / rd.HISTORY, initial_epoch))
     cbs = [EpochBackup(run / rd.BACKUP), history, BestModel(run / rd.BEST, monitor_acc, strip_auxiliary),
-           keras.callbacks.TerminateOnNaN(),
-           keras.callbacks.TensorBoard(str(run / rd.TENSORBOARD), profile_batch=0, write_graph=False)]
+           keras.callbacks.TerminateOnNaN(), EpochTensorBoard(str(run / rd.TENSORBOARD))]
     if cfg.schedule == "plateau":
         cbs.append(keras.callbacks.ReduceLROnPlateau(factor=0.1, patience=cfg.plateau_patience, verbose=1))
     if cfg.early_stopping:
