@@ -1,19 +1,20 @@
 """Training throughput: `kerascnn fit` vs a plain Keras `model.fit` vs a PyTorch loop, side by side.
 
     python bench/throughput.py                       # LeNet-5 and ResNet-20, batch 128, 3 rounds
-    python bench/throughput.py --models resnet20 --rounds 5 --precision mixed_bfloat16
+    python bench/throughput.py --models resnet20 --rounds 5 --precision float32
 
 For each model, in one run, this prints the training images/s of
   (a) `kerascnn.training.fit` (the harness behind `kerascnn fit`: its data pipeline, callbacks,
       run folder, schedule) on in-memory data (synthetic IDX files, `--data idx:DIR`),
   (b) a plain `model.fit(x, y)` of the same Keras model (`create_model`) on the same numpy arrays,
   (c) an equivalent PyTorch network (written below: LeNet-5, ResNet-20 with option-A shortcuts),
-      channels_last, torch.set_num_threads(cores), a hand-written loop over in-memory tensors,
+      channels_last, torch.set_num_threads(cores), a hand-written loop over in-memory tensors, in
+      PyTorch's default float32, and (c') the same loop under torch.autocast("cpu", bfloat16),
 and the ratios (a)/(b), (a)/(c), and the achieved training GFLOP/s against a matmul peak measured
 on the same machine.
 
 Method. Every measurement runs in a fresh subprocess (no thread pool or allocator state carried
-over; TensorFlow and PyTorch never share a process), and the three kinds are interleaved round by
+over; TensorFlow and PyTorch never share a process), and the kinds are interleaved round by
 round so that a load change on the machine hits all of them; `--wait-quiet` holds each run until
 the CPU is idle (for shared machines). The first epoch (tracing, oneDNN kernel selection, warm-up)
 is never timed. Three figures per run (see `rates`): "steady" img/s, from the 25th percentile of the
@@ -21,7 +22,10 @@ step-to-step intervals (the speed of the training step, robust to another proces
 for a while); "train" img/s, the best epoch's training part (epoch begin -> validation begin); and
 "epoch" img/s, the best whole epoch, validation and end-of-epoch callbacks (checkpoint, history,
 best model: the harness's own per-epoch cost) included. The table shows medians over rounds, and
-the best round's steady img/s; ratios are given for both.
+the best round's steady img/s; ratios are given for both. (a) and (b) run at `--precision`, by
+default what `kerascnn fit` picks on this machine (`--precision auto`: mixed_bfloat16 on CPUs with
+AVX512-BF16/AMX), with the harness's default steps_per_execution, so (a)/(b) measures the harness
+alone and (a)/(c) what a user gets against PyTorch's defaults.
 
 FLOPs convention: forward multiply-adds (MACs) from `kerascnn.analysis.summary` (convolutions and
 dense layers), training FLOPs per image = 3 x 2 x MACs (a MAC is 2 FLOPs; backward ~ 2 x forward).
@@ -47,7 +51,7 @@ MODELS = {"lenet5": (32, 32, 1), "resnet20": (32, 32, 3)}
 TRAIN_IMAGES = {"lenet5": 32768, "resnet20": 4096}  # about 2-10 s per epoch on a 2-core CPU
 VAL_IMAGES = 1024
 NUM_CLASSES = 10
-KINDS = ("kerascnn", "keras", "torch")
+KINDS = ("kerascnn", "keras", "torch", "torch-bf16")
 LETTER = {"kerascnn": "a", "keras": "b", "torch": "c", "torch-bf16": "c'"}
 
 
@@ -113,19 +117,10 @@ def _keras_timer(times: list, steps: list):
     return EpochTimer()
 
 
-def _maybe_fused_bn(args) -> None:
-    if args.fused_bn:  # the experiment: every zoo model built from here on uses the fused layer
-        import keras
-        from fused_bn import FusedBatchNormalization
-
-        keras.layers.BatchNormalization = FusedBatchNormalization
-
-
 def run_kerascnn(args) -> dict:
     from kerascnn.config import TrainConfig, override
     from kerascnn.training import fit
 
-    _maybe_fused_bn(args)
     times, steps = [], []
     val_split = VAL_IMAGES / (args.images + VAL_IMAGES)
     cfg = override(TrainConfig(), model=args.model, epochs=args.epochs, batch_size=args.batch,
@@ -147,7 +142,6 @@ def run_keras(args) -> dict:
 
     from kerascnn.models import create_model
 
-    _maybe_fused_bn(args)
     keras.utils.set_random_seed(1337)
     keras.mixed_precision.set_global_policy(args.precision)
     x, y, xv, yv = load_split(Path(args.data), args.images)
@@ -322,8 +316,6 @@ def spawn(kind: str, args, model: str = "", data: str = "", tmp: str = "") -> di
     cmd = [sys.executable, __file__, "--worker", kind, "--model", model or "lenet5", "--data", data,
            "--tmp", tmp, "--images", str(args.images_for(model)) if model else "0", "--epochs", str(args.epochs),
            "--batch", str(args.batch), "--precision", args.precision, "--spe", str(args.spe)]
-    if args.fused_bn:
-        cmd.append("--fused-bn")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     busy = wait_quiet(args.wait_quiet) if args.wait_quiet else None
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -354,10 +346,9 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=3, help="per run; the first is warm-up")
     p.add_argument("--batch", type=int, default=BATCH)
     p.add_argument("--images", type=int, default=0, help="training images per epoch (0: per-model default)")
-    p.add_argument("--precision", default="float32", choices=("float32", "mixed_bfloat16"))
+    p.add_argument("--precision", default="auto", choices=("auto", "float32", "mixed_bfloat16"),
+                   help="for (a) and (b); auto: what `kerascnn fit` picks on this machine")
     p.add_argument("--spe", type=int, default=0, help="steps_per_execution for (a) and (b); 0: the harness default")
-    p.add_argument("--fused-bn", action="store_true",
-                   help="experiment: build the Keras models with bench/fused_bn.py's BatchNormalization")
     p.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
                    help="before each run, wait up to this long for the CPU to be idle (shared machines)")
     p.add_argument("--json", help="also write the results here")
@@ -372,6 +363,10 @@ def main(argv=None) -> int:
 
         args.spe = TrainConfig().steps_per_execution
     args.images_for = lambda m: args.images or TRAIN_IMAGES[m]
+    if args.precision == "auto" and not args.worker:
+        from kerascnn.training.distribute import resolve_precision
+
+        args.precision = resolve_precision("auto")
     if args.worker:
         print(json.dumps(WORKERS[args.worker](args)))
         return 0

@@ -177,7 +177,7 @@ TRAIN_OPTIONS = [
     click.option("--crop", type=_fraction(0.0, 0.9), default=None, help="Augment: random crop losing up to this fraction of each side, resized back."),
     click.option("--translate", type=_fraction(0.0, 0.5), default=None, help="Augment: random shift up to this fraction of the size."),
     click.option("--pca-jitter", type=_fraction(0.0, 1.0), default=None, help="Augment: AlexNet PCA colour jitter std (paper: 0.1)."),
-    click.option("--precision", type=click.Choice(["float32", "mixed_float16", "mixed_bfloat16"]), default=None, help=f"[default: {_show('precision')}]"),
+    click.option("--precision", type=click.Choice(["auto", "float32", "mixed_float16", "mixed_bfloat16"]), default=None, help="Training arithmetic; auto = mixed_bfloat16 where the hardware computes bfloat16 natively (AVX512-BF16/AMX CPUs, GPUs of compute capability 8+), else float32. The saved model is float32 either way.  [default: auto]"),
     click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker", "tpu"]), default=None, help="tf.distribute strategy; auto picks from the machine (TF_CONFIG, GPUs).  [default: auto]"),
     click.option("--steps-per-execution", type=click.IntRange(1), default=None, help=f"Training steps per compiled call (1 under mirrored/multiworker).  [default: {_show('steps_per_execution')}]"),
     click.option("--cache", type=click.Choice(["auto", "memory", "none"]), default=None, help="Cache decoded images in memory.  [default: auto]"),

@@ -61,7 +61,9 @@ class TrainConfig:
     aux_weight: float = 0.3  # loss weight of auxiliary classifiers (GoogLeNet, Inception v3)
     plateau_patience: int = 5  # plateau schedule: epochs without val-loss progress before LR / 10
     early_stopping: int = 0  # patience in epochs on val loss; 0 disables
-    precision: str = "float32"  # float32 | mixed_float16 | mixed_bfloat16
+    # auto: mixed_bfloat16 where the hardware computes bfloat16 natively (AVX512-BF16/AMX CPUs,
+    # GPUs of compute capability 8+), float32 elsewhere; see distribute.resolve_precision.
+    precision: str = "auto"  # auto | float32 | mixed_float16 | mixed_bfloat16
     strategy: str = "auto"  # auto | default | mirrored | multiworker | tpu
     # Training steps per compiled call: the per-step Python work (callbacks, logs) is paid once per 8
     # steps; small networks gain ~20% on a CPU (bench/RESULTS.md). Per-batch callbacks then run
@@ -75,7 +77,7 @@ class TrainConfig:
 
 OPTIMIZER_DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3, "adamw": 1e-3}
 SCHEDULES = ("constant", "step", "plateau", "cosine")
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 FREEZE = ("none", "backbone")
 STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
 

@@ -126,3 +126,63 @@ def test_custom_layers_serialise():
     for layer in (LocalResponseNormalization(depth_radius=3, alpha=2e-4), ShortcutA(32, 2), PositionBias()):
         clone = keras.layers.deserialize(keras.layers.serialize(layer))
         assert type(clone) is type(layer) and clone.get_config() == layer.get_config()
+
+
+def _bn_pair(policy, epsilon=1e-3, shape=(16, 8, 8, 5)):
+    """Keras's BatchNormalization and ours with the same random gamma/beta/statistics."""
+    from kerascnn.layers import FusedBatchNormalization
+
+    keras.mixed_precision.set_global_policy(policy)
+    rng = np.random.default_rng(0)
+    ref = keras.layers.BatchNormalization(momentum=0.9, epsilon=epsilon)
+    fused = FusedBatchNormalization(momentum=0.9, epsilon=epsilon)
+    for layer in (ref, fused):
+        layer.build(shape)
+    ref.set_weights([rng.uniform(0.5, 1.5, shape[-1]), rng.normal(size=shape[-1]), rng.normal(size=shape[-1]),
+                     rng.uniform(0.5, 2.0, shape[-1])])
+    fused.set_weights(ref.get_weights())
+    return ref, fused, tf.constant(rng.normal(2.0, 3.0, shape).astype("float32"))
+
+
+@pytest.mark.parametrize("policy,tol", [("float32", 1e-4), ("mixed_bfloat16", 3e-2)])
+def test_fused_batch_norm_matches_keras(policy, tol):
+    ref, fused, x = _bn_pair(policy)
+    outs, grads = [], []
+    for layer in (ref, fused):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(tf.cast(y, tf.float32) ** 2 * tf.range(5, dtype=tf.float32))
+        outs.append(tf.cast(y, tf.float32).numpy())
+        grads.append([g.numpy() for g in tape.gradient(loss, [x, layer.gamma, layer.beta])])
+    assert outs[1].dtype == outs[0].dtype and fused(x).dtype == ref(x).dtype
+    np.testing.assert_allclose(outs[1], outs[0], atol=tol, rtol=tol)
+    for g_ref, g_fused in zip(*grads):
+        np.testing.assert_allclose(g_fused, g_ref, atol=tol * 10, rtol=tol)
+    # the same moving-statistics update (Keras's biased batch variance), then the same inference
+    for a, b in zip(ref.get_weights()[2:], fused.get_weights()[2:]):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(tf.cast(fused(x, training=False), tf.float32).numpy(),
+                               tf.cast(ref(x, training=False), tf.float32).numpy(), atol=tol * 10, rtol=tol)
+
+
+def test_fused_batch_norm_falls_back_where_the_kernel_would_differ():
+    ref, fused, x = _bn_pair("float32", epsilon=1e-5)  # below the fused kernel's epsilon floor
+    assert not fused._fusable(x, None)
+    np.testing.assert_allclose(fused(x, training=True).numpy(), ref(x, training=True).numpy(), rtol=1e-5, atol=1e-5)
+    flat = tf.zeros((4, 5))
+    assert not fused._fusable(flat, None)
+    assert _bn_pair("float32")[1]._fusable(x, None)
+
+
+def test_models_use_the_fused_batch_norm_and_round_trip(tmp_path):
+    from kerascnn.layers import FusedBatchNormalization
+
+    model = create_model("resnet20", input_shape=(32, 32, 3), num_classes=10)
+    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert bns and all(isinstance(layer, FusedBatchNormalization) for layer in bns)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert isinstance(loaded.get_layer(bns[0].name), FusedBatchNormalization)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)

@@ -85,7 +85,7 @@ def test_a_nan_loss_stops_training_within_the_epoch(tmp_path):
     result = fit(_cfg(tmp_path, epochs=3, **{"data.val_split": 0.1}), callbacks=[Poison()], verbose=0)
     assert len(result.history) == 1, "training went on past the NaN"
     assert np.isnan(float(result.history[0]["loss"]))
-    assert int(result.model.optimizer.iterations.numpy()) < result.steps_per_epoch
+    assert int(result.trained.optimizer.iterations.numpy()) < result.steps_per_epoch
 
 
 def test_cosine_schedule_with_warmup_peaks_then_decays():
@@ -128,7 +128,7 @@ def test_resume_after_kill_9_continues_from_last_finished_epoch(tmp_path):
     rows = _history(out)
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
     # the optimizer state came back: 4 epochs of steps in all (a fresh start would count 2)
-    assert int(resumed.model.optimizer.iterations.numpy()) == 4 * resumed.steps_per_epoch
+    assert int(resumed.trained.optimizer.iterations.numpy()) == 4 * resumed.steps_per_epoch
     # the schedule continued where it stopped: compare with an uninterrupted run's learning rates
     straight = fit(override(_cfg(tmp_path), epochs=4, out=str(tmp_path / "straight")), verbose=0)
     assert [float(r["learning_rate"]) for r in rows] == pytest.approx(
@@ -155,12 +155,51 @@ def test_out_folder_holding_a_run_is_refused(tmp_path):
         fit(_cfg(tmp_path, epochs=1), verbose=0)
 
 
-def test_mixed_bfloat16_keeps_float32_outputs(tmp_path):
-    result = fit(_cfg(tmp_path, epochs=1, precision="mixed_bfloat16"), verbose=0)
-    assert result.model.output.dtype == "float32"
+def test_mixed_bfloat16_trains_in_bfloat16_and_exports_float32(tmp_path):
     import keras
 
+    from kerascnn.models import create_model
+
+    result = fit(_cfg(tmp_path, epochs=1, precision="mixed_bfloat16"), verbose=0)
     assert keras.mixed_precision.global_policy().name == "float32", "fit restores the global policy"
+    assert result.trained.get_layer("conv1").compute_dtype == "bfloat16"
+    assert result.trained.output.dtype == "float32"  # the softmax stays float32 in training
+    saved = load_model(result.run_dir / "model.keras")
+    best = load_model(result.run_dir / "best.keras")
+    for model in (result.model, saved, best):
+        assert {layer.compute_dtype for layer in model.layers} == {"float32"}
+    # the same weights, and the float32 export agrees with the bfloat16-trained model (to bf16 round-off)
+    for a, b in zip(result.trained.get_weights(), saved.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    x = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 1)).astype("float32")
+    np.testing.assert_allclose(saved.predict(x, verbose=0), result.trained.predict(x, verbose=0), atol=0.05)
+    reference = create_model("lenet5", input_shape=(32, 32, 1), num_classes=10)
+    reference.set_weights(saved.get_weights())
+    np.testing.assert_allclose(saved.predict(x, verbose=0), reference.predict(x, verbose=0), atol=1e-6)
+    assert json.loads((result.run_dir / "config.json").read_text())["precision"] == "mixed_bfloat16"
+
+
+def test_precision_auto_picks_bfloat16_only_on_hardware_that_has_it(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    from kerascnn.training import distribute
+
+    cpuinfo = tmp_path / "cpuinfo"
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    for flags, expected in (("fpu avx2 avx512f avx512_bf16", "mixed_bfloat16"), ("fpu amx_bf16 amx_tile", "mixed_bfloat16"),
+                            ("fpu avx2 avx512f avx512_vnni", "float32")):
+        cpuinfo.write_text(f"processor : 0\nflags\t\t: {flags}\n\nprocessor : 1\nflags\t\t: {flags}\n")
+        monkeypatch.setattr(distribute, "cpu_bfloat16_flags",
+                            lambda f=str(cpuinfo), real=distribute.cpu_bfloat16_flags: real(f))
+        assert distribute.resolve_precision("auto") == expected, flags
+    assert distribute.cpu_bfloat16_flags(str(tmp_path / "missing")) == []
+    assert distribute.resolve_precision("float32") == "float32"  # an explicit choice is kept
+    gpus = {"old": (7, 5), "new": (8, 0)}
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["new"])
+    monkeypatch.setattr(tf.config.experimental, "get_device_details", lambda g: {"compute_capability": gpus[g]})
+    assert distribute.resolve_precision("auto") == "mixed_bfloat16"
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["new", "old"])
+    assert distribute.resolve_precision("auto") == "float32"
 
 
 def test_auxiliary_heads_train_with_weight_and_are_dropped_at_export(tmp_path):

@@ -134,6 +134,43 @@ def strip_auxiliary(model: keras.Model) -> keras.Model:
     return keras.Model(model.input, model.get_layer("predictions").output, name=model.name)
 
 
+def float32_copy(model: keras.Model) -> keras.Model:
+    """`model` with every layer computing in float32 and the same weights: what a run exports.
+
+    Mixed precision is a training detail (Keras keeps float32 master weights anyway). A model saved
+    with mixed_bfloat16 layers would compute in bfloat16 wherever it is loaded, emulated and slow on
+    hardware without it, so exports are rebuilt from the model's config with float32 policies. A
+    float32 model is returned as it is.
+    """
+    config = model.get_config()
+    if not _set_float32(config) and all(layer.compute_dtype == "float32" for layer in model.layers):
+        return model
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")  # layers without a policy of their own (inputs)
+    try:
+        copy = model.__class__.from_config(config)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _set_float32(config) -> bool:
+    """Rewrite every mixed dtype policy in a (nested) layer config to float32; whether any was."""
+    changed = False
+    if isinstance(config, dict):
+        if config.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and \
+                str(config.get("config", {}).get("name", "")).startswith("mixed_"):
+            config["config"]["name"] = "float32"
+            return True
+        for value in config.values():
+            changed = _set_float32(value) or changed
+    elif isinstance(config, list):
+        for value in config:
+            changed = _set_float32(value) or changed
+    return changed
+
+
 def freeze_backbone(model: keras.Model) -> int:
     """Freeze every layer but the classifier ("logits") and auxiliary heads; returns how many.
 

@@ -21,7 +21,7 @@ from kerascnn.config import FREEZE, TrainConfig, override
 from kerascnn.data import build_datasets
 from kerascnn.errors import UserError
 from kerascnn.models import create_model, get_spec
-from kerascnn.models.common import freeze_backbone, strip_auxiliary
+from kerascnn.models.common import float32_copy, freeze_backbone, strip_auxiliary
 from kerascnn.training import run_dir as rd
 from kerascnn.training.callbacks import (BestModel, EpochBackup, EpochTensorBoard, HistoryWriter, latest_backup,
                                          restore_backup)
@@ -37,10 +37,11 @@ AUX_PREFIX = "aux"
 @dataclass
 class FitResult:
     run_dir: Path
-    model: keras.Model  # the exported model (auxiliary heads removed)
+    model: keras.Model  # the exported model: auxiliary heads removed, float32 (what model.keras holds)
     history: List[dict]
     class_names: List[str]
     steps_per_epoch: int
+    trained: keras.Model  # the model as trained: its precision, auxiliary heads and optimizer state
 
     @property
     def final(self) -> dict:
@@ -70,7 +71,7 @@ def fit(cfg: TrainConfig = TrainConfig(), *, resume: Optional[os.PathLike] = Non
 
 def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose) -> FitResult:
     keras.utils.set_random_seed(cfg.seed)
-    set_precision(cfg.precision)
+    cfg = override(cfg, precision=set_precision(cfg.precision))  # the run records what "auto" chose
     dist = setup_distribution(cfg.strategy, cfg.batch_size, learning_rate(cfg))
     # Only the chief writes the run folder. The other workers run the same callbacks (one that reads
     # a synchronised variable joins a collective, so all workers must run the same ones) but write to
@@ -107,6 +108,9 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose)
             steps_per_execution=dist.steps_per_execution(cfg.steps_per_execution),
         )
 
+    def export(trained: keras.Model) -> keras.Model:
+        return float32_copy(strip_auxiliary(trained))
+
     train, val = bundle.train, bundle.val
     if len(outputs) > 1:  # auxiliary classifiers learn the same labels
         train, val = (d.map(lambda x, y: (x, {o: y for o in outputs})) if d is not None else None
@@ -125,7 +129,7 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose)
                 restore_backup(model, backup)
             log.info("resuming %s after epoch %d", resume_dir, initial_epoch)
     history = HistoryWriter(run / rd.HISTORY, HistoryWriter.read((shared or run) / rd.HISTORY, initial_epoch))
-    cbs = [EpochBackup(run / rd.BACKUP), history, BestModel(run / rd.BEST, monitor_acc, strip_auxiliary),
+    cbs = [EpochBackup(run / rd.BACKUP), history, BestModel(run / rd.BEST, monitor_acc, export),
            keras.callbacks.TerminateOnNaN(), EpochTensorBoard(str(run / rd.TENSORBOARD))]
     if cfg.schedule == "plateau":
         cbs.append(keras.callbacks.ReduceLROnPlateau(factor=0.1, patience=cfg.plateau_patience, verbose=1))
@@ -136,7 +140,7 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose)
     if initial_epoch < cfg.epochs:
         model.fit(train, validation_data=val, epochs=cfg.epochs, initial_epoch=initial_epoch,
                   callbacks=cbs, verbose=verbose, shuffle=False)  # the pipeline shuffles
-    exported = strip_auxiliary(model)
+    exported = export(model)
     if dist.chief:
         rd.atomic_save(run / rd.MODEL, lambda p: exported.save(p))
         rd.write_classes(run, bundle.class_names)
@@ -144,4 +148,4 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose)
     else:
         shutil.rmtree(run, ignore_errors=True)
         run = shared or (Path(cfg.out) if cfg.out else run)
-    return FitResult(run, exported, history.rows, bundle.class_names, steps_per_epoch)
+    return FitResult(run, exported, history.rows, bundle.class_names, steps_per_epoch, model)
