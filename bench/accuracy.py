@@ -21,7 +21,8 @@ FASHION = "/usr/share/datasets/fashion-mnist"
 
 def _run(args):
     t = time.perf_counter()
-    proc = subprocess.run(["kerascnn", *args], capture_output=True, text=True)
+    # the CLI of the Python running this script, whether or not its bin/ is on PATH
+    proc = subprocess.run([sys.executable, "-m", "kerascnn", *args], capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"kerascnn {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
     return time.perf_counter() - t, proc.stdout

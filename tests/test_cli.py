@@ -90,3 +90,13 @@ def test_debug_shows_the_traceback():
     r = CliRunner().invoke(main, ["--debug", "fit", "--model", "lenet"])
     assert r.exit_code == 1
     assert r.exc_info is not None and type(r.exc_info[1]).__name__ == "ModelError"
+
+
+def test_python_dash_m_runs_the_same_cli():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "kerascnn", "fit", "--help"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("Usage: kerascnn fit") and "--precision" in proc.stdout

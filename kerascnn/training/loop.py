@@ -48,6 +48,25 @@ class FitResult:
         return self.history[-1] if self.history else {}
 
 
+class _Exporter:
+    """The model a run saves (best.keras every better epoch, model.keras at the end): auxiliary heads
+    stripped, float32. The float32 copy is built once and then only gets the new weights (a rebuild
+    per better epoch costs as much as the save itself for a small network)."""
+
+    def __init__(self):
+        self.copy: Optional[keras.Model] = None
+        self.shares_weights = False
+
+    def __call__(self, trained: keras.Model) -> keras.Model:
+        stripped = strip_auxiliary(trained)
+        if self.copy is None:
+            self.copy = float32_copy(stripped)
+            self.shares_weights = self.copy is stripped  # float32 training: nothing to copy, ever
+        elif not self.shares_weights:
+            self.copy.set_weights(stripped.get_weights())
+        return self.copy
+
+
 def fit(cfg: TrainConfig = TrainConfig(), *, resume: Optional[os.PathLike] = None, epochs: Optional[int] = None,
         callbacks: Sequence[keras.callbacks.Callback] = (), verbose="auto") -> FitResult:
     """Train `cfg.model` on `cfg.data` and write a run folder; `resume=RUN_DIR` continues a run.
@@ -108,9 +127,7 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose)
             steps_per_execution=dist.steps_per_execution(cfg.steps_per_execution),
         )
 
-    def export(trained: keras.Model) -> keras.Model:
-        return float32_copy(strip_auxiliary(trained))
-
+    export = _Exporter()
     train, val = bundle.train, bundle.val
     if len(outputs) > 1:  # auxiliary classifiers learn the same labels
         train, val = (d.map(lambda x, y: (x, {o: y for o in outputs})) if d is not None else None
