@@ -101,6 +101,31 @@ def test_training_split_reshuffles_each_epoch_repeatably():
     assert not np.array_equal(first, orders(6)[0])
 
 
+def test_large_splits_are_permuted_whole_each_epoch_repeatably():
+    from kerascnn.data.pipeline import PERMUTE_FROM, array_dataset
+
+    count = PERMUTE_FROM + 77  # the permutation path, with a last, smaller batch
+    index = np.arange(count)
+    images = np.stack([index // 256, index % 256], axis=-1).reshape(count, 1, 1, 2).astype(np.uint8)
+
+    def epochs(seed, n=2):
+        ds = array_dataset(images, index % 10, (1, 1, 2), 10, 1000, shuffle_seed=seed)
+        out = []
+        for _ in range(n):
+            batches = [x.numpy().reshape(-1, 2) for x, _ in ds]
+            out.append(([len(b) for b in batches], np.concatenate(batches) @ np.array([256, 1])))
+        return out
+
+    (sizes, first), (_, second) = epochs(5)
+    assert sizes == [1000] * (count // 1000) + [count % 1000]
+    assert sorted(first) == sorted(second) == list(range(count))  # every example once per epoch
+    assert not np.array_equal(first, second) and not np.array_equal(first, index)  # shuffled, anew each epoch
+    again = epochs(5)
+    np.testing.assert_array_equal(first, again[0][1])
+    np.testing.assert_array_equal(second, again[1][1])
+    assert not np.array_equal(first, epochs(6, 1)[0][1])
+
+
 def test_val_split_zero_gives_no_val_and_eval_then_fails():
     b = build_datasets(DataConfig(val_split=0.0), (8, 8, 1), 64)
     assert b.val is None and b.counts == {"train": 1797}

@@ -73,6 +73,30 @@ def test_tensorboard_logs_per_epoch_and_does_no_work_per_step(tmp_path, monkeypa
         assert "epoch_loss" in written and "epoch_accuracy" in written
 
 
+def test_saving_does_not_rebuild_keras_skipsets_every_time(tmp_path, monkeypatch):
+    import keras
+    from keras.src.layers import layer as layer_module
+
+    from kerascnn.models import create_model
+    from kerascnn.training.callbacks import cache_keras_saving_skipsets
+
+    model = create_model("lenet5", input_shape=(32, 32, 1), num_classes=10)
+    built = []
+    init = layer_module.Layer.__init__
+    monkeypatch.setattr(layer_module.Layer, "__init__", lambda self, *a, **k: built.append(1) or init(self, *a, **k))
+    keras.backend.clear_session()  # no cache: Keras builds throwaway layers on every save
+    model.save_weights(tmp_path / "a.weights.h5")
+    assert built, "Keras no longer rebuilds its skipsets: cache_keras_saving_skipsets can go"
+    cache_keras_saving_skipsets()
+    built.clear()
+    model.save_weights(tmp_path / "b.weights.h5")
+    assert not built
+    copy = create_model("lenet5", input_shape=(32, 32, 1), num_classes=10)
+    copy.load_weights(tmp_path / "b.weights.h5")
+    for a, b in zip(model.get_weights(), copy.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_a_nan_loss_stops_training_within_the_epoch(tmp_path):
     import keras
 
