@@ -19,9 +19,11 @@ round so that a load change on the machine hits all of them; `--wait-quiet` hold
 the CPU is idle (for shared machines). The first epoch (tracing, oneDNN kernel selection, warm-up)
 is never timed. Three figures per run (see `rates`): "steady" img/s, from the 25th percentile of the
 step-to-step intervals (the speed of the training step, robust to another process stealing the CPU
-for a while); "train" img/s, the best epoch's training part (epoch begin -> validation begin); and
-"epoch" img/s, the best whole epoch, validation and end-of-epoch callbacks (checkpoint, history,
-best model: the harness's own per-epoch cost) included. The table shows medians over rounds, and
+for a while); "train" img/s, over the timed epochs' training parts (epoch begin -> validation
+begin); and "epoch" img/s, over the timed epochs whole: validation and end-of-epoch callbacks
+(checkpoints, history, best model: the harness's own per-epoch cost) included, all images over all
+seconds, so that a checkpoint written every few epochs counts in full (the harness always writes
+one after the last epoch, which a short run pays for in full too). The table shows medians over rounds, and
 the best round's steady img/s; ratios are given for both. (a) and (b) run at `--precision`, by
 default what `kerascnn fit` picks on this machine (`--precision auto`: mixed_bfloat16 on CPUs with
 AVX512-BF16/AMX), with the harness's default steps_per_execution, so (a)/(b) measures the harness
@@ -328,13 +330,15 @@ def rates(result: dict) -> dict:
     """Images/s of one run, from its measured (not the first) epochs:
     steady: images per training call over the 25th percentile of the call-to-call intervals, the
         speed of the training step itself, robust to other processes stealing the CPU now and then;
-    train: the best epoch's training part; epoch: the best whole epoch (validation, callbacks)."""
+    train: the measured epochs' training parts, all images over all seconds;
+    epoch: the measured epochs whole (validation and the end-of-epoch callbacks included), all images
+        over all seconds, so that work done every few epochs (the harness's checkpoints) counts in full."""
     n = result["train_images"]
     measured = result["times"][1:]
     intervals = sorted(t for epoch in result["steps"][1:] for t in epoch)
     p25 = intervals[len(intervals) // 4]
-    return {"steady": result["images_per_call"] / p25, "train": n / min(t for t, _ in measured),
-            "epoch": n / min(e for _, e in measured), "loss": result["final_loss"],
+    return {"steady": result["images_per_call"] / p25, "train": n * len(measured) / sum(t for t, _ in measured),
+            "epoch": n * len(measured) / sum(e for _, e in measured), "loss": result["final_loss"],
             "busy_before": result.get("busy_before")}
 
 
@@ -343,7 +347,7 @@ def main(argv=None) -> int:
     p.add_argument("--models", default="lenet5,resnet20")
     p.add_argument("--kinds", default=",".join(KINDS))
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--epochs", type=int, default=3, help="per run; the first is warm-up")
+    p.add_argument("--epochs", type=int, default=6, help="per run; the first is warm-up")
     p.add_argument("--batch", type=int, default=BATCH)
     p.add_argument("--images", type=int, default=0, help="training images per epoch (0: per-model default)")
     p.add_argument("--precision", default="auto", choices=("auto", "float32", "mixed_bfloat16"),

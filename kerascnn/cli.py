@@ -180,6 +180,7 @@ TRAIN_OPTIONS = [
     click.option("--precision", type=click.Choice(["auto", "float32", "mixed_float16", "mixed_bfloat16"]), default=None, help="Training arithmetic; auto = mixed_bfloat16 where the hardware computes bfloat16 natively (AVX512-BF16/AMX CPUs, GPUs of compute capability 8+), else float32. The saved model is float32 either way.  [default: auto]"),
     click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker", "tpu"]), default=None, help="tf.distribute strategy; auto picks from the machine (TF_CONFIG, GPUs).  [default: auto]"),
     click.option("--steps-per-execution", type=click.IntRange(1), default=None, help=f"Training steps per compiled call (1 under mirrored/multiworker).  [default: {_show('steps_per_execution')}]"),
+    click.option("--checkpoint-budget", type=_fraction(0.0, 1.0), default=None, metavar="FRACTION", help=f"Most of the training time the checkpoints (backup for --resume, best.keras) may take; with short epochs they are then written every few epochs, always after the first and last. 0 = every epoch.  [default: {_show('checkpoint_budget')}]"),
     click.option("--cache", type=click.Choice(["auto", "memory", "none"]), default=None, help="Cache decoded images in memory.  [default: auto]"),
     click.option("--seed", type=int, default=None, help="[default: 1337]"),
     click.option("--out", type=click.Path(file_okay=False), default=None, help="Run folder; default runs/<model>-<data>-<time>."),

@@ -41,6 +41,15 @@ def test_digits_bundle_contract(bundle):
     assert len(list(bundle.train)) == 13  # ceil(1618 / 128): the last batch is kept, not dropped
 
 
+def test_pipelines_run_without_the_tf_data_autotuner(bundle):
+    # Its thread is joined whenever Keras drops an epoch's iterator: ~1 s stalls (pipeline.epoch_options).
+    for ds in (bundle.train, bundle.val):
+        assert ds.options().autotune.enabled is False
+    from kerascnn.training.distribute import setup_distribution
+
+    assert setup_distribution("default", 128).distribute(bundle.train).options().autotune.enabled is False
+
+
 def bilinear(images, out_h, out_w):
     """Independent numpy bilinear resize: half-pixel centres, clamped at the edges (TF 2 / PIL convention)."""
     def axis(n_in, n_out):

@@ -136,7 +136,7 @@ def test_resume_after_kill_9_continues_from_last_finished_epoch(tmp_path):
 
         class Kill(keras.callbacks.Callback):
             def on_epoch_end(self, epoch, logs=None):
-                if epoch == 1:  # after the 2nd epoch's backup was written
+                if epoch == 1:  # after the 2nd epoch (short epochs: the newest backup may be the 1st)
                     os.kill(os.getpid(), signal.SIGKILL)
 
         cfg = override(TrainConfig(), model="lenet5", epochs=4, batch_size=64, out={str(out)!r},

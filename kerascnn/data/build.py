@@ -123,7 +123,7 @@ def _build_split(split: Split, training: bool, shape, num_classes: int, batch_si
             at_shape = images is not None and images.shape[1:] == tuple(shape)
             pca = _pca(images if at_shape else None, split, shape, cfg.seed)
         ds = augment_dataset(ds, augment, cfg.seed + 1, pca)
-    return ds.prefetch(tf.data.AUTOTUNE), count, cached, skipped
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(pipeline.epoch_options()), count, cached, skipped
 
 
 def build_datasets(cfg: DataConfig, image_shape: Sequence[int], batch_size: int,

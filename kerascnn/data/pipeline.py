@@ -121,6 +121,22 @@ def in_memory_options():
     return options
 
 
+def epoch_options():
+    """tf.data's autotuner off, for every training and validation pipeline.
+
+    Keras makes a new iterator for each epoch's training and validation pass, and destroying an
+    iterator joins its autotuner thread: at random epoch boundaries that join waited ~1 s (TF 2.21;
+    0 to 5 of 8 LeNet-5 epochs of 1.3 s each, in every run; bench/RESULTS.md). These pipelines need
+    no tuning model: without it an AUTOTUNE map runs as many parallel calls as there are cores, and
+    prefetch(AUTOTUNE) still grows its buffer while the consumer waits.
+    """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options
+
+
 def _file_records(split: FileSplit, shape: Shape, shuffle_seed: Optional[int]):
     """(path, decode branch, orientation, label, index) per file; the branches in use; any rotated?"""
     import tensorflow as tf

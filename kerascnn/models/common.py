@@ -134,16 +134,16 @@ def strip_auxiliary(model: keras.Model) -> keras.Model:
     return keras.Model(model.input, model.get_layer("predictions").output, name=model.name)
 
 
-def float32_copy(model: keras.Model) -> keras.Model:
+def float32_copy(model: keras.Model, always: bool = False) -> keras.Model:
     """`model` with every layer computing in float32 and the same weights: what a run exports.
 
     Mixed precision is a training detail (Keras keeps float32 master weights anyway). A model saved
     with mixed_bfloat16 layers would compute in bfloat16 wherever it is loaded, emulated and slow on
     hardware without it, so exports are rebuilt from the model's config with float32 policies. A
-    float32 model is returned as it is.
+    float32 model is returned as it is, unless `always` (a copy with weights of its own).
     """
     config = model.get_config()
-    if not _set_float32(config) and all(layer.compute_dtype == "float32" for layer in model.layers):
+    if not _set_float32(config) and not always and all(layer.compute_dtype == "float32" for layer in model.layers):
         return model
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("float32")  # layers without a policy of their own (inputs)

@@ -17,6 +17,7 @@ from typing import List, Optional, Tuple
 
 import keras
 
+from kerascnn.models.common import float32_copy, strip_auxiliary
 from kerascnn.training.run_dir import atomic_save, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -67,28 +68,112 @@ def restore_backup(model: keras.Model, path: Path) -> None:
     model.load_weights(str(path))
 
 
-class EpochBackup(keras.callbacks.Callback):
-    """Saves model + optimizer state after every epoch as backup/epoch-NNNN.weights.h5 (atomic).
+class Exporter:
+    """The model a run saves (best.keras, model.keras): auxiliary heads stripped, float32.
 
-    The newest file is kept after training ends too, so `fit --resume RUN --epochs N` can train a
+    The float32 copy is built once and then only gets new weights (a rebuild per better epoch costs
+    as much as the save itself for a small network). A float32 run exports the trained model itself,
+    until it must export weights the trained model no longer holds (a kept earlier best epoch): then
+    it gets a copy of its own.
+    """
+
+    def __init__(self):
+        self.copy: Optional[keras.Model] = None
+        self.shares_weights = False
+
+    @staticmethod
+    def weights(trained: keras.Model) -> list:
+        """The exported weights of `trained` now, as numpy arrays (to export later)."""
+        return strip_auxiliary(trained).get_weights()
+
+    def __call__(self, trained: keras.Model, weights: Optional[list] = None) -> keras.Model:
+        stripped = strip_auxiliary(trained)
+        if self.copy is None or (self.shares_weights and weights is not None):
+            self.copy = float32_copy(stripped, always=weights is not None)
+            self.shares_weights = self.copy is stripped
+        if not self.shares_weights:
+            self.copy.set_weights(stripped.get_weights() if weights is None else weights)
+        return self.copy
+
+
+class Checkpoints(keras.callbacks.Callback):
+    """The run's checkpoints: backup/epoch-NNNN.weights.h5 (model + optimizer state, to resume) and
+    best.keras (the exported model of the best `monitor` so far), both written atomically.
+
+    Cadence. Writing both costs a fixed ~15-200 ms (Keras's HDF5 writer, ~0.4 ms per variable),
+    which is most of an epoch on a small dataset (digits: ~0.2 s epochs). So they are written at the
+    end of an epoch once the time since the last write is at least `last write's cost / budget`
+    -- checkpoints then take at most `budget` of the training time -- and always after the first
+    epoch, the last epoch, and when training stops early (early stopping, NaN). An epoch that
+    improves `monitor` between writes keeps a copy of its weights in memory (a few ms) until the
+    next write. A kill -9 therefore loses at most one write interval (or one epoch, when epochs are
+    longer): `fit --resume` restarts from the newest backup, with best.keras as of that epoch.
+    `budget=0` writes every epoch (what multi-worker runs use: the workers' save calls must match).
+
+    The newest backup is kept after training ends too, so `fit --resume RUN --epochs N` can train a
     finished run further with its optimizer state.
     """
 
-    def __init__(self, backup_dir: Path, keep: int = 1):
+    def __init__(self, backup_dir: Path, best_path: Path, monitor: str = "val_accuracy", export=None,
+                 budget: float = 0.01, best: float = -math.inf, keep: int = 1, clock=time.perf_counter):
         super().__init__()
-        self.backup_dir = Path(backup_dir)
-        self.keep = keep
+        self.clock = clock
+        self.backup_dir, self.best_path, self.monitor = Path(backup_dir), Path(best_path), monitor
+        self.export = export or Exporter()
+        self.budget, self.best, self.keep = budget, best, keep
+        self.writes = 0  # how many times the checkpoints were written (tests, logs)
+        self._finished = self._written = 0  # epochs finished / covered by the newest backup
+        self._best_weights = None  # weights of a better epoch not yet in best.keras
+        self._best_now = False  # this epoch is the best: best.keras can be saved from the live model
+        self._cost = None  # seconds the last write took
+        self._last_write = 0.0
+        self._in_epoch = False
 
     def on_train_begin(self, logs=None):
         cache_keras_saving_skipsets()
+        self._last_write = self.clock()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._in_epoch = True
 
     def on_epoch_end(self, epoch, logs=None):
-        self.backup_dir.mkdir(parents=True, exist_ok=True)
-        target = self.backup_dir / f"epoch-{epoch + 1:04d}.weights.h5"
-        atomic_save(target, lambda p: self.model.save_weights(p))
-        old = sorted(p for p in self.backup_dir.iterdir() if _BACKUP_RE.match(p.name))
-        for p in old[: -self.keep]:
-            p.unlink(missing_ok=True)
+        self._in_epoch, self._finished = False, epoch + 1
+        value = (logs or {}).get(self.monitor)
+        self._best_now = False
+        if value is not None and _is_number(value):
+            value = float(value) if "acc" in self.monitor else -float(value)
+            if value > self.best:
+                self.best, self._best_now, self._best_weights = value, True, None
+        last = self._finished >= (self.params or {}).get("epochs", math.inf)
+        if self._cost is None or last or self.budget <= 0 or \
+                (self.clock() - self._last_write) * self.budget >= self._cost:
+            self._write(backup=True)
+        elif self._best_now:  # keep this epoch's weights until the next write
+            self._best_weights = self.export.weights(self.model)
+
+    def on_train_end(self, logs=None):
+        # Stopped early after a finished epoch: write what is not on disk yet. Stopped inside an epoch
+        # (TerminateOnNaN): the live weights are not an epoch's, only a kept best is written.
+        if self._finished > self._written or self._best_weights is not None:
+            self._write(backup=not self._in_epoch and self._finished > self._written)
+
+    def _write(self, backup: bool) -> None:
+        t0 = self.clock()
+        if backup:
+            self.backup_dir.mkdir(parents=True, exist_ok=True)
+            target = self.backup_dir / f"epoch-{self._finished:04d}.weights.h5"
+            atomic_save(target, lambda p: self.model.save_weights(p))
+            old = sorted(p for p in self.backup_dir.iterdir() if _BACKUP_RE.match(p.name))
+            for p in old[: -self.keep]:
+                p.unlink(missing_ok=True)
+            self._written = self._finished
+        if self._best_weights is not None or (self._best_now and backup):
+            model = self.export(self.model, self._best_weights)
+            atomic_save(self.best_path, lambda p: model.save(p))
+            self._best_weights, self._best_now = None, False
+        self.writes += 1
+        self._last_write = self.clock()
+        self._cost = self._last_write - t0
 
 
 class HistoryWriter(keras.callbacks.Callback):
@@ -123,25 +208,6 @@ class HistoryWriter(keras.callbacks.Callback):
         writer.writeheader()
         writer.writerows(self.rows)
         atomic_write_text(self.path, buf.getvalue())
-
-
-class BestModel(keras.callbacks.Callback):
-    """Keeps best.keras: the model with the best `monitor` so far (atomic save)."""
-
-    def __init__(self, path: Path, monitor: str = "val_accuracy", export=None):
-        super().__init__()
-        self.path, self.monitor, self.export = Path(path), monitor, export or (lambda m: m)
-        self.best = -math.inf
-
-    def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.monitor)
-        if value is None or not _is_number(value):
-            return
-        value = float(value) if "acc" in self.monitor else -float(value)
-        if value > self.best:
-            self.best = value
-            model = self.export(self.model)
-            atomic_save(self.path, lambda p: model.save(p))
 
 
 class EpochTensorBoard(keras.callbacks.TensorBoard):

@@ -89,6 +89,18 @@ class Distribution:
             return 1
         return requested
 
+    def checkpoint_budget(self, requested: float) -> float:
+        """The checkpoint time budget to train with: `requested`, or 0 (every epoch) on several workers.
+
+        Every worker runs the same save calls (a save reads synchronised variables, which joins a
+        collective), so whether to save must not depend on each worker's own clock.
+        """
+        if self.num_workers > 1 and requested > 0:
+            log.info("checkpoint budget %g -> 0: with %d workers the checkpoints are written every epoch",
+                     requested, self.num_workers)
+            return 0.0
+        return requested
+
     def describe(self) -> str:
         return (f"strategy {self.name}: {self.num_replicas} replica(s) on {self.num_workers} worker(s) "
                 f"(this is worker {self.worker_index}{', the chief' if self.chief else ''}); "

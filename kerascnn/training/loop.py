@@ -21,9 +21,9 @@ from kerascnn.config import FREEZE, TrainConfig, override
 from kerascnn.data import build_datasets
 from kerascnn.errors import UserError
 from kerascnn.models import create_model, get_spec
-from kerascnn.models.common import float32_copy, freeze_backbone, strip_auxiliary
+from kerascnn.models.common import freeze_backbone
 from kerascnn.training import run_dir as rd
-from kerascnn.training.callbacks import (BestModel, EpochBackup, EpochTensorBoard, HistoryWriter, latest_backup,
+from kerascnn.training.callbacks import (Checkpoints, EpochTensorBoard, Exporter, HistoryWriter, latest_backup,
                                          restore_backup)
 from kerascnn.training.distribute import set_precision, setup_distribution
 from kerascnn.training.optim import learning_rate, make_optimizer
@@ -46,25 +46,6 @@ class FitResult:
     @property
     def final(self) -> dict:
         return self.history[-1] if self.history else {}
-
-
-class _Exporter:
-    """The model a run saves (best.keras every better epoch, model.keras at the end): auxiliary heads
-    stripped, float32. The float32 copy is built once and then only gets the new weights (a rebuild
-    per better epoch costs as much as the save itself for a small network)."""
-
-    def __init__(self):
-        self.copy: Optional[keras.Model] = None
-        self.shares_weights = False
-
-    def __call__(self, trained: keras.Model) -> keras.Model:
-        stripped = strip_auxiliary(trained)
-        if self.copy is None:
-            self.copy = float32_copy(stripped)
-            self.shares_weights = self.copy is stripped  # float32 training: nothing to copy, ever
-        elif not self.shares_weights:
-            self.copy.set_weights(stripped.get_weights())
-        return self.copy
 
 
 def fit(cfg: TrainConfig = TrainConfig(), *, resume: Optional[os.PathLike] = None, epochs: Optional[int] = None,
@@ -127,7 +108,7 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose)
             steps_per_execution=dist.steps_per_execution(cfg.steps_per_execution),
         )
 
-    export = _Exporter()
+    export = Exporter()
     train, val = bundle.train, bundle.val
     if len(outputs) > 1:  # auxiliary classifiers learn the same labels
         train, val = (d.map(lambda x, y: (x, {o: y for o in outputs})) if d is not None else None
@@ -146,7 +127,11 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose)
                 restore_backup(model, backup)
             log.info("resuming %s after epoch %d", resume_dir, initial_epoch)
     history = HistoryWriter(run / rd.HISTORY, HistoryWriter.read((shared or run) / rd.HISTORY, initial_epoch))
-    cbs = [EpochBackup(run / rd.BACKUP), history, BestModel(run / rd.BEST, monitor_acc, export),
+    best = max((float(r[monitor_acc]) for r in history.rows if r.get(monitor_acc) not in (None, "")),
+               default=-math.inf)  # resumed: best.keras holds the best epoch up to the backup's
+    checkpoints = Checkpoints(run / rd.BACKUP, run / rd.BEST, monitor_acc, export,
+                              budget=dist.checkpoint_budget(cfg.checkpoint_budget), best=best)
+    cbs = [checkpoints, history,
            keras.callbacks.TerminateOnNaN(), EpochTensorBoard(str(run / rd.TENSORBOARD))]
     if cfg.schedule == "plateau":
         cbs.append(keras.callbacks.ReduceLROnPlateau(factor=0.1, patience=cfg.plateau_patience, verbose=1))
