@@ -1,6 +1,7 @@
 """Image folders as real users have them: every awkward file kind, both layouts, load_images."""
 import logging
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -191,8 +192,38 @@ def test_a_file_that_fails_only_at_decode_does_not_stop_the_epoch(tmp_path, cach
     for _ in range(2):  # ...and every epoch runs to the end without it
         x, y = batches(bundle.train)
         assert len(x) == 6
+    failed = [(os.path.abspath(bad), "failed to decode")]
     if cache == "memory":
-        assert bundle.skipped == [(os.path.abspath(bad), "failed to decode")]
+        assert bundle.skipped == failed
+    else:  # streamed: named after the passes above, and only once
+        assert bundle.skipped == [] and bundle.streams["train"].new_failures() == failed
+        batches(bundle.train)
+        assert bundle.streams["train"].new_failures() == []
+
+
+def test_fit_and_evaluate_warn_about_streamed_files_that_fail_to_decode(tmp_path, caplog):
+    from kerascnn.config import TrainConfig, override
+    from kerascnn.training import evaluate, fit
+
+    data = tmp_path / "data"
+    h.class_folder(str(data / "train"), {"a": 4, "b": 4}, size=(40, 40))
+    h.class_folder(str(data / "val"), {"a": 2, "b": 2}, size=(40, 40))
+    h.save(str(data / "val" / "b" / "noise.png"), np.random.default_rng(0).integers(0, 255, (40, 40, 3), np.uint8))
+    h.corrupt_middle(str(data / "val" / "b" / "noise.png"))
+    cfg = override(TrainConfig(), model="lenet5", epochs=2, batch_size=4, out=str(tmp_path / "run"),
+                   **{"data.spec": str(data), "data.cache": "none"})
+    with caplog.at_level("WARNING", logger="kerascnn"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(cfg, verbose=0)
+        # Keras's "Your input ran out of data" at the end of each streamed epoch is expected, not shown
+        assert not [w for w in caught if "ran out of data" in str(w.message)]
+        warned = [r.getMessage() for r in caplog.records if "failed to decode" in r.getMessage()]
+        assert warned == ["epoch 1, val split: Skipped 1 files that failed to decode: noise.png (failed to decode)"]
+        caplog.clear()
+        result = evaluate(tmp_path / "run" / "model.keras", plot=False)
+        assert result.count == 4
+        assert [r.getMessage() for r in caplog.records if "failed to decode" in r.getMessage()] == \
+            ["Skipped 1 files that failed to decode: noise.png (failed to decode)"]
 
 
 def test_streamed_and_cached_folders_give_the_same_pixels(tmp_path):

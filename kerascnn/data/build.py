@@ -43,6 +43,8 @@ class DataBundle:
     description: str = ""
     eval_split: Optional[str] = None  # "test" or "val": which split `eval` is
     image_shape: Optional[Tuple[int, int, int]] = None
+    # streamed splits: which examples each pass delivered (files that fail to decode mid-epoch)
+    streams: Dict[str, pipeline.StreamTracker] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -92,12 +94,12 @@ def _pca(images: Optional[np.ndarray], split: Split, shape, seed: int):
 
 def _build_split(split: Split, training: bool, shape, num_classes: int, batch_size: int, cfg: DataConfig,
                  augment: AugmentConfig):
-    """(dataset, example count, cached?, skipped) for one split."""
+    """(dataset, example count, cached?, skipped, stream tracker or None) for one split."""
     import tensorflow as tf
 
     cached = pipeline.fits_in_memory(cfg.cache, len(split), shape, cfg.max_decoded_bytes)
     seed = cfg.seed if training else None
-    images, skipped = None, []
+    images, skipped, tracker = None, [], None
     if isinstance(split, ArraySplit):
         # Arrays are in memory anyway; "cached" means resized once instead of per batch.
         images = pipeline.resize_array(split.images, shape) if cached else split.images
@@ -112,7 +114,8 @@ def _build_split(split: Split, training: bool, shape, num_classes: int, batch_si
         # Streamed training images get their random geometry while being resized (one resampling
         # pass per image); only the colour jitter is left to do on the batch.
         geometry = augment if training and has_geometry(augment) else None
-        ds = pipeline.stream_dataset(split, shape, num_classes, batch_size, seed, geometry, cfg.seed + 2)
+        tracker = pipeline.StreamTracker(split)
+        ds = pipeline.stream_dataset(split, shape, num_classes, batch_size, seed, geometry, cfg.seed + 2, tracker)
         augment = dataclasses.replace(augment, crop=0.0, translate=0.0, hflip=False, vflip=False)
         count = len(split)
     if count == 0:
@@ -123,7 +126,7 @@ def _build_split(split: Split, training: bool, shape, num_classes: int, batch_si
             at_shape = images is not None and images.shape[1:] == tuple(shape)
             pca = _pca(images if at_shape else None, split, shape, cfg.seed)
         ds = augment_dataset(ds, augment, cfg.seed + 1, pca)
-    return ds.prefetch(tf.data.AUTOTUNE).with_options(pipeline.epoch_options()), count, cached, skipped
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(pipeline.epoch_options()), count, cached, skipped, tracker
 
 
 def build_datasets(cfg: DataConfig, image_shape: Sequence[int], batch_size: int,
@@ -162,10 +165,12 @@ def build_datasets(cfg: DataConfig, image_shape: Sequence[int], batch_size: int,
                         eval_split=eval_name if "eval" in splits else None)
     built, cached, counts = {}, {}, {}
     for name in needed:
-        ds, count, cached[name], skipped = _build_split(parts[name], name == "train", shape, bundle.num_classes,
-                                                        int(batch_size), cfg, augment)
+        ds, count, cached[name], skipped, tracker = _build_split(parts[name], name == "train", shape,
+                                                                 bundle.num_classes, int(batch_size), cfg, augment)
         built[name], counts[name] = ds, count
         bundle.skipped += skipped
+        if tracker is not None:
+            bundle.streams[name] = tracker
     for name in ("train", "val", "test"):
         if name in splits:
             setattr(bundle, name, built.get(name))

@@ -152,9 +152,10 @@ def collect_files(paths: Sequence[str]) -> Tuple[List[str], Skipped]:
     return files, skipped
 
 
-def summarize_skipped(skipped: Skipped, total: Optional[int] = None, shown: int = 3) -> str:
+def summarize_skipped(skipped: Skipped, total: Optional[int] = None, shown: int = 3,
+                      what: str = "files that are not usable images") -> str:
     """One line: how many files were skipped and the first few, with reasons."""
     first = "; ".join(f"{os.path.basename(p) or p} ({reason})" for p, reason in skipped[:shown])
     more = f"; and {len(skipped) - shown} more" if len(skipped) > shown else ""
     of = f" of {total:,}" if total else ""
-    return f"Skipped {len(skipped):,}{of} files that are not usable images: {first}{more}"
+    return f"Skipped {len(skipped):,}{of} {what}: {first}{more}"

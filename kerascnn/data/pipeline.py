@@ -215,14 +215,50 @@ def elements(split: Split, shape: Shape, shuffle_seed: Optional[int] = None,
     return ds.ignore_errors()
 
 
+class StreamTracker:
+    """Which examples of a streamed split its passes delivered, to name those that failed to decode.
+
+    The header scan refuses almost every bad file before training; what only a full decode finds is
+    dropped by `ignore_errors` in the middle of an epoch. Each batch's example indices are marked
+    here (one `tf.numpy_function` call per batch), and `new_failures()`, called after a complete
+    pass, names the examples the pass missed that were not reported before.
+    """
+
+    def __init__(self, split: Split):
+        self.split = split
+        self._seen = np.zeros(len(split), bool)
+        self._reported = np.zeros(len(split), bool)
+
+    def mark(self, index: np.ndarray) -> np.int64:
+        self._seen[index] = True
+        return np.int64(len(index))
+
+    def new_failures(self) -> List[Tuple[str, str]]:
+        """(name, reason) of the examples missing from the pass since the last call; starts a new pass."""
+        missing = ~self._seen & ~self._reported
+        self._reported |= missing
+        self._seen[:] = False
+        if not missing.any():
+            return []
+        return failed_examples(self.split, np.flatnonzero(~missing))
+
+
 def stream_dataset(split: Split, shape: Shape, num_classes: int, batch_size: int,
                    shuffle_seed: Optional[int] = None, geometry: Optional[AugmentConfig] = None,
-                   augment_seed: int = 0):
+                   augment_seed: int = 0, tracker: Optional[StreamTracker] = None):
     """Batches decoded on the fly (parallel map), for splits larger than the cache budget."""
     import tensorflow as tf
 
     ds = elements(split, shape, shuffle_seed, geometry, augment_seed).batch(batch_size)
-    return ds.map(lambda x, y, i: (x, _one_hot(y, num_classes)), num_parallel_calls=tf.data.AUTOTUNE)
+
+    def batch(x, y, index):
+        if tracker is not None:
+            marked = tf.numpy_function(tracker.mark, [index], tf.int64, stateful=True)
+            with tf.control_dependencies([marked]):
+                x = tf.identity(x)
+        return x, _one_hot(y, num_classes)
+
+    return ds.map(batch, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def materialize(split: Split, shape: Shape, rounded: bool = True) -> Tuple[ArraySplit, np.ndarray]:

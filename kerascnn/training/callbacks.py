@@ -13,12 +13,16 @@ import math
 import re
 import time
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 import keras
 
+from kerascnn.data.folders import summarize_skipped
 from kerascnn.models.common import float32_copy, strip_auxiliary
 from kerascnn.training.run_dir import atomic_save, atomic_write_text
+
+if TYPE_CHECKING:
+    from kerascnn.data.pipeline import StreamTracker
 
 log = logging.getLogger(__name__)
 _BACKUP_RE = re.compile(r"^epoch-(\d+)\.weights\.h5$")
@@ -174,6 +178,24 @@ class Checkpoints(keras.callbacks.Callback):
         self.writes += 1
         self._last_write = self.clock()
         self._cost = self._last_write - t0
+
+
+class StreamedFailures(keras.callbacks.Callback):
+    """After each epoch, one warning per streamed split naming the files that failed to decode in it.
+
+    `trackers`: DataBundle.streams of the splits fit trains and validates on (a file is reported once).
+    """
+
+    def __init__(self, trackers: Dict[str, "StreamTracker"]):
+        super().__init__()
+        self.trackers = dict(trackers)
+
+    def on_epoch_end(self, epoch, logs=None):
+        for name, tracker in self.trackers.items():
+            failed = tracker.new_failures()
+            if failed:
+                log.warning("epoch %d, %s split: %s", epoch + 1, name, summarize_skipped(
+                    failed, what="files that failed to decode"))
 
 
 class HistoryWriter(keras.callbacks.Callback):

@@ -5,6 +5,7 @@ own layers are registered serializables, so no custom_objects are needed.
 """
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,9 +14,12 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from kerascnn.config import DataConfig, override
+from kerascnn.data.folders import summarize_skipped
 from kerascnn.errors import UserError
 from kerascnn.training import run_dir as rd
 from kerascnn.training.plots import plot_confusion
+
+log = logging.getLogger(__name__)
 
 
 def load_model(path: os.PathLike):
@@ -78,6 +82,10 @@ def evaluate(model_path: os.PathLike, data: Optional[str] = None, *, data_dir: O
     for x, y in bundle.eval:
         probs.append(np.asarray(model.predict_on_batch(x), dtype=np.float64))
         labels.append(np.argmax(np.asarray(y), axis=-1))
+    for tracker in bundle.streams.values():  # streamed: files that failed to decode are not scored
+        failed = tracker.new_failures()
+        if failed:
+            log.warning(summarize_skipped(failed, what="files that failed to decode"))
     if not probs:
         raise UserError(f"--data {cfg.spec}: the evaluation split is empty.")
     p, y = np.concatenate(probs), np.concatenate(labels)

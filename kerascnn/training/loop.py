@@ -11,6 +11,7 @@ import math
 import os
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence
@@ -23,8 +24,8 @@ from kerascnn.errors import UserError
 from kerascnn.models import create_model, get_spec
 from kerascnn.models.common import freeze_backbone
 from kerascnn.training import run_dir as rd
-from kerascnn.training.callbacks import (Checkpoints, EpochTensorBoard, Exporter, HistoryWriter, latest_backup,
-                                         restore_backup)
+from kerascnn.training.callbacks import (Checkpoints, EpochTensorBoard, Exporter, HistoryWriter, StreamedFailures,
+                                         latest_backup, restore_backup)
 from kerascnn.training.distribute import set_precision, setup_distribution
 from kerascnn.training.optim import learning_rate, make_optimizer
 from kerascnn.training.plots import plot_curves
@@ -133,6 +134,8 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose)
                               budget=dist.checkpoint_budget(cfg.checkpoint_budget), best=best)
     cbs = [checkpoints, history,
            keras.callbacks.TerminateOnNaN(), EpochTensorBoard(str(run / rd.TENSORBOARD))]
+    if bundle.streams and dist.num_workers == 1:  # with several workers each sees a shard only
+        cbs.append(StreamedFailures(bundle.streams))
     if cfg.schedule == "plateau":
         cbs.append(keras.callbacks.ReduceLROnPlateau(factor=0.1, patience=cfg.plateau_patience, verbose=1))
     if cfg.early_stopping:
@@ -140,8 +143,12 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose)
     cbs.extend(extra_callbacks)
 
     if initial_epoch < cfg.epochs:
-        model.fit(train, validation_data=val, epochs=cfg.epochs, initial_epoch=initial_epoch,
-                  callbacks=cbs, verbose=verbose, shuffle=False)  # the pipeline shuffles
+        with warnings.catch_warnings():
+            # A streamed split's length is unknown to Keras (a file may fail to decode), so every epoch
+            # ends when the data does, which Keras 3 reports as "Your input ran out of data" each time.
+            warnings.filterwarnings("ignore", message="Your input ran out of data", category=UserWarning)
+            model.fit(train, validation_data=val, epochs=cfg.epochs, initial_epoch=initial_epoch,
+                      callbacks=cbs, verbose=verbose, shuffle=False)  # the pipeline shuffles
     exported = export(model)
     if dist.chief:
         rd.atomic_save(run / rd.MODEL, lambda p: exported.save(p))
