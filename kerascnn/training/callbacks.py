@@ -1,8 +1,8 @@
-"""Callbacks of the harness: resumable checkpoints, history, best model, plots.
+"""Callbacks of the harness: resumable checkpoints and best model, history, TensorBoard, decode failures.
 
 Keras's BackupAndRestore writes its weights and its epoch counter as two files, neither atomically;
-a kill -9 between or during them resumes from a wrong or broken state. `EpochBackup` writes one
-file per finished epoch, named by the epoch, atomically, so the newest complete file is the state.
+a kill -9 between or during them resumes from a wrong or broken state. `Checkpoints` writes one
+file per backed-up epoch, named by the epoch, atomically, so the newest complete file is the state.
 """
 from __future__ import annotations
 
