@@ -71,7 +71,7 @@ class TrainConfig:
     steps_per_execution: int = 8
     # The most of the training time that the checkpoints (backup/ for --resume, best.keras) may
     # take: with short epochs they are written every few epochs instead of every epoch (always after
-    # the first and the last). 0: every epoch. See training/callbacks.Checkpoints.
+    # the first two and the last). 0: every epoch. See training/callbacks.Checkpoints.
     checkpoint_budget: float = 0.01
     seed: int = 1337
     out: Optional[str] = None  # run folder; None: runs/<model>-<data>-<time>

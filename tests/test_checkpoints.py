@@ -61,16 +61,23 @@ def test_short_epochs_are_checkpointed_within_the_budget_and_the_best_epoch_is_k
     for n, acc in enumerate(accuracies, 1):
         epoch(ck, n, acc)
         written_after[n] = ck.writes
-    # epoch 1 writes (backup + best: 1 s, so the next write is due 1 s / 0.1 = 10 s later), epoch 11
-    # is the first 10 s on, epoch 12 is the last
-    assert [n for n in written_after if written_after[n] > written_after.get(n - 1, 0)] == [1, 11, 12]
-    assert saved == ["epoch-0001.weights.h5", "best.keras", "epoch-0011.weights.h5", "best.keras",
-                     "epoch-0012.weights.h5"]
-    # best.keras holds epoch 5's weights, kept in memory until epoch 11's write
+    # epochs 1 and 2 write (the 2nd, backup + best, takes 1 s: the next write is due 1 s / 0.1 = 10 s
+    # later), epoch 12 is the first 10 s on
+    assert [n for n in written_after if written_after[n] > written_after.get(n - 1, 0)] == [1, 2, 12]
+    assert saved == ["epoch-0001.weights.h5", "best.keras", "epoch-0002.weights.h5", "best.keras",
+                     "epoch-0012.weights.h5", "best.keras"]
+    # best.keras holds epoch 5's weights, kept in memory until epoch 12's write
     assert _best_weight(folder) == 5.0
     assert sorted(p.name for p in (folder / "backup").iterdir()) == ["epoch-0012.weights.h5"]
-    # time spent writing <= budget x time spent training (the first write aside)
-    assert (len(saved) - 2) * 0.5 <= 0.1 * 12 * 1.0 + 1.0
+
+
+def test_epochs_long_enough_for_the_budget_are_all_checkpointed(harness):
+    make, epoch, saved, _ = harness
+    ck = make(epochs=30, budget=0.5)  # a 0.5 s backup is 50% of a 1 s epoch: within the budget
+    for n in range(1, 7):
+        epoch(ck, n, 0.5)
+    assert ck.writes == 6
+    assert saved.count("best.keras") == 1  # val accuracy never improved after epoch 1
 
 
 def test_budget_zero_writes_every_epoch(harness):
@@ -87,7 +94,7 @@ def test_early_stop_writes_the_last_finished_epoch_and_the_kept_best(harness):
     ck = make(epochs=30, budget=0.1)
     for n, acc in enumerate([0.1, 0.2, 0.9, 0.5], 1):
         epoch(ck, n, acc)
-    assert ck.writes == 1 and _best_weight(folder) == 1.0  # epochs 2-4 not written yet
+    assert ck.writes == 2 and _best_weight(folder) == 2.0  # epochs 3-4 not written yet
     ck.on_train_end()  # e.g. EarlyStopping after epoch 4
     assert sorted(p.name for p in (folder / "backup").iterdir()) == ["epoch-0004.weights.h5"]
     assert _best_weight(folder) == 3.0
@@ -97,13 +104,14 @@ def test_stop_inside_an_epoch_writes_no_backup_of_its_weights(harness):
     make, epoch, saved, folder = harness
     ck = make(epochs=30, budget=0.1)
     epoch(ck, 1, 0.1)
-    epoch(ck, 2, 0.8)  # better, kept in memory
-    ck.on_epoch_begin(2)
+    epoch(ck, 2, 0.2)
+    epoch(ck, 3, 0.8)  # better, kept in memory
+    ck.on_epoch_begin(3)
     # TerminateOnNaN stops here: the weights are NaN
     ck.model.get_layer("w").kernel.assign([[math.nan]])
     ck.on_train_end()
-    assert sorted(p.name for p in (folder / "backup").iterdir()) == ["epoch-0001.weights.h5"]
-    assert _best_weight(folder) == 2.0
+    assert sorted(p.name for p in (folder / "backup").iterdir()) == ["epoch-0002.weights.h5"]
+    assert _best_weight(folder) == 3.0
 
 
 def test_a_resumed_run_keeps_its_best_model_when_later_epochs_are_worse(harness):

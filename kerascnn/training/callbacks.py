@@ -108,7 +108,8 @@ class Checkpoints(keras.callbacks.Callback):
     which is most of an epoch on a small dataset (digits: ~0.2 s epochs). So they are written at the
     end of an epoch once the time since the last write is at least `last write's cost / budget`
     -- checkpoints then take at most `budget` of the training time -- and always after the first
-    epoch, the last epoch, and when training stops early (early stopping, NaN). An epoch that
+    two epochs of a run (the first write is slow, so the second is the one timed), the last epoch,
+    and when training stops early (early stopping, NaN). An epoch that
     improves `monitor` between writes keeps a copy of its weights in memory (a few ms) until the
     next write. A kill -9 therefore loses at most one write interval (or one epoch, when epochs are
     longer): `fit --resume` restarts from the newest backup, with best.keras as of that epoch.
@@ -149,7 +150,8 @@ class Checkpoints(keras.callbacks.Callback):
             if value > self.best:
                 self.best, self._best_now, self._best_weights = value, True, None
         last = self._finished >= (self.params or {}).get("epochs", math.inf)
-        if self._cost is None or last or self.budget <= 0 or \
+        # The first write pays Keras's one-off saving set-up, so the cadence follows from the second.
+        if self.writes < 2 or last or self.budget <= 0 or \
                 (self.clock() - self._last_write) * self.budget >= self._cost:
             self._write(backup=True)
         elif self._best_now:  # keep this epoch's weights until the next write
