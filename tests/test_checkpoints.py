@@ -49,6 +49,10 @@ def harness(tmp_path, monkeypatch):
     return make, epoch, saved, tmp_path
 
 
+def _backups(folder):
+    return sorted(p.name for p in (folder / "backup").iterdir())
+
+
 def _best_weight(folder):
     return float(keras.saving.load_model(folder / "best.keras").get_layer("w").kernel.numpy()[0, 0])
 
@@ -68,7 +72,7 @@ def test_short_epochs_are_checkpointed_within_the_budget_and_the_best_epoch_is_k
                      "epoch-0012.weights.h5", "best.keras"]
     # best.keras holds epoch 5's weights, kept in memory until epoch 12's write
     assert _best_weight(folder) == 5.0
-    assert sorted(p.name for p in (folder / "backup").iterdir()) == ["epoch-0012.weights.h5"]
+    assert _backups(folder) == ["epoch-0012.weights.h5"]
 
 
 def test_epochs_long_enough_for_the_budget_are_all_checkpointed(harness):
@@ -96,7 +100,7 @@ def test_early_stop_writes_the_last_finished_epoch_and_the_kept_best(harness):
         epoch(ck, n, acc)
     assert ck.writes == 2 and _best_weight(folder) == 2.0  # epochs 3-4 not written yet
     ck.on_train_end()  # e.g. EarlyStopping after epoch 4
-    assert sorted(p.name for p in (folder / "backup").iterdir()) == ["epoch-0004.weights.h5"]
+    assert _backups(folder) == ["epoch-0004.weights.h5"]
     assert _best_weight(folder) == 3.0
 
 
@@ -110,7 +114,7 @@ def test_stop_inside_an_epoch_writes_no_backup_of_its_weights(harness):
     # TerminateOnNaN stops here: the weights are NaN
     ck.model.get_layer("w").kernel.assign([[math.nan]])
     ck.on_train_end()
-    assert sorted(p.name for p in (folder / "backup").iterdir()) == ["epoch-0002.weights.h5"]
+    assert _backups(folder) == ["epoch-0002.weights.h5"]
     assert _best_weight(folder) == 3.0
 
 
