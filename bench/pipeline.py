@@ -1,13 +1,13 @@
 """The folder-of-JPEG input pipeline: decode speed alone, and what it costs training.
 
     python bench/pipeline.py                          # 64x64 JPEGs -> ResNet-20 at 32x32x3
-    python bench/pipeline.py --size 500x375 --images 2048
+    python bench/pipeline.py --size 500x375 --images 1024 --model mobilenet_v2 --input 224
 
 Writes a folder of synthetic JPEGs (`--data PATH` layout: one sub-folder per class), then prints
   1. images/s of the streamed pipeline alone (read + decode + resize + augment + batch), iterated
      without a model: what the input side can deliver on this machine;
   2. training images/s of `kerascnn.training.fit` on the same images three ways, interleaved
-     round by round, each in a fresh subprocess:
+     round by round in alternating order, each in a fresh subprocess:
        memory   the images as in-memory arrays (`--data idx:DIR`, the reference),
        cached   the JPEG folder with `--cache memory` (what `--cache auto` picks when the decoded
                 split fits its budget): decoded once before training, then batches from memory,
@@ -31,12 +31,17 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import VAL_IMAGES, _keras_timer, machine_facts, rates, wait_quiet, write_idx  # noqa: E402
+from throughput import (VAL_IMAGES, _keras_timer, in_round_order, machine_facts, rates, wait_quiet,  # noqa: E402
+                        write_idx)
 
 NUM_CLASSES = 10
-MODEL = "resnet20"
-SHAPE = (32, 32, 3)
+MODEL = "resnet20"  # the defaults: tiny JPEGs for a tiny, fast network (the hardest case)
+INPUT = 32
 MODES = ("memory", "cached", "streamed")
+
+
+def shape_of(args):
+    return (args.input, args.input, 3)
 
 
 def make_jpegs(folder: Path, count: int, size, seed: int = 0):
@@ -64,7 +69,7 @@ def decode_only(args) -> dict:
 
     augment = AugmentConfig(hflip=True, crop=0.1)
     cfg = DataConfig(spec=args.folder, cache="none", val_split=VAL_IMAGES / (args.images + VAL_IMAGES))
-    bundle = build_datasets(cfg, SHAPE, args.batch, augment, splits=("train",))
+    bundle = build_datasets(cfg, shape_of(args), args.batch, augment, splits=("train",))
     rates_ = []
     for _ in range(3):
         t0, n = time.perf_counter(), 0
@@ -82,7 +87,8 @@ def train(args) -> dict:
 
     spec = f"idx:{args.idx}" if args.mode == "memory" else args.folder
     cache = {"memory": "auto", "cached": "memory", "streamed": "none"}[args.mode]
-    cfg = override(TrainConfig(), model=MODEL, epochs=args.epochs, batch_size=args.batch,
+    cfg = override(TrainConfig(), model=args.model, input_shape=shape_of(args), epochs=args.epochs,
+                   batch_size=args.batch,
                    out=str(Path(args.tmp) / "run"),
                    **{"data.spec": spec, "data.cache": cache, "data.val_split": VAL_IMAGES / (args.images + VAL_IMAGES),
                       "augment.hflip": True, "augment.crop": 0.1})
@@ -97,14 +103,15 @@ def train(args) -> dict:
             setup["seconds"] = time.perf_counter() - t0
 
     result = fit(cfg, verbose=0, callbacks=[Setup(), _keras_timer(times, steps)])
-    count = build_datasets(cfg.data, SHAPE, cfg.batch_size, splits=("train",)).counts["train"]
+    count = build_datasets(cfg.data, shape_of(args), cfg.batch_size, splits=("train",)).counts["train"]
     return {"train_images": count, "times": times, "steps": steps, "images_per_call": args.batch * cfg.steps_per_execution,
             "final_loss": result.history[-1]["loss"], "setup_s": setup["seconds"]}
 
 
 def spawn(args, worker: str, **extra) -> dict:
     cmd = [sys.executable, __file__, "--worker", worker, "--folder", args.folder, "--idx", args.idx,
-           "--images", str(args.images), "--epochs", str(args.epochs), "--batch", str(args.batch)]
+           "--images", str(args.images), "--model", args.model, "--input", str(args.input),
+           "--epochs", str(args.epochs), "--batch", str(args.batch)]
     for k, v in extra.items():
         cmd += [f"--{k}", str(v)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
@@ -120,6 +127,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--images", type=int, default=4096, help="training images (plus 1024 held out)")
     p.add_argument("--size", default="64x64", help="JPEG width x height")
+    p.add_argument("--model", default=MODEL, help="a registered model (kerascnn models)")
+    p.add_argument("--input", type=int, default=INPUT, help="the model's input side in pixels")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=3, help="per training run; the first is warm-up")
     p.add_argument("--batch", type=int, default=128)
@@ -150,28 +159,28 @@ def main(argv=None) -> int:
         print(f"{args.images + VAL_IMAGES} JPEGs of {size[0]}x{size[1]} written in {time.perf_counter() - t:.0f} s "
               f"({sum(f.stat().st_size for f in Path(args.folder).rglob('*.jpg')) / 2**20:.1f} MiB)")
         # the in-memory reference: the same pictures, decoded and resized once, as IDX arrays
-        pixels, names, _ = load_images(args.folder, SHAPE)
+        pixels, names, _ = load_images(args.folder, shape_of(args))
         labels = np.array([int(Path(n).parent.name[len("class"):]) for n in names])
         Path(args.idx).mkdir()
         write_idx(Path(args.idx) / "train-images-idx3-ubyte", np.clip(np.rint(pixels), 0, 255))
         write_idx(Path(args.idx) / "train-labels-idx1-ubyte", labels)
 
         decode = spawn(args, "decode")
-        print(f"\n1. streamed pipeline alone ({size[0]}x{size[1]} JPEG -> decode -> resize to 32x32 + "
-              f"flip + crop -> batches of {args.batch}): {statistics.median(decode['img_s']):.0f} img/s "
+        print(f"\n1. streamed pipeline alone ({size[0]}x{size[1]} JPEG -> decode -> resize to "
+              f"{args.input}x{args.input} + flip + crop -> batches of {args.batch}): {statistics.median(decode['img_s']):.0f} img/s "
               f"(epochs: {', '.join(f'{r:.0f}' for r in decode['img_s'])})")
 
         runs = {m: [] for m in MODES}
         setups = {m: [] for m in MODES}
-        for _ in range(args.rounds):
-            for mode in MODES:
+        for r in range(args.rounds):
+            for mode in in_round_order(MODES, r):
                 with tempfile.TemporaryDirectory(dir=tmp) as run_tmp:
                     res = spawn(args, "train", mode=mode, tmp=run_tmp)
                 runs[mode].append(rates(res))
                 setups[mode].append(res["setup_s"])
     med = {m: {k: statistics.median(r[k] for r in v) for k in ("steady", "train", "epoch")} for m, v in runs.items()}
-    print(f"\n2. kerascnn fit, {MODEL}, batch {args.batch}, {args.images} training images, hflip + crop 0.1, "
-          f"{args.rounds} rounds x {args.epochs} epochs (first untimed)")
+    print(f"\n2. kerascnn fit, {args.model} at {args.input}x{args.input}, batch {args.batch}, {args.images} training "
+          f"images, hflip + crop 0.1, {args.rounds} rounds x {args.epochs} epochs (first untimed)")
     print(f"  {'':9s} {'train img/s':>12s} {'epoch img/s':>12s} {'slowdown':>9s} {'setup s':>8s}   train img/s per round")
     for mode in MODES:
         slow = 1 - med[mode]["train"] / med["memory"]["train"]

@@ -15,7 +15,8 @@ on the same machine.
 
 Method. Every measurement runs in a fresh subprocess (no thread pool or allocator state carried
 over; TensorFlow and PyTorch never share a process), and the kinds are interleaved round by
-round so that a load change on the machine hits all of them; `--wait-quiet` holds each run until
+round, in alternating order (`in_round_order`), so that a load change or a drift of the machine's
+speed hits all of them alike; `--wait-quiet` holds each run until
 the CPU is idle (for shared machines). The first epoch (tracing, oneDNN kernel selection, warm-up)
 is never timed. Three figures per run (see `rates`): "steady" img/s, from the 25th percentile of the
 step-to-step intervals (the speed of the training step, robust to another process stealing the CPU
@@ -314,6 +315,16 @@ def wait_quiet(limit: float) -> float:
     return busy
 
 
+def in_round_order(kinds, round_index: int):
+    """The kinds in alternating order, round by round (a b c, c b a, a b c, ...).
+
+    This machine's speed drifts by tens of percent within minutes (a shared host); a fixed order would
+    hand whatever ran second in every round a steady advantage or handicap. Alternating cancels a
+    linear drift over each pair of rounds, so use an even number of rounds for ratios.
+    """
+    return list(kinds) if round_index % 2 == 0 else list(kinds)[::-1]
+
+
 def spawn(kind: str, args, model: str = "", data: str = "", tmp: str = "") -> dict:
     cmd = [sys.executable, __file__, "--worker", kind, "--model", model or "lenet5", "--data", data,
            "--tmp", tmp, "--images", str(args.images_for(model)) if model else "0", "--epochs", str(args.epochs),
@@ -396,7 +407,7 @@ def main(argv=None) -> int:
             make_data(data, model, args.images_for(model))
             runs = {k: [] for k in kinds}
             for r in range(args.rounds):
-                for kind in kinds:
+                for kind in in_round_order(kinds, r):
                     with tempfile.TemporaryDirectory(dir=tmp) as run_tmp:
                         runs[kind].append(rates(spawn(kind, args, model, str(data), run_tmp)))
         med = {k: {m: statistics.median(r[m] for r in v) for m in ("steady", "train", "epoch")}
