@@ -1,12 +1,13 @@
-"""The folder-of-JPEG input pipeline: decode speed alone, and what it costs training.
+r"""The folder-of-JPEG input pipeline: decode speed alone, and what it costs training.
 
     python bench/pipeline.py                          # 64x64 JPEGs -> ResNet-20 at 32x32x3
-    python bench/pipeline.py --size 500x375 --images 1024 --model mobilenet_v2 --input 224
+    python bench/pipeline.py --size 500x375 --images 512 --val 128 --model mobilenet_v2 --input 224 \
+        --batch 32 --rounds 4 --modes memory,streamed   # photos into a 224 network
 
 Writes a folder of synthetic JPEGs (`--data PATH` layout: one sub-folder per class), then prints
   1. images/s of the streamed pipeline alone (read + decode + resize + augment + batch), iterated
      without a model: what the input side can deliver on this machine;
-  2. training images/s of `kerascnn.training.fit` on the same images three ways, interleaved
+  2. training images/s of `kerascnn.training.fit` on the same images three ways (`--modes`), interleaved
      round by round in alternating order, each in a fresh subprocess:
        memory   the images as in-memory arrays (`--data idx:DIR`, the reference),
        cached   the JPEG folder with `--cache memory` (what `--cache auto` picks when the decoded
@@ -68,7 +69,7 @@ def decode_only(args) -> dict:
     from kerascnn.data import build_datasets
 
     augment = AugmentConfig(hflip=True, crop=0.1)
-    cfg = DataConfig(spec=args.folder, cache="none", val_split=VAL_IMAGES / (args.images + VAL_IMAGES))
+    cfg = DataConfig(spec=args.folder, cache="none", val_split=args.val / (args.images + args.val))
     bundle = build_datasets(cfg, shape_of(args), args.batch, augment, splits=("train",))
     rates_ = []
     for _ in range(3):
@@ -90,7 +91,7 @@ def train(args) -> dict:
     cfg = override(TrainConfig(), model=args.model, input_shape=shape_of(args), epochs=args.epochs,
                    batch_size=args.batch,
                    out=str(Path(args.tmp) / "run"),
-                   **{"data.spec": spec, "data.cache": cache, "data.val_split": VAL_IMAGES / (args.images + VAL_IMAGES),
+                   **{"data.spec": spec, "data.cache": cache, "data.val_split": args.val / (args.images + args.val),
                       "augment.hflip": True, "augment.crop": 0.1})
     times, steps = [], []
     t0 = time.perf_counter()
@@ -110,7 +111,7 @@ def train(args) -> dict:
 
 def spawn(args, worker: str, **extra) -> dict:
     cmd = [sys.executable, __file__, "--worker", worker, "--folder", args.folder, "--idx", args.idx,
-           "--images", str(args.images), "--model", args.model, "--input", str(args.input),
+           "--images", str(args.images), "--val", str(args.val), "--model", args.model, "--input", str(args.input),
            "--epochs", str(args.epochs), "--batch", str(args.batch)]
     for k, v in extra.items():
         cmd += [f"--{k}", str(v)]
@@ -125,7 +126,10 @@ def spawn(args, worker: str, **extra) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--images", type=int, default=4096, help="training images (plus 1024 held out)")
+    p.add_argument("--images", type=int, default=4096, help="training images")
+    p.add_argument("--val", type=int, default=VAL_IMAGES, help="held-out images, validated on after every epoch")
+    p.add_argument("--modes", default=",".join(MODES), help="which of memory,cached,streamed to train with "
+                   "(memory, the reference, must be among them)")
     p.add_argument("--size", default="64x64", help="JPEG width x height")
     p.add_argument("--model", default=MODEL, help="a registered model (kerascnn models)")
     p.add_argument("--input", type=int, default=INPUT, help="the model's input side in pixels")
@@ -141,6 +145,8 @@ def main(argv=None) -> int:
     p.add_argument("--idx", default="", help=argparse.SUPPRESS)
     p.add_argument("--tmp", default="", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if "memory" not in args.modes.split(",") or not set(args.modes.split(",")) <= set(MODES):
+        p.error(f"--modes: a comma-separated subset of {','.join(MODES)} that includes memory")
     if args.worker:
         print(json.dumps(decode_only(args) if args.worker == "decode" else train(args)))
         return 0
@@ -155,8 +161,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         args.folder, args.idx = str(Path(tmp) / "jpegs"), str(Path(tmp) / "idx")
         t = time.perf_counter()
-        make_jpegs(Path(args.folder), args.images + VAL_IMAGES, size)
-        print(f"{args.images + VAL_IMAGES} JPEGs of {size[0]}x{size[1]} written in {time.perf_counter() - t:.0f} s "
+        make_jpegs(Path(args.folder), args.images + args.val, size)
+        print(f"{args.images + args.val} JPEGs of {size[0]}x{size[1]} written in {time.perf_counter() - t:.0f} s "
               f"({sum(f.stat().st_size for f in Path(args.folder).rglob('*.jpg')) / 2**20:.1f} MiB)")
         # the in-memory reference: the same pictures, decoded and resized once, as IDX arrays
         pixels, names, _ = load_images(args.folder, shape_of(args))
@@ -167,13 +173,15 @@ def main(argv=None) -> int:
 
         decode = spawn(args, "decode")
         print(f"\n1. streamed pipeline alone ({size[0]}x{size[1]} JPEG -> decode -> resize to "
-              f"{args.input}x{args.input} + flip + crop -> batches of {args.batch}): {statistics.median(decode['img_s']):.0f} img/s "
+              f"{args.input}x{args.input} + flip + crop -> batches of {args.batch}): "
+              f"{statistics.median(decode['img_s']):.0f} img/s "
               f"(epochs: {', '.join(f'{r:.0f}' for r in decode['img_s'])})")
 
-        runs = {m: [] for m in MODES}
-        setups = {m: [] for m in MODES}
+        modes = args.modes.split(",")
+        runs = {m: [] for m in modes}
+        setups = {m: [] for m in modes}
         for r in range(args.rounds):
-            for mode in in_round_order(MODES, r):
+            for mode in in_round_order(modes, r):
                 with tempfile.TemporaryDirectory(dir=tmp) as run_tmp:
                     res = spawn(args, "train", mode=mode, tmp=run_tmp)
                 runs[mode].append(rates(res))
@@ -182,7 +190,7 @@ def main(argv=None) -> int:
     print(f"\n2. kerascnn fit, {args.model} at {args.input}x{args.input}, batch {args.batch}, {args.images} training "
           f"images, hflip + crop 0.1, {args.rounds} rounds x {args.epochs} epochs (first untimed)")
     print(f"  {'':9s} {'train img/s':>12s} {'epoch img/s':>12s} {'slowdown':>9s} {'setup s':>8s}   train img/s per round")
-    for mode in MODES:
+    for mode in runs:
         slow = 1 - med[mode]["train"] / med["memory"]["train"]
         print(f"  {mode:9s} {med[mode]['train']:12.0f} {med[mode]['epoch']:12.0f} {slow:9.1%} "
               f"{statistics.median(setups[mode]):8.1f}   " + " ".join(f"{r['train']:.0f}" for r in runs[mode]))
