@@ -45,6 +45,19 @@ def shape_of(args):
     return (args.input, args.input, 3)
 
 
+def check_model(parser, args) -> None:
+    """A bad --model or --input is a one-line usage error now, not a worker's traceback minutes later."""
+    from kerascnn.errors import ModelError
+    from kerascnn.models import get_spec
+
+    try:
+        spec = get_spec(args.model)
+    except ModelError as e:
+        parser.error(f"--model: {e}")
+    if args.input < max(spec.min_input[:2]):
+        parser.error(f"--input: {args.model} needs at least {max(spec.min_input[:2])} pixels. Received: {args.input}")
+
+
 def make_jpegs(folder: Path, count: int, size, seed: int = 0):
     """`count` smooth random RGB images (quality-90 JPEGs, width x height `size`) in class folders."""
     import numpy as np
@@ -145,8 +158,10 @@ def main(argv=None) -> int:
     p.add_argument("--idx", default="", help=argparse.SUPPRESS)
     p.add_argument("--tmp", default="", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if "memory" not in args.modes.split(",") or not set(args.modes.split(",")) <= set(MODES):
+    modes = args.modes.split(",")
+    if "memory" not in modes or not set(modes) <= set(MODES):
         p.error(f"--modes: a comma-separated subset of {','.join(MODES)} that includes memory")
+    check_model(p, args)
     if args.worker:
         print(json.dumps(decode_only(args) if args.worker == "decode" else train(args)))
         return 0
@@ -177,7 +192,6 @@ def main(argv=None) -> int:
               f"{statistics.median(decode['img_s']):.0f} img/s "
               f"(epochs: {', '.join(f'{r:.0f}' for r in decode['img_s'])})")
 
-        modes = args.modes.split(",")
         runs = {m: [] for m in modes}
         setups = {m: [] for m in modes}
         for r in range(args.rounds):
