@@ -40,6 +40,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: keep the table readable
 
 import argparse
+import importlib.util
 import json
 import platform
 import statistics
@@ -48,6 +49,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import List, Optional
 
 BATCH = 128
 MODELS = {"lenet5": (32, 32, 1), "resnet20": (32, 32, 3)}
@@ -55,6 +57,7 @@ TRAIN_IMAGES = {"lenet5": 32768, "resnet20": 4096}  # about 2-10 s per epoch on 
 VAL_IMAGES = 1024
 NUM_CLASSES = 10
 KINDS = ("kerascnn", "keras", "torch", "torch-bf16")
+TORCH_KINDS = ("torch", "torch-bf16")  # need PyTorch, an optional dependency (the "bench" extra)
 LETTER = {"kerascnn": "a", "keras": "b", "torch": "c", "torch-bf16": "c'"}
 
 
@@ -353,10 +356,36 @@ def rates(result: dict) -> dict:
             "busy_before": result.get("busy_before")}
 
 
+def select_kinds(requested: Optional[str]) -> List[str]:
+    """The kinds to measure: `--kinds` as given, or all of KINDS when it was not given.
+
+    Checked before anything is built or measured (a missing PyTorch used to surface as a traceback
+    from the first torch run, minutes in). Without PyTorch, the default leaves the torch kinds out
+    with a note; asking for them by name is an error.
+
+    Raises:
+        ValueError: one line, for an unknown kind or a torch kind without PyTorch installed.
+    """
+    kinds = [k.strip() for k in (requested or ",".join(KINDS)).split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown or not kinds:
+        raise ValueError(f"--kinds: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(KINDS)}")
+    missing = [k for k in kinds if k in TORCH_KINDS]
+    if missing and importlib.util.find_spec("torch") is None:  # find_spec: no import just to check
+        if requested is not None:
+            raise ValueError(f"--kinds {','.join(missing)} needs PyTorch, which is not installed: "
+                             f'pip install -e ".[bench]" (or leave {",".join(missing)} out of --kinds)')
+        print(f"note: PyTorch is not installed, so {', '.join(missing)} are skipped "
+              f'(pip install -e ".[bench]" to measure them)', file=sys.stderr)
+        kinds = [k for k in kinds if k not in TORCH_KINDS]
+    return kinds
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default="lenet5,resnet20")
-    p.add_argument("--kinds", default=",".join(KINDS))
+    p.add_argument("--kinds", default=None, help=f"comma-separated, of {', '.join(KINDS)} (default: all; the "
+                   f"torch ones need PyTorch: pip install -e \".[bench]\")")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=6, help="per run; the first is warm-up")
     p.add_argument("--batch", type=int, default=BATCH)
@@ -373,6 +402,15 @@ def main(argv=None) -> int:
     p.add_argument("--data", default="", help=argparse.SUPPRESS)
     p.add_argument("--tmp", default="", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if not args.worker:
+        try:  # before anything slow: TensorFlow loads below
+            args.kinds = select_kinds(args.kinds)
+            unknown = [m for m in args.models.split(",") if m not in MODELS]
+            if unknown:
+                raise ValueError(f"--models: unknown {', '.join(unknown)}; choose from {', '.join(MODELS)}")
+        except ValueError as e:
+            print(f"{Path(__file__).name}: error: {e}", file=sys.stderr)
+            return 2
     if args.spe == 0:
         from kerascnn.config import TrainConfig
 
@@ -396,7 +434,7 @@ def main(argv=None) -> int:
           f"{args.rounds} rounds x {args.epochs} epochs (first epoch untimed)")
     from kerascnn.analysis.summary import summary_for
 
-    kinds = args.kinds.split(",")
+    kinds = args.kinds
     report = {"machine": facts, "peak": peak, "settings": {k: v for k, v in vars(args).items()
                                                           if k not in ("images_for", "worker", "model", "data", "tmp")},
               "models": {}}

@@ -3,24 +3,42 @@
     import kerascnn
     model = kerascnn.create_model("lenet5", num_classes=10)
     kerascnn.list_models()
-    result = kerascnn.fit(kerascnn.make_config("lenet5", epochs=10))
+    result = kerascnn.fit("lenet5", data="fashion_mnist", epochs=10)   # = kerascnn fit --model lenet5 ...
+    scores = kerascnn.evaluate(result.run_dir / "model.keras")
 
 Heavy imports (TensorFlow) happen on first use, so `kerascnn --help` and `import kerascnn` are instant.
 """
 __version__ = "0.1.0"
 
+# One entry per public name: where it lives. `finetune` is the transfer-learning app's, exposed here
+# as the Python twin of `kerascnn finetune` (the core's modules never import the apps).
 _LAZY = {
     "create_model": "kerascnn.models.registry",
     "get_spec": "kerascnn.models.registry",
     "list_models": "kerascnn.models.registry",
-    "fit": "kerascnn.training",
+    "fit": "kerascnn.api",
+    "resolve_fit": "kerascnn.api",
+    "finetune": "kerascnn.apps.transfer_learning",
+    "evaluate": "kerascnn.inference",
+    "predict": "kerascnn.inference",
+    "load_model": "kerascnn.inference",
     "make_config": "kerascnn.training",
-    "evaluate": "kerascnn.training",
-    "predict": "kerascnn.training",
-    "load_model": "kerascnn.training",
     "TrainConfig": "kerascnn.config",
     "DataConfig": "kerascnn.config",
     "AugmentConfig": "kerascnn.config",
+    "EvaluateConfig": "kerascnn.config",
+    "PredictConfig": "kerascnn.config",
+    "JobDir": "kerascnn.jobs",
+    "Progress": "kerascnn.progress",
+    "track": "kerascnn.progress",
+    "feature_extractor": "kerascnn.features",
+    "list_layers": "kerascnn.features",
+    "LayerInfo": "kerascnn.features",
+    "load_image": "kerascnn.imageio",
+    "save_image": "kerascnn.imageio",
+    "resize_longest": "kerascnn.imageio",
+    "decode_predictions": "kerascnn.imageio",
+    "imagenet_class_index": "kerascnn.imageio",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -1,89 +1,161 @@
-"""Run configuration: a few frozen dataclasses and one override path.
+"""Settings: a few frozen dataclasses, the one override path, and the checks, in one place.
 
-Standard library only (the bottom of the dependency graph). The CLI builds these from its flags with
-`override`, the training harness reads them, and the resolved config is written into the run folder
-as JSON so that `kerascnn fit --resume RUN_DIR` rebuilds exactly the same run.
+Standard library only (the bottom of the dependency graph). Each field is declared with `setting()`,
+which holds its default, help text, allowed choices or range, and whether a model's recipe may set
+it: the CLI builds its options and help from these, `check` validates any config against them
+before work starts, and `kerascnn.settings` resolves the layers (defaults, the model's recipe, an
+app's defaults, a config file, flags or keyword arguments) through `override` and records where
+each value came from. The resolved config is written into the run folder as JSON so that
+`kerascnn fit --resume RUN_DIR` rebuilds exactly the same run.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple
+
+from kerascnn.errors import SettingError
+
+
+def setting(default: Any = None, help: str = "", *, choices: Optional[Tuple[Any, ...]] = None,
+            lo: Optional[float] = None, hi: Optional[float] = None, lo_open: bool = False,
+            recipe: bool = False, factory: Any = None) -> Any:
+    """A config field with what the rest of the package needs to know about it, in one place: its
+    default, help text, allowed choices or range (checked by `check` before any work starts) and
+    whether a model's recipe may set it (help texts then say "the model's recipe, else DEFAULT")."""
+    meta = {"help": help, "choices": choices, "lo": lo, "hi": hi, "lo_open": lo_open, "recipe": recipe}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
     """Training-time augmentation (applied to the training split only)."""
 
-    hflip: bool = False  # random left-right flip; wrong for digits, right for photos
-    vflip: bool = False  # random up-down flip; aerial or microscopy images
-    crop: float = 0.0  # random crop keeping this fraction of each side lost (0.1: crop 90%, resize back)
-    translate: float = 0.0  # random shift, as a fraction of height/width, zero-padded
-    pca_jitter: float = 0.0  # AlexNet's PCA colour jitter, std of the eigen-coefficients (paper: 0.1)
+    hflip: bool = setting(False, "Augment: random left-right flips (wrong for digits, right for photos).")
+    vflip: bool = setting(False, "Augment: random up-down flips (aerial or microscopy images).")
+    crop: float = setting(0.0, "Augment: random crop losing up to this fraction of each side, resized back.",
+                          lo=0.0, hi=0.9)
+    translate: float = setting(0.0, "Augment: random shift up to this fraction of the size, zero-padded.",
+                               lo=0.0, hi=0.5)
+    pca_jitter: float = setting(0.0, "Augment: AlexNet's PCA colour jitter, std of the eigen-coefficients "
+                                     "(paper: 0.1).", lo=0.0, hi=1.0)
 
     @property
     def enabled(self) -> bool:
         return bool(self.hflip or self.vflip or self.crop or self.translate or self.pca_jitter)
 
 
+DATA_SPECS_HELP = ("digits (embedded) | mnist | fashion_mnist | cifar10 | cifar100 | tfds:NAME[:SPLIT] | "
+                   "idx:DIR | a folder of class sub-folders")
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """What to read and how to split it."""
 
-    spec: str = "digits"  # digits | mnist | fashion_mnist | cifar10 | cifar100 | tfds:NAME[:SPLIT] | idx:DIR | PATH
-    data_dir: Optional[str] = None  # a prepared local TFDS directory (tfds: specs) or keras cache dir
-    val_split: float = 0.1  # held-out fraction of the training data when the source has no validation split
-    seed: int = 1337  # seeds the split and the shuffles, so runs are repeatable
-    cache: str = "auto"  # auto (memory when the decoded split fits), memory, none
-    max_decoded_bytes: int = 2 << 30  # the "auto" cache limit
+    spec: str = setting("digits", DATA_SPECS_HELP + ".")
+    data_dir: Optional[str] = setting(None, "A prepared local TFDS directory (tfds: specs) or Keras cache folder.")
+    val_split: float = setting(0.1, "Held-out fraction of the training data when the source has no validation "
+                                    "split.", lo=0.0, hi=0.9)
+    seed: int = setting(1337, "Seeds the split and the shuffles, so runs are repeatable.")
+    cache: str = setting("auto", "Decoded images in memory: auto (when the split fits), memory, none.",
+                         choices=("auto", "memory", "none"))
+    max_decoded_bytes: int = setting(2 << 30, "The auto cache's limit in bytes.", lo=0)
+
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+OPTIMIZER_DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3, "adamw": 1e-3}
+SCHEDULES = ("constant", "step", "plateau", "cosine")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+FREEZE = ("none", "backbone")
+STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """The training harness: optimizer, schedule, regularisation, run bookkeeping."""
 
-    model: str = "lenet5"
-    model_args: Dict[str, Any] = field(default_factory=dict)  # extra builder kwargs (lrn=True, k=128 ...)
-    input_shape: Optional[Tuple[int, int, int]] = None  # None: the model's default input
-    weights: Optional[str] = None  # None | imagenet | PATH to a .weights.h5 / .keras file
-    epochs: int = 30
-    batch_size: int = 128
-    optimizer: str = "adam"  # sgd (momentum, nesterov) | adam | adamw
-    lr: Optional[float] = None  # None: the optimizer preset's default
-    momentum: float = 0.9  # sgd only
-    weight_decay: float = 0.0  # decoupled weight decay (sgd, adamw); AlexNet/VGG used 5e-4
-    schedule: str = "cosine"  # constant | step | plateau | cosine
-    warmup_epochs: float = 0.0  # linear warm-up before the cosine schedule
-    step_epochs: int = 30  # step schedule: divide the LR by 10 every this many epochs
-    label_smoothing: float = 0.0
-    freeze: str = "none"  # none | backbone (train only the classifier: a linear probe on pretrained features)
-    aux_weight: float = 0.3  # loss weight of auxiliary classifiers (GoogLeNet, Inception v3)
-    plateau_patience: int = 5  # plateau schedule: epochs without val-loss progress before LR / 10
-    early_stopping: int = 0  # patience in epochs on val loss; 0 disables
+    model: str = setting("lenet5", "A registered model (see `kerascnn models`).")
+    model_args: Dict[str, Any] = setting(help="Extra builder arguments, e.g. lrn=true, batch_norm=true, "
+                                              "aux_logits=true, filters=128.", factory=dict)
+    input_shape: Optional[Tuple[int, int, int]] = setting(None, "Input (height, width, channels); unset: the "
+                                                                "model's own.")
+    weights: Optional[str] = setting(None, "Start from pretrained weights: none, imagenet, or a .weights.h5 / "
+                                           ".keras file.", recipe=True)
+    epochs: int = setting(30, "Epochs to train.", lo=1, recipe=True)
+    batch_size: int = setting(128, "Global batch size (over all devices).", lo=1, recipe=True)
+    optimizer: str = setting("adam", "sgd (momentum, Nesterov) | adam | adamw.", choices=OPTIMIZERS, recipe=True)
+    lr: Optional[float] = setting(None, "Peak learning rate; unset: the optimizer's (sgd 0.01, adam/adamw 1e-3).",
+                                  lo=0.0, lo_open=True, recipe=True)
+    momentum: float = setting(0.9, "SGD momentum (Nesterov).", lo=0.0, hi=0.999, recipe=True)
+    weight_decay: float = setting(0.0, "Decoupled weight decay (AlexNet/VGG: 5e-4).", lo=0.0, recipe=True)
+    schedule: str = setting("cosine", "Learning-rate schedule: step = /10 every step_epochs; plateau = /10 when "
+                                      "val loss stalls.", choices=SCHEDULES, recipe=True)
+    warmup_epochs: float = setting(0.0, "Linear warm-up before the cosine decay.", lo=0.0, recipe=True)
+    step_epochs: int = setting(30, "Epochs between /10 drops (step schedule).", lo=1, recipe=True)
+    label_smoothing: float = setting(0.0, "Label smoothing of the cross-entropy.", lo=0.0, hi=0.5, recipe=True)
+    freeze: str = setting("none", "backbone: train only the classifier on pretrained features.", choices=FREEZE,
+                          recipe=True)
+    aux_weight: float = setting(0.3, "Loss weight of auxiliary classifiers (GoogLeNet, Inception v3 with "
+                                     "aux_logits=true).", lo=0.0, recipe=True)
+    plateau_patience: int = setting(5, "Plateau schedule: epochs without val-loss progress before LR / 10.",
+                                    lo=1, recipe=True)
+    early_stopping: int = setting(0, "Stop after this many epochs without val-loss progress; 0 = off.", lo=0,
+                                  recipe=True)
     # auto: mixed_bfloat16 where the hardware computes bfloat16 natively (AVX512-BF16/AMX CPUs,
     # GPUs of compute capability 8+), float32 elsewhere; see distribute.resolve_precision.
-    precision: str = "auto"  # auto | float32 | mixed_float16 | mixed_bfloat16
-    strategy: str = "auto"  # auto | default | mirrored | multiworker | tpu
+    precision: str = setting("auto", "Training arithmetic; auto = mixed_bfloat16 where the hardware computes "
+                                     "bfloat16 natively (AVX512-BF16/AMX CPUs, GPUs of compute capability 8+), "
+                                     "else float32. The saved model is float32 either way.", choices=PRECISIONS)
+    strategy: str = setting("auto", "tf.distribute strategy; auto picks from the machine (TF_CONFIG, GPUs).",
+                            choices=STRATEGIES)
     # Training steps per compiled call: the per-step Python work (callbacks, logs) is paid once per 8
     # steps; small networks gain ~20% on a CPU (bench/RESULTS.md). Per-batch callbacks then run
     # every 8 steps; every step still runs. Mirrored/multiworker runs use 1 (see distribute.py).
-    steps_per_execution: int = 8
+    steps_per_execution: int = setting(8, "Training steps per compiled call (1 under mirrored/multiworker).", lo=1)
     # The most of the training time that the checkpoints (backup/ for --resume, best.keras) may
     # take: with short epochs they are written every few epochs instead of every epoch (always after
     # the first two and the last). 0: every epoch. See training/callbacks.Checkpoints.
-    checkpoint_budget: float = 0.01
-    seed: int = 1337
-    out: Optional[str] = None  # run folder; None: runs/<model>-<data>-<time>
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    data: DataConfig = field(default_factory=DataConfig)
+    checkpoint_budget: float = setting(0.01, "Most of the training time the checkpoints (backup for resume, "
+                                             "best.keras) may take; with short epochs they are then written every "
+                                             "few epochs, always after the first two and the last. 0 = every "
+                                             "epoch.", lo=0.0, hi=1.0)
+    seed: int = setting(1337, "Seeds initialisation, the data split and order, and augmentation.")
+    out: Optional[str] = setting(None, "Run folder; unset: runs/<model>-<data>-<time>.")
+    augment: AugmentConfig = setting(help="Training-time augmentation.", factory=AugmentConfig)
+    data: DataConfig = setting(help="The data set and its split.", factory=DataConfig)
 
 
-OPTIMIZER_DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3, "adamw": 1e-3}
-SCHEDULES = ("constant", "step", "plateau", "cosine")
-PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
-FREEZE = ("none", "backbone")
-STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
+EVAL_SPLITS = ("train", "val", "test", "all")
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """`kerascnn evaluate`: score saved models on a data set."""
+
+    model: str = setting("", "A .keras model file.")
+    data: Optional[str] = setting(None, "The data to score on: " + DATA_SPECS_HELP + "; unset: the data of the "
+                                        "model's run (its config.json), else digits.")
+    data_dir: Optional[str] = setting(None, "A prepared local TFDS directory (tfds: specs) or Keras cache folder.")
+    split: Optional[str] = setting(None, "Which split: train | val | test | all; unset: on the model's own data, "
+                                         "its test split, else the examples the run held out; on another folder, "
+                                         "its test/, else val/, else all of it. ", choices=EVAL_SPLITS)
+    batch_size: int = setting(128, "Images per batch.", lo=1)
+    ignore_class_names: bool = setting(False, "Score even when the data's class names differ from the model's.")
+    out: Optional[str] = setting(None, "Confusion-matrix PNG; unset: confusion.png beside the model.")
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    """`kerascnn predict`: top-k classes for image files and folders."""
+
+    model: str = setting("", "A .keras model file.")
+    top_k: int = setting(5, "Classes to show per image.", lo=1)
+    batch_size: int = setting(64, "Images per batch.", lo=1)
 
 
 def override(cfg: Any, **changes: Any) -> Any:
@@ -108,6 +180,90 @@ def override(cfg: Any, **changes: Any) -> Any:
     for head, sub in nested.items():
         flat[head] = override(getattr(cfg, head), **sub)
     return dataclasses.replace(cfg, **flat)
+
+
+def fields_of(cfg_or_cls: Any, prefix: str = "") -> Iterator[Tuple[str, dataclasses.Field]]:
+    """Every leaf field of a config (class or instance), with its dotted key ("data.spec")."""
+    for f in dataclasses.fields(cfg_or_cls):
+        nested = f.default_factory if f.default_factory is not dataclasses.MISSING else None
+        if nested is not None and dataclasses.is_dataclass(nested):
+            yield from fields_of(nested, f"{prefix}{f.name}.")
+        else:
+            yield f"{prefix}{f.name}", f
+
+
+# Flat setting names (the CLI's flags and the Python API's keywords) that do not follow the rule
+# "a nested field goes by its own name": `data` is the data spec, and `seed` seeds everything.
+_ALIASES = {"TrainConfig": {"data": ("data.spec",), "seed": ("seed", "data.seed")}}
+
+
+def setting_names(cls: Any) -> Dict[str, Tuple[str, ...]]:
+    """Flat setting name -> the dotted keys it sets: `hflip` -> ("augment.hflip",), `data` -> ("data.spec",)."""
+    cls = cls if isinstance(cls, type) else type(cls)
+    aliases = _ALIASES.get(cls.__name__, {})
+    taken = {key for keys in aliases.values() for key in keys}
+    names: Dict[str, Tuple[str, ...]] = dict(aliases)
+    for key, _ in fields_of(cls):
+        if key in taken:
+            continue
+        short = key.rpartition(".")[2]
+        if short in names:
+            raise ValueError(f"{cls.__name__}: setting name {short!r} is ambiguous; add it to _ALIASES.")
+        names[short] = (key,)
+    return names
+
+
+def name_of(cls: Any, key: str) -> str:
+    """The flat setting name of a dotted key (for messages and flags): "data.spec" -> "data"."""
+    for name, keys in setting_names(cls).items():
+        if key in keys:
+            return name
+    return key
+
+
+def get(cfg: Any, key: str) -> Any:
+    for part in key.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
+def check(cfg: Any) -> Any:
+    """Check every value of `cfg` against its field's type, choices and range; returns `cfg`.
+
+    Raises:
+        SettingError: naming the setting (its flat name, e.g. "batch_size") and what it accepts.
+    """
+    for key, f in fields_of(cfg):
+        value, meta, name = get(cfg, key), f.metadata, name_of(cfg, key)
+        if value is None:
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else None
+        _check_type(name, value, default)
+        choices = meta.get("choices")
+        if choices and value not in choices:
+            raise SettingError(name, f"{name} must be one of {', '.join(map(str, choices))}. Received: {value!r}")
+        lo, hi = meta.get("lo"), meta.get("hi")
+        if lo is not None and (value < lo or (meta.get("lo_open") and value == lo)):
+            rel = ">" if meta.get("lo_open") else ">="
+            raise SettingError(name, f"{name} must be {rel} {lo}. Received: {value!r}")
+        if hi is not None and value > hi:
+            raise SettingError(name, f"{name} must be <= {hi}. Received: {value!r}")
+    return cfg
+
+
+def _check_type(name: str, value: Any, default: Any) -> None:
+    if default is None:
+        return
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise SettingError(name, f"{name} must be a {type(default).__name__}. Received: {value!r}")
 
 
 def to_dict(cfg: Any) -> dict:

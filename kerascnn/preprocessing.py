@@ -7,6 +7,8 @@ asks the model for its input size and channels. The modes are those of keras.app
 """
 from __future__ import annotations
 
+from typing import Tuple
+
 import keras
 import numpy as np
 from keras import ops
@@ -30,8 +32,26 @@ def _check_mode(mode: str) -> str:
     return mode
 
 
+def channel_stats(mode: str, channels: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(mean, std) per channel, in the order `preprocess` subtracts them, for "caffe" and "torch".
+
+    Caffe's mean is in BGR order (it is subtracted after the flip). A grayscale input gets the mean
+    of the three statistics as its one value, so a gray image preprocesses like the same image
+    tiled to RGB would, on average, and the output keeps its one channel (as the layer declares).
+    """
+    if mode not in ("caffe", "torch"):
+        raise ValueError(f"Only the caffe and torch modes have channel statistics. Received: mode={mode!r}")
+    if channels not in (1, 3):
+        raise ValueError(f"Preprocessing mode {mode!r} takes 1 or 3 channels. Received: channels={channels}")
+    mean = np.asarray(CAFFE_MEAN_BGR if mode == "caffe" else TORCH_MEAN, np.float32)
+    std = np.ones(3, np.float32) if mode == "caffe" else np.asarray(TORCH_STD, np.float32)
+    if channels == 1:
+        mean, std = mean.mean(keepdims=True), std.mean(keepdims=True)
+    return mean, std
+
+
 def preprocess(x, mode: str):
-    """Raw [0, 255] pixels -> the model's input range (a backend tensor function)."""
+    """Raw [0, 255] pixels (RGB or grayscale) -> the model's input range (a backend tensor function)."""
     _check_mode(mode)
     if mode == "none":
         return x
@@ -39,16 +59,17 @@ def preprocess(x, mode: str):
         return x / 255.0
     if mode == "tf":
         return x / 127.5 - 1.0
+    # An unknown channel count (None) is taken as RGB, as before grayscale was handled.
+    mean, std = channel_stats(mode, 3 if x.shape[-1] is None else x.shape[-1])
+    mean = ops.convert_to_tensor(mean, dtype=x.dtype)
     if mode == "caffe":
         # Caffe models were trained on BGR images with the per-channel mean removed.
-        return ops.flip(x, axis=-1) - ops.convert_to_tensor(CAFFE_MEAN_BGR, dtype=x.dtype)
-    mean = ops.convert_to_tensor(TORCH_MEAN, dtype=x.dtype)
-    std = ops.convert_to_tensor(TORCH_STD, dtype=x.dtype)
-    return (x / 255.0 - mean) / std
+        return ops.flip(x, axis=-1) - mean
+    return (x / 255.0 - mean) / ops.convert_to_tensor(std, dtype=x.dtype)
 
 
 def deprocess(x: np.ndarray, mode: str) -> np.ndarray:
-    """Inverse of `preprocess` in numpy, back to [0, 255] RGB (for showing optimised images)."""
+    """Inverse of `preprocess` in numpy, back to [0, 255] RGB (grayscale stays one channel)."""
     _check_mode(mode)
     x = np.asarray(x, dtype=np.float32)
     if mode == "scale":
@@ -56,9 +77,11 @@ def deprocess(x: np.ndarray, mode: str) -> np.ndarray:
     elif mode == "tf":
         x = (x + 1.0) * 127.5
     elif mode == "caffe":
-        x = (x + np.asarray(CAFFE_MEAN_BGR, np.float32))[..., ::-1]
+        mean, _ = channel_stats(mode, x.shape[-1])
+        x = (x + mean)[..., ::-1]
     elif mode == "torch":
-        x = (x * np.asarray(TORCH_STD, np.float32) + np.asarray(TORCH_MEAN, np.float32)) * 255.0
+        mean, std = channel_stats(mode, x.shape[-1])
+        x = (x * std + mean) * 255.0
     return x
 
 

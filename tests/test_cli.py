@@ -62,15 +62,23 @@ def test_models_lists_the_registry(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("args, code, needle", [
-    (["fit", "--model", "lenet"], 1, "Did you mean: lenet5"),
+    # usage errors, exit 2: a bad flag or a bad value of one, found before any work
+    (["fit", "--model", "lenet"], 2, "Did you mean: lenet5"),
     (["fit", "--input-shape", "32,32"], 2, "--input-shape"),
+    (["fit", "--input-shape", "8,8,1"], 2, "at least 16x16"),
     (["fit", "--epochs", "0"], 2, "--epochs"),
     (["fit", "--precision", "fp8"], 2, "--precision"),
     (["fit", "--model-arg", "oops"], 2, "KEY=VALUE"),
-    (["fit", "--data", "/no/such/folder", "--epochs", "1"], 1, "/no/such/folder"),
-    (["evaluate", "/no/such/model.keras"], 1, "does not exist"),
-    (["predict", "/no/such/model.keras", "x.png"], 1, "does not exist"),
+    (["fit", "--model-arg", "lrn=true"], 2, "valid: activation, subsample"),
+    (["fit", "--weights", "imagenet"], 2, "--weights"),
+    (["fit", "--data", "/no/such/folder", "--epochs", "1"], 2, "/no/such/folder"),
+    (["finetune", "--model", "lenet5", "--data", "nosuch"], 2, "--data"),
+    (["summary", "--model", "lenet"], 2, "Did you mean: lenet5"),
+    (["evaluate", "/no/such/model.keras"], 2, "does not exist"),
+    (["predict", "/no/such/model.keras", "x.png"], 2, "does not exist"),
     (["models", "--family", "nosuch"], 2, "--family"),
+    # failures while running, exit 1
+    (["fit", "--data", "mnist", "--data-dir", "/nonexistent-keras-cache", "--epochs", "1"], 1, "mnist"),
 ])
 def test_errors_are_one_line_without_traceback(args, code, needle, tmp_path):
     r = CliRunner().invoke(main, args + (["--out", str(tmp_path / "o")] if args[0] == "fit" and "--data" in args else []))
@@ -87,9 +95,26 @@ def test_resume_refuses_other_flags(trained):
 
 
 def test_debug_shows_the_traceback():
+    from kerascnn.errors import SettingError
+
     r = CliRunner().invoke(main, ["--debug", "fit", "--model", "lenet"])
-    assert r.exit_code == 1
-    assert r.exc_info is not None and type(r.exc_info[1]).__name__ == "ModelError"
+    assert r.exit_code == 1  # the exception itself escapes, for its traceback
+    assert r.exc_info is not None and isinstance(r.exc_info[1], SettingError)
+
+
+def test_a_run_folder_records_every_setting_with_its_source(trained):
+    settings = json.loads((trained / "settings.json").read_text())
+    assert settings["command"] == "fit"
+    assert settings["settings"]["epochs"] == 2 and settings["sources"]["epochs"] == "flag"
+    assert settings["settings"]["batch_size"] == 64 and settings["sources"]["batch_size"] == "flag"
+    assert settings["settings"]["label_smoothing"] == 0.1 and settings["sources"]["label_smoothing"] == "recipe lenet5"
+    # "auto" is recorded as what it chose, and that it was chosen
+    assert settings["settings"]["precision"] in ("float32", "mixed_bfloat16")
+    assert settings["sources"]["precision"] == "default (auto)"
+    # the settings file of a run is a settings file for the next one
+    r = CliRunner().invoke(main, ["fit", "--config", str(trained / "settings.json"), "--print-config"])
+    assert r.exit_code == 0, r.output
+    assert "epochs = 2" in r.output and "batch_size = 64" in r.output
 
 
 def test_python_dash_m_runs_the_same_cli():
@@ -100,3 +125,21 @@ def test_python_dash_m_runs_the_same_cli():
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("Usage: kerascnn fit") and "--precision" in proc.stdout
+
+
+def test_imagenet_offline_fails_before_tensorflow_loads_naming_the_file(tmp_path, monkeypatch):
+    import kerascnn.cli as cli
+    import kerascnn.weights as weights
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(weights, "is_online", lambda *a, **k: False)
+
+    def no_tensorflow():
+        raise AssertionError("TensorFlow was imported before the weights check")
+
+    monkeypatch.setattr(cli, "_import_tensorflow_quietly", no_tensorflow)
+    r = CliRunner().invoke(main, ["finetune", "--data", "digits"])  # finetune's default: mobilenet_v2, imagenet
+    assert r.exit_code == 1, r.output
+    assert "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5" in r.output
+    assert str(tmp_path / "models") in r.output and "--weights PATH" in r.output
+    assert "Traceback" not in r.output

@@ -4,8 +4,9 @@ import pytest
 
 from kerascnn.config import AugmentConfig, DataConfig
 from kerascnn.data import SPECS, DataBundle, build_datasets, describe_spec
-from kerascnn.data.sources import seeded_split
-from kerascnn.data.specs import parse_spec
+from kerascnn.data.build import default_eval_split
+from kerascnn.data.sources import TfdsSplit, concat_splits, seeded_split
+from kerascnn.data.specs import open_source, parse_spec, same_spec
 from kerascnn.errors import DataError, UserError
 
 
@@ -133,6 +134,49 @@ def test_large_splits_are_permuted_whole_each_epoch_repeatably():
     np.testing.assert_array_equal(first, again[0][1])
     np.testing.assert_array_equal(second, again[1][1])
     assert not np.array_equal(first, epochs(6, 1)[0][1])
+
+
+def test_all_split_is_every_example_in_order_with_nothing_held_out(digits):
+    b = build_datasets(DataConfig(), (8, 8, 1), 512, splits=("all",))
+    assert b.counts == {"all": 1797} and b.train is None and b.val is None and b.eval is None
+    x, y = batches(b.all)
+    np.testing.assert_array_equal(np.argmax(y, axis=-1), digits.target)  # not shuffled
+    np.testing.assert_allclose(x[..., 0], digits.images * (255.0 / 16.0), atol=0.5)  # cached as uint8
+
+
+def test_all_split_concatenates_a_sources_splits(tmp_path):
+    import data_helpers as h
+
+    root, arrays = h.idx_dir(str(tmp_path / "idx"), n_train=30, n_test=10)
+    b = build_datasets(DataConfig(spec=f"idx:{root}"), (6, 6, 1), 64, splits=("all", "test"))
+    assert b.counts == {"all": 40, "test": 10}
+    _, y = batches(b.all)
+    np.testing.assert_array_equal(np.argmax(y, -1), np.concatenate([arrays["train"][1], arrays["t10k"][1]]))
+    # TFDS splits concatenate by its own split arithmetic, read as one split
+    both = concat_splits([TfdsSplit(None, "train[:50%]", 30, "image", "label"),
+                          TfdsSplit(None, "test", 9, "image", "label")])
+    assert (both.split, len(both)) == ("train[:50%]+test", 39)
+
+
+def test_default_eval_split_scores_an_unseen_plain_folder_whole(tmp_path):
+    import data_helpers as h
+
+    plain = h.class_folder(str(tmp_path / "plain"), {"a": 2, "b": 2}, size=(4, 4))
+    h.class_folder(str(tmp_path / "layout" / "train"), {"a": 2, "b": 2}, size=(4, 4))
+    h.class_folder(str(tmp_path / "layout" / "val"), {"a": 1, "b": 1}, size=(4, 4))
+    source = open_source(DataConfig(spec=plain))
+    assert default_eval_split(source, trained_on=False) == "all"
+    assert default_eval_split(source, trained_on=True) == "eval"  # fit's held-out images
+    assert default_eval_split(open_source(DataConfig(spec=str(tmp_path / "layout"))), trained_on=False) == "eval"
+    assert default_eval_split(open_source(DataConfig()), trained_on=False) == "eval"  # digits: held-out
+
+
+def test_same_spec_compares_folders_by_real_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d").mkdir()
+    assert same_spec("d", str(tmp_path / "d") + "/") and same_spec("Fashion-MNIST", "fashion_mnist")
+    assert not same_spec("d", "digits") and not same_spec("mnist", "fashion_mnist")
+    assert same_spec("/gone/folder", "/gone/folder") and not same_spec("/gone/a", "/gone/b")
 
 
 def test_val_split_zero_gives_no_val_and_eval_then_fails():

@@ -203,7 +203,8 @@ def test_a_file_that_fails_only_at_decode_does_not_stop_the_epoch(tmp_path, cach
 
 def test_fit_and_evaluate_warn_about_streamed_files_that_fail_to_decode(tmp_path, caplog):
     from kerascnn.config import TrainConfig, override
-    from kerascnn.training import evaluate, fit
+    from kerascnn.inference import evaluate
+    from kerascnn.training import fit
 
     data = tmp_path / "data"
     h.class_folder(str(data / "train"), {"a": 4, "b": 4}, size=(40, 40))

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from kerascnn.training import evaluate, load_model
+from kerascnn.inference import evaluate, load_model
 
 SAVED = Path(__file__).resolve().parent.parent / "saved_models"
 
@@ -25,3 +25,23 @@ def test_lenet5_digits_scores_what_the_readme_says():
     assert r.top1 >= 0.99
     assert "99.44%" in (SAVED / "README.md").read_text()
     assert f"{r.top1:.2%}" == "99.44%"
+
+
+def test_the_fashion_model_refuses_the_digits():
+    from kerascnn.errors import SettingError
+
+    with pytest.raises(SettingError, match=r"\[0, 1, 2, .*\[T-shirt/top, Trouser, ") as e:
+        evaluate(SAVED / "lenet5_fashion_mnist" / "model.keras", "digits", plot=False)
+    assert e.value.param == "data"
+
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (FASHION / "t10k-images-idx3-ubyte.gz").is_file(),
+                    reason="apt-get install dataset-fashion-mnist")
+def test_lenet5_fashion_mnist_scores_what_the_readme_says_on_the_test_images():
+    r = evaluate(SAVED / "lenet5_fashion_mnist" / "model.keras", plot=False)  # its run's data: idx:FASHION
+    assert (r.data, r.split, r.count) == (f"idx:{FASHION}", "test", 10_000)
+    assert f"{r.top1:.2%} top-1" in (SAVED / "README.md").read_text()

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from kerascnn.config import TrainConfig, override
-from kerascnn.training import fit, load_model
+from kerascnn.inference import load_model
+from kerascnn.training import fit
 from kerascnn.training.optim import make_schedule
 
 TINY = dict(model="lenet5", epochs=2, batch_size=64, **{"data.spec": "digits", "data.val_split": 0.2})

@@ -25,6 +25,7 @@ from fractions import Fraction
 from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from kerascnn.analysis.receptive_field import Field, layer_field, rule_for
+from kerascnn.compat import keras_history, producer_node, sequential_graph
 
 Shape = Tuple[Optional[int], ...]
 
@@ -179,7 +180,7 @@ def summarize(model, input_shape: Optional[Sequence] = None) -> Summary:
     walk = _Walk(keras)
     values = {}
     for tensor, spec in zip(graph.inputs, specs):
-        layer = tensor._keras_history.operation
+        layer = keras_history(tensor).operation
         field = Field.pixel(max(len(spec.shape) - 2, 0))
         values[id(tensor)] = _Value(spec, field, walk.add(layer, "", [], [spec.shape], field))
     walk.run(graph, values, prefix="")
@@ -207,7 +208,7 @@ def summary_for(name: str, input_shape: Optional[Sequence[int]] = None, num_clas
 def _graph_of(op, keras):
     """The functional graph to walk inside `op`, or None for a plain layer."""
     if isinstance(op, keras.Sequential):
-        return getattr(op, "_functional", None)  # Keras keeps a Sequential's graph there once built
+        return sequential_graph(op)  # Keras keeps a Sequential's graph inside once built
     return op if isinstance(op, keras.Function) else None
 
 
@@ -226,17 +227,12 @@ def _input_specs(graph, input_shape, keras) -> List:
     return specs
 
 
-def _producer(tensor):
-    operation, node_index, _ = tensor._keras_history
-    return operation._inbound_nodes[node_index]
-
-
 def _topological_nodes(graph) -> List:
     """The graph's nodes, each after its inputs, depth first from the outputs: each branch of a
     multi-branch block stays together, in the order the block joins them."""
     inputs = {id(t) for t in graph.inputs}
     order, done = [], set()
-    stack = [(_producer(t), False) for t in reversed(graph.outputs) if id(t) not in inputs]
+    stack = [(producer_node(t), False) for t in reversed(graph.outputs) if id(t) not in inputs]
     while stack:  # iterative post-order: ResNet-152 is deeper than Python's recursion limit
         node, expanded = stack.pop()
         if id(node) in done:
@@ -246,7 +242,7 @@ def _topological_nodes(graph) -> List:
             order.append(node)
             continue
         stack.append((node, True))
-        stack.extend((_producer(t), False) for t in reversed(node.input_tensors) if id(t) not in inputs)
+        stack.extend((producer_node(t), False) for t in reversed(node.input_tensors) if id(t) not in inputs)
     return order
 
 

@@ -19,13 +19,13 @@ from kerascnn.data import pipeline
 from kerascnn.data.augment import augment_dataset, check_augment, has_geometry, pca_stats
 from kerascnn.data.folders import collect_files, file_split, inspect_files, summarize_skipped
 from kerascnn.data.images import MAX_PIXELS
-from kerascnn.data.sources import ArraySplit, Source, Split, seeded_split, split_labels
-from kerascnn.data.specs import open_source
+from kerascnn.data.sources import ArraySplit, Source, Split, concat_splits, seeded_split, split_labels
+from kerascnn.data.specs import open_source, parse_spec
 from kerascnn.errors import DataError
 
 log = logging.getLogger("kerascnn.data")
 
-SPLITS = ("train", "val", "test", "eval")
+SPLITS = ("train", "val", "test", "eval", "all")
 CACHE_MODES = ("auto", "memory", "none")
 
 
@@ -36,7 +36,8 @@ class DataBundle:
     train: Any = None  # tf.data.Dataset of (images (B, H, W, C) float32 [0, 255], one-hot labels (B, K))
     val: Any = None
     test: Any = None
-    eval: Any = None  # the split `kerascnn evaluate` uses: test when the source has one, else val
+    eval: Any = None  # the examples `fit` never trained on: test when the source has one, else val
+    all: Any = None  # every example of the source, nothing held out (data the model never saw)
     class_names: List[str] = field(default_factory=list)
     counts: Dict[str, int] = field(default_factory=dict)  # examples per built split
     skipped: List[Tuple[str, str]] = field(default_factory=list)  # (file, reason)
@@ -80,6 +81,20 @@ def resolve_splits(source: Source, cfg: DataConfig) -> Dict[str, Split]:
         if len(held):
             parts["train"], parts["val"] = train.take(keep), train.take(held)
     return parts
+
+
+def default_eval_split(source: Source, trained_on: bool) -> str:
+    """The split `evaluate` scores when none is named: "eval" or "all".
+
+    Data the model was trained on: "eval", the examples `fit` never trained on (the test split, else
+    the validation split: the source's own, or the one `fit` held out with the same seed). An image
+    folder the model did not train on is the user's test set: its test/, else val/ ("eval"), else
+    all of it ("all"). The named data sets, IDX and TFDS keep "eval": their test split is the one
+    results are quoted on, and digits, which has none, is scored on the held-out split.
+    """
+    if trained_on or parse_spec(source.spec).kind != "folder" or {"val", "test"} & set(source.splits):
+        return "eval"
+    return "all"
 
 
 def _pca(images: Optional[np.ndarray], split: Split, shape, seed: int):
@@ -131,7 +146,7 @@ def _build_split(split: Split, training: bool, shape, num_classes: int, batch_si
 
 def build_datasets(cfg: DataConfig, image_shape: Sequence[int], batch_size: int,
                    augment: AugmentConfig = AugmentConfig(),
-                   splits: Sequence[str] = ("train", "val")) -> DataBundle:
+                   splits: Sequence[str] = ("train", "val"), source: Optional[Source] = None) -> DataBundle:
     """Build the requested splits of `cfg.spec` for a model taking `image_shape` inputs.
 
     Args:
@@ -141,7 +156,10 @@ def build_datasets(cfg: DataConfig, image_shape: Sequence[int], batch_size: int,
         batch_size: examples per batch; the last batch may be smaller.
         augment: training-time augmentation, applied to the train split only.
         splits: any of "train", "val", "test", "eval" ("eval": test if the source has one, else the
-            seeded val split, i.e. the same examples `fit` held out).
+            seeded val split, i.e. the same examples `fit` held out) and "all" (every example of the
+            source, its splits concatenated, nothing held out).
+        source: `open_source(cfg)` when the caller has already opened it (to look at its class
+            names first), so the data is not read twice.
 
     Returns:
         A DataBundle; splits not requested, or that the source lacks, are None.
@@ -152,15 +170,17 @@ def build_datasets(cfg: DataConfig, image_shape: Sequence[int], batch_size: int,
     shape = check_shape(image_shape)
     _check_config(cfg, batch_size, splits)
     check_augment(augment)
-    source = open_source(cfg)
+    source = source if source is not None else open_source(cfg)
     parts = resolve_splits(source, cfg)
+    if "all" in splits:
+        parts["all"] = concat_splits([source.splits[n] for n in ("train", "val", "test") if n in source.splits])
     eval_name = "test" if "test" in parts else "val"
     if "eval" in splits and eval_name not in parts:
         raise DataError(f"--data {cfg.spec} has no test split and --val-split {cfg.val_split} holds nothing out, "
                         f"so there is nothing to evaluate on; pass --val-split > 0 (the same value and --seed as "
                         f"for fit).")
     wanted = set(splits) | ({eval_name} if "eval" in splits else set())
-    needed = [n for n in ("train", "val", "test") if n in parts and n in wanted]
+    needed = [n for n in ("train", "val", "test", "all") if n in parts and n in wanted]
     bundle = DataBundle(class_names=list(source.class_names), skipped=list(source.skipped), image_shape=shape,
                         eval_split=eval_name if "eval" in splits else None)
     built, cached, counts = {}, {}, {}
@@ -171,7 +191,7 @@ def build_datasets(cfg: DataConfig, image_shape: Sequence[int], batch_size: int,
         bundle.skipped += skipped
         if tracker is not None:
             bundle.streams[name] = tracker
-    for name in ("train", "val", "test"):
+    for name in ("train", "val", "test", "all"):
         if name in splits:
             setattr(bundle, name, built.get(name))
             if name in counts:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -77,6 +77,23 @@ class Source:
     splits: Dict[str, Split]
     class_names: List[str]
     skipped: List[Tuple[str, str]] = field(default_factory=list)
+
+
+def concat_splits(parts: Sequence[Split]) -> Split:
+    """Every example of `parts` (the splits of one source, so all of one kind), in order, as one split."""
+    parts = list(parts)
+    if len(parts) == 1:
+        return parts[0]
+    if all(isinstance(p, ArraySplit) for p in parts):
+        return ArraySplit(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]))
+    if all(isinstance(p, FileSplit) for p in parts):
+        return FileSplit(*(np.concatenate([getattr(p, f.name) for p in parts])
+                           for f in dataclasses.fields(FileSplit)))
+    if all(isinstance(p, TfdsSplit) and p.keep is None for p in parts):
+        # TFDS reads "train+test" as one split: its split expressions concatenate.
+        return dataclasses.replace(parts[0], split="+".join(p.split for p in parts),
+                                   count=sum(p.count for p in parts))
+    raise ValueError(f"Cannot concatenate splits of kinds {sorted({type(p).__name__ for p in parts})}.")
 
 
 def seeded_split(labels: Optional[np.ndarray], count: int, fraction: float,

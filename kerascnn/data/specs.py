@@ -69,6 +69,19 @@ def parse_spec(spec: str) -> Spec:
                     f"Known: digits, {', '.join(KERAS_NAMES)}, tfds:NAME, idx:DIR, or a folder path.")
 
 
+def same_spec(a: str, b: str) -> bool:
+    """Whether two --data specs name the same data (folders and IDX directories by their real path)."""
+    try:
+        pa, pb = parse_spec(a), parse_spec(b)
+    except DataError:  # e.g. a run's folder that has since moved: compare the text
+        return (a or "").strip() == (b or "").strip()
+    if pa.kind != pb.kind:
+        return False
+    if pa.kind in ("folder", "idx"):
+        return os.path.realpath(os.path.expanduser(pa.name)) == os.path.realpath(os.path.expanduser(pb.name))
+    return pa == pb
+
+
 def describe_spec(spec: str) -> str:
     """A one-line description of a --data spec, without loading anything (never raises)."""
     try:

@@ -18,7 +18,7 @@ network (384/384/256 in conv3-5) would have 62,357,608 (6*6*256 into fc6 instead
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Tuple, Union
+from typing import Dict, NamedTuple, Optional, Tuple, Union
 
 import keras
 
@@ -52,6 +52,13 @@ ZFNET = (
     Conv(512, 3, pool="valid"),
 )
 FC_UNITS: Tuple[int, int] = (4096, 4096)
+
+
+def alexnet_layers(convs) -> Dict[str, Tuple[str, ...]]:
+    """The apps' layers (registry.USES) of a five-conv net: style from every conv, content and dream
+    from the 13x13 convs 3-5 (the deepest maps), cam the last conv (its ReLU is inside the layer)."""
+    names = tuple(f"conv{i}" for i in range(1, len(convs) + 1))
+    return {"content": (names[-2],), "style": names, "dream": names[2:], "cam": (names[-1],)}
 
 
 def _conv_layers(x, convs, lrn: bool):
@@ -88,7 +95,7 @@ def _build(convs, *, default_input, min_input, input_shape, num_classes, include
 
 
 @register_model(default_input=(227, 227, 3), min_input=(67, 67, 3), paper="Krizhevsky et al. 2012",
-                family="alexnet")
+                family="alexnet", layers=alexnet_layers(ALEXNET))
 def alexnet(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
             classifier_activation="softmax", name="alexnet", lrn=False, dropout=0.5):
     """AlexNet (Krizhevsky, Sutskever & Hinton 2012, "ImageNet Classification with Deep
@@ -108,7 +115,7 @@ register_variant("alexnet_lrn", "alexnet", lrn=True, name="alexnet_lrn")
 
 
 @register_model(default_input=(224, 224, 3), min_input=(53, 53, 3), paper="Zeiler & Fergus 2013",
-                family="alexnet")
+                family="alexnet", layers=alexnet_layers(ZFNET))
 def zfnet(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
           classifier_activation="softmax", name="zfnet", lrn=False, dropout=0.5):
     """ZFNet (Zeiler & Fergus 2013, "Visualizing and Understanding Convolutional Networks"),

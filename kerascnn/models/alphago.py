@@ -18,10 +18,14 @@ from kerascnn.models.common import check_common_args, load_weights, model_input,
 from kerascnn.models.registry import register_model
 
 HIDDEN_LAYERS = 12  # layer 1 is 5x5, layers 2-12 are 3x3
+# Grad-CAM looks at the last hidden layer: conv13 (one plane, the move logits) is the head, and it
+# is absent when include_top=False. Feature planes are not images: no style, content or dream.
+ALPHAGO_LAYERS = {"cam": (f"conv{HIDDEN_LAYERS}",)}
 
 
 @register_model(default_input=(19, 19, 48), min_input=(9, 9, 48), paper="Silver et al. 2016",
-                family="alphago", preprocessing="none")
+                family="alphago", preprocessing="none",
+                layers=ALPHAGO_LAYERS)
 def alphago_policy(input_shape=None, num_classes=361, include_top=True, weights=None, pooling=None,
                    classifier_activation="softmax", name="alphago_policy", filters=192):
     """AlphaGo's supervised-learning policy network (Silver et al. 2016, Nature 529).

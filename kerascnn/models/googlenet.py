@@ -41,6 +41,14 @@ GOOGLENET_STAGES = (
 )
 AUX_AFTER = {"4a": "aux1", "4d": "aux2"}  # the auxiliary classifiers' positions (section 5)
 AUX_MIN_INPUT = 65  # 4a/4d are ceil(H/16) wide; the 5x5/3 pooling of the aux heads needs 5
+# The apps' layers (registry.USES): style from the stem convs and the first module of each stage,
+# content and dream in stage 4 (DeepDream's classic inception_4c), cam the last module.
+GOOGLENET_LAYERS = {
+    "content": ("inception_4c_concat",),
+    "style": ("conv1_7x7", "conv2_3x3", "inception_3a_concat", "inception_4a_concat", "inception_5a_concat"),
+    "dream": ("inception_4a_concat", "inception_4c_concat", "inception_4e_concat"),
+    "cam": ("inception_5b_concat",),
+}
 
 
 def _lrn(x, name):
@@ -73,7 +81,7 @@ def auxiliary_head(x, num_classes: int, classifier_activation, name: str):
 
 
 @register_model(default_input=(224, 224, 3), min_input=(32, 32, 3), paper="Szegedy et al. 2014",
-                family="inception")
+                family="inception", layers=GOOGLENET_LAYERS)
 def googlenet(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
               classifier_activation="softmax", name="googlenet", aux_logits=False, lrn=False,
               dropout=0.4):

@@ -76,6 +76,22 @@ INCEPTION_V4_BLOCKS = ((MIXED_3A, 1, "mixed_3a"), (MIXED_4A, 1, "mixed_4a"), (MI
                        (INCEPTION_B, 7, "mixed_6b"), (REDUCTION_B, 1, "mixed_7a"),
                        (INCEPTION_C, 3, "mixed_7b"))
 
+# The apps' layers (registry.USES). Inception v3 keeps Keras's names, which leave the stem unnamed:
+# style from mixed0 on, content and dream in the 17x17 blocks (keras-io dreams with mixed4..mixed7).
+# Inception v4's blocks mirror them (mixed_6b..mixed_6h are its 17x17 blocks).
+INCEPTION_V3_LAYERS = {
+    "content": ("mixed5",),
+    "style": ("mixed0", "mixed2", "mixed5", "mixed7", "mixed9"),
+    "dream": ("mixed4", "mixed5", "mixed6", "mixed7"),
+    "cam": ("mixed10",),
+}
+INCEPTION_V4_LAYERS = {
+    "content": ("mixed_6d",),
+    "style": ("conv2b_relu", "mixed_5e", "mixed_6d", "mixed_6h", "mixed_7c"),
+    "dream": ("mixed_6b", "mixed_6d", "mixed_6f", "mixed_6h"),
+    "cam": ("mixed_7d",),
+}
+
 
 def _conv(x, op: Conv, name: str):
     return conv_bn_act(x, op.filters, op.kernel, name, strides=op.strides, padding=op.padding,
@@ -106,7 +122,7 @@ def _next_name(name: str, k: int) -> str:
 
 
 @register_model(default_input=(299, 299, 3), min_input=(75, 75, 3), paper="Szegedy et al. 2016",
-                family="inception", preprocessing="tf")
+                family="inception", preprocessing="tf", layers=INCEPTION_V4_LAYERS)
 def inception_v4(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
                  classifier_activation="softmax", name="inception_v4", dropout=0.2):
     """Inception-v4 (Szegedy et al. 2016, "Inception-v4, Inception-ResNet and the Impact of Residual
@@ -147,7 +163,7 @@ def inception_v3_aux_head(x, num_classes: int, classifier_activation, name: str 
 
 
 @register_model(default_input=(299, 299, 3), min_input=(75, 75, 3), paper="Szegedy et al. 2015",
-                family="inception", pretrained=("imagenet",), preprocessing="tf")
+                family="inception", pretrained=("imagenet",), preprocessing="tf", layers=INCEPTION_V3_LAYERS)
 def inception_v3(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
                  classifier_activation="softmax", name="inception_v3", aux_logits=False):
     """Inception-v3 (Szegedy et al. 2015, "Rethinking the Inception Architecture for Computer

@@ -16,6 +16,8 @@ from kerascnn.models.registry import register_model
 # (filters, kernel) of the convolution stages, then the widths of the fully connected layers.
 LENET5_CONVS = ((6, 5), (16, 5))
 LENET5_FCS = (120, 84)
+# The apps' layers (registry.USES): a two-conv net has only its two convs to offer.
+LENET5_LAYERS = {"content": ("conv2",), "style": ("conv1", "conv2"), "dream": ("conv1", "conv2"), "cam": ("conv2",)}
 
 
 # Small data (the 1,617 training digits): small batches and label smoothing reach 99.4% val top-1.
@@ -23,7 +25,7 @@ LENET5_RECIPE = {"batch_size": 32, "label_smoothing": 0.1}
 
 
 @register_model(default_input=(32, 32, 1), min_input=(16, 16, 1), paper="LeCun et al. 1998", family="lenet",
-                recipe=LENET5_RECIPE)
+                recipe=LENET5_RECIPE, layers=LENET5_LAYERS)
 def lenet5(input_shape=None, num_classes=10, include_top=True, weights=None, pooling=None,
            classifier_activation="softmax", name="lenet5", activation="relu", subsample="max"):
     """LeNet-5, a digit recogniser: 10 classes by default. `activation="tanh", subsample="avg"` is closer to the 1998 network; ReLU and max

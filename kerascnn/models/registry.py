@@ -7,19 +7,28 @@ Every builder has one signature (keras.applications'):
 
 and is registered with the facts the rest of the package needs without building it: its default
 and smallest input, the paper, which pretrained weights exist and how inputs are preprocessed
-(preprocessing lives inside the model as its first layer, so a saved model takes raw pixels).
-Families register by explicit import in `kerascnn/models/__init__.py`.
+(preprocessing lives inside the model as its first layer, so a saved model takes raw pixels), and
+the layers the apps pick by name for each use (USES). Families register by explicit import in
+`kerascnn/models/__init__.py`.
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from kerascnn.errors import ModelError
+from kerascnn.errors import UnknownNameError
 
 Shape = Tuple[int, int, int]
+
+# What the apps select layers for, by the layer names the builders give (`ModelSpec.layers`):
+USES = {
+    "content": "content-loss layer(s) of style transfer (VGG: block4_conv2, Gatys et al.'s conv4_2)",
+    "style": "style layers, spread over depth (VGG: block1_conv1 .. block5_conv1)",
+    "dream": "DeepDream layers, mid-to-deep (Inception v3: mixed4 .. mixed7, as keras-io)",
+    "cam": "the last spatial feature map, for Grad-CAM / class activation maps",
+}
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,9 @@ class ModelSpec:
     # Training defaults that suit this model (TrainConfig field -> value), applied under the user's
     # flags: the recipe a user of timm or fastai would expect `fit --model NAME` to start from.
     recipe: Dict[str, object] = field(default_factory=dict)
+    # Use (a key of USES) -> layer names, in the order an app should use them. Every model has
+    # "cam"; image models have all four (kerascnn.features.feature_extractor(model, "style")).
+    layers: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
 
     def build(self, **kwargs):
         return self.builder(**{**self.defaults, **kwargs})
@@ -57,13 +69,15 @@ def register_model(
     pretrained: Tuple[str, ...] = (),
     preprocessing: str = "scale",
     recipe: Optional[Dict[str, object]] = None,
+    layers: Optional[Mapping[str, Union[str, Sequence[str]]]] = None,
     **defaults,
 ) -> Callable[[Callable], Callable]:
     """Decorator: register a builder under `name` (default: the function's name).
 
     Extra keyword arguments become fixed builder arguments of this entry, so one builder serves
     several variants (`vgg16` and `vgg16_bn` differ by `batch_norm=True`). `name` is positional-only
-    so that the builder's own `name=` (the Keras model name) can be one of them.
+    so that the builder's own `name=` (the Keras model name) can be one of them. `layers` maps a use
+    (a key of USES) to the names of the layers that suit it (so no builder may take `layers=`).
     """
 
     def decorator(fn: Callable) -> Callable:
@@ -81,17 +95,34 @@ def register_model(
             preprocessing=preprocessing,
             defaults=dict(defaults),
             recipe=dict(recipe or {}),
+            layers=_use_layers(key, layers),
         )
         return fn
 
     return decorator
 
 
-def register_variant(name: str, base: str, /, **defaults) -> None:
+def register_variant(name: str, base: str, /, *,
+                     layers: Optional[Mapping[str, Union[str, Sequence[str]]]] = None, **defaults) -> None:
     """Register `name` as `base` with some builder arguments fixed (e.g. batch norm on; `name=`
-    among them sets the Keras model name)."""
+    among them sets the Keras model name). The variant inherits `base`'s use-layers; `layers`
+    replaces those of the uses it names (a deeper ResNet ends in another block)."""
     spec = _REGISTRY[base]
-    _REGISTRY[name] = dataclasses.replace(spec, name=name, defaults={**spec.defaults, **defaults})
+    _REGISTRY[name] = dataclasses.replace(spec, name=name, defaults={**spec.defaults, **defaults},
+                                          layers={**spec.layers, **_use_layers(name, layers)})
+
+
+def _use_layers(model: str, layers: Optional[Mapping[str, Union[str, Sequence[str]]]]) -> Dict[str, Tuple[str, ...]]:
+    """`layers` checked (known uses, non-empty) with every value a tuple of names."""
+    checked = {}
+    for use, names in (layers or {}).items():
+        if use not in USES:
+            raise ValueError(f"{model}: unknown use {use!r} in layers; the uses are {sorted(USES)}.")
+        names = (names,) if isinstance(names, str) else tuple(names)
+        if not names or not all(isinstance(n, str) and n for n in names):
+            raise ValueError(f"{model}: layers[{use!r}] must be one or more layer names. Received: {names!r}")
+        checked[use] = names
+    return checked
 
 
 def _ensure_loaded() -> None:
@@ -106,15 +137,16 @@ def list_models(family: Optional[str] = None) -> List[str]:
 
 
 def get_spec(name: str) -> ModelSpec:
-    """The registry entry for `name`; an unknown name raises ModelError listing close matches."""
+    """The registry entry for `name`; an unknown name raises UnknownNameError (param "model", a
+    ModelError too) listing close matches."""
     _ensure_loaded()
     try:
         return _REGISTRY[name]
     except KeyError:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=4, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise ModelError(
-            f"Unknown model {name!r}.{hint} Run `kerascnn models` for the full list."
+        raise UnknownNameError(
+            "model", f"Unknown model {name!r}.{hint} Run `kerascnn models` for the full list."
         ) from None
 
 

@@ -19,6 +19,7 @@ import keras
 from kerascnn.layers import basic_stack, conv_bn_act
 from kerascnn.models.common import (check_common_args, classifier, load_weights, model_input,
                                     pool_features, resolve_input_shape)
+from kerascnn.models.keras_apps import resnet_layers
 from kerascnn.models.registry import register_model, register_variant
 
 BN_EPSILON = 1.001e-5  # keras.applications.ResNet's
@@ -26,6 +27,11 @@ STAGE_FILTERS = (64, 128, 256, 512)  # conv2_x .. conv5_x
 CIFAR_STAGE_FILTERS = (16, 32, 64)
 RESNET_BLOCKS = {"resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3)}
 CIFAR_DEPTHS = (20, 32, 44, 56, 110)
+
+
+def _cifar_blocks(depth: int):
+    """Blocks per stage of the CIFAR ResNet of `depth` = 6n+2: (n, n, n)."""
+    return ((depth - 2) // 6,) * len(CIFAR_STAGE_FILTERS)
 
 
 def _head(inputs, x, *, include_top, num_classes, classifier_activation, pooling, weights, name):
@@ -38,7 +44,8 @@ def _head(inputs, x, *, include_top, num_classes, classifier_activation, pooling
 
 
 @register_model("resnet18", default_input=(224, 224, 3), min_input=(32, 32, 3), paper="He et al. 2015",
-                family="resnet", preprocessing="torch", name="resnet18", blocks=RESNET_BLOCKS["resnet18"])
+                family="resnet", preprocessing="torch", layers=resnet_layers(RESNET_BLOCKS["resnet18"]),
+                name="resnet18", blocks=RESNET_BLOCKS["resnet18"])
 def resnet_basic(input_shape=None, num_classes=1000, include_top=True, weights=None, pooling=None,
                  classifier_activation="softmax", name="resnet18", blocks=(2, 2, 2, 2)):
     """ResNet with basic blocks (He et al. 2015, "Deep Residual Learning for Image Recognition",
@@ -62,11 +69,12 @@ def resnet_basic(input_shape=None, num_classes=1000, include_top=True, weights=N
                  classifier_activation=classifier_activation, pooling=pooling, name=name)
 
 
-register_variant("resnet34", "resnet18", name="resnet34", blocks=RESNET_BLOCKS["resnet34"])
+register_variant("resnet34", "resnet18", name="resnet34", blocks=RESNET_BLOCKS["resnet34"],
+                 layers=resnet_layers(RESNET_BLOCKS["resnet34"]))
 
 
 @register_model("resnet20", default_input=(32, 32, 3), min_input=(8, 8, 3), paper="He et al. 2015",
-                family="resnet_cifar", name="resnet20", depth=20)
+                family="resnet_cifar", layers=resnet_layers(_cifar_blocks(20)), name="resnet20", depth=20)
 def cifar_resnet(input_shape=None, num_classes=10, include_top=True, weights=None, pooling=None,
                  classifier_activation="softmax", name="resnet20", depth=20):
     """CIFAR-10 ResNet of depth 6n+2 (He et al. 2015, "Deep Residual Learning for Image
@@ -89,4 +97,5 @@ def cifar_resnet(input_shape=None, num_classes=10, include_top=True, weights=Non
 
 
 for _depth in CIFAR_DEPTHS[1:]:
-    register_variant(f"resnet{_depth}", "resnet20", name=f"resnet{_depth}", depth=_depth)
+    register_variant(f"resnet{_depth}", "resnet20", name=f"resnet{_depth}", depth=_depth,
+                     layers=resnet_layers(_cifar_blocks(_depth)))

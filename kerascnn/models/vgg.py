@@ -44,6 +44,28 @@ KERAS_VGG = {"D": keras.applications.VGG16, "E": keras.applications.VGG19}
 FC_UNITS = (4096, 4096)
 
 
+def vgg_layers(config: Sequence[Layer], batch_norm: bool) -> Dict[str, Tuple[str, ...]]:
+    """The apps' layers (registry.USES) of a VGG configuration: Gatys et al.'s choice (content
+    conv4_2, style conv1_1 .. conv5_1), dream at the end of blocks 3-5, cam the last conv.
+
+    With batch norm the ReLU is a layer of its own (`..._relu`); without, it is inside the conv.
+    """
+    convs = [0]  # convs per block, counted from the table
+    for layer in config:
+        if layer == "M":
+            convs.append(0)
+        elif layer != "LRN":
+            convs[-1] += 1
+    convs = convs[:-1]  # the table ends with the pool that closes block 5
+    act = "_relu" if batch_norm else ""
+
+    def conv(b: int, i: int) -> str:
+        return f"block{b}_conv{i}{act}"
+
+    return {"content": (conv(4, 2),), "style": tuple(conv(b, 1) for b in range(1, 6)),
+            "dream": tuple(conv(b, convs[b - 1]) for b in (3, 4, 5)), "cam": (conv(5, convs[4]),)}
+
+
 def vgg_features(x, config: Sequence[Layer], batch_norm: bool):
     """The convolutional part: `block{b}_conv{i}` [+ `_bn`, `_relu`], `block1_lrn`, `block{b}_pool`."""
     block, conv = 1, 0
@@ -110,4 +132,5 @@ for _name, _config in VGG_VARIANTS.items():
         register_model(_key, default_input=(224, 224, 3), min_input=(32, 32, 3),
                        paper="Simonyan & Zisserman 2014", family="vgg", preprocessing="caffe",
                        pretrained=("imagenet",) if _config in KERAS_VGG and not _bn else (),
-                       name=_key, config=_config, batch_norm=_bn)(vgg)
+                       layers=vgg_layers(VGG_CONFIGS[_config], _bn), name=_key, config=_config,
+                       batch_norm=_bn)(vgg)

@@ -1,6 +1,8 @@
-"""The training harness and the evaluation / prediction entry points."""
-from kerascnn.training.evaluate import EvalResult, Prediction, evaluate, load_model, predict
+"""The training harness: `fit` and the config it runs (`make_config`).
+
+Applying a trained model (evaluate, predict, load_model) lives in `kerascnn.inference`.
+"""
 from kerascnn.training.configure import make_config
 from kerascnn.training.loop import FitResult, fit
 
-__all__ = ["EvalResult", "FitResult", "Prediction", "evaluate", "fit", "load_model", "make_config", "predict"]
+__all__ = ["FitResult", "fit", "make_config"]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 import keras
 
+from kerascnn.compat import cache_keras_saving_skipsets
 from kerascnn.data.folders import summarize_skipped
 from kerascnn.models.common import float32_copy, strip_auxiliary
 from kerascnn.training.run_dir import atomic_save, atomic_write_text
@@ -26,32 +27,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _BACKUP_RE = re.compile(r"^epoch-(\d+)\.weights\.h5$")
-
-
-def cache_keras_saving_skipsets() -> None:
-    """Work around a Keras 3 cache that never hits, which makes every save ~2x slower than needed.
-
-    Keras's saving walk asks `get_attr_skipset(kind)` which attributes of a Layer, Functional,
-    Optimizer ... to skip; it computes them by constructing throwaway Layer/Optimizer objects and
-    caches the result under "saving_attr_skipset_<kind>", but looks the cache up under
-    "saving_attr_skiplist_<kind>" (Keras 3.15), so it rebuilds them on every save and load: 16 of
-    the 37 ms of a LeNet-5 `save_weights`, per epoch. Storing the computed sets under the key it
-    reads makes the cache work; the sets are exactly what Keras computes. A no-op where Keras
-    differs (fixed, renamed); `keras.backend.clear_session()` drops the entries, so callers
-    re-run this at the start of training.
-    """
-    try:
-        from keras.src.backend.common import global_state
-        from keras.src.saving import saving_lib
-    except ImportError:
-        return
-    for kind in ("Operation", "Layer", "Functional", "Sequential", "Metric", "Optimizer", "Loss"):
-        key = f"saving_attr_skiplist_{kind}"
-        try:
-            if global_state.get_global_attribute(key, None) is None:
-                global_state.set_global_attribute(key, saving_lib.get_attr_skipset(kind))
-        except (AttributeError, ValueError, TypeError):
-            return
 
 
 def latest_backup(backup_dir: Path) -> Tuple[int, Optional[Path]]:

@@ -1,18 +1,126 @@
-"""Resolving a run's configuration: dataclass defaults <- the model's recipe <- the user's changes.
+"""Resolving a training run's settings, and checking them before any data or model is loaded.
 
-The one override path (`kerascnn.config.override`) applied twice: first the registry's training
-recipe for the chosen model (e.g. LeNet-5's small batches), then whatever the user set. The result
-is what `fit` writes into config.json.
+The layers of `kerascnn.settings` for training: TrainConfig's defaults < the model's recipe (from the
+registry) < an app's defaults (finetune) < a settings file < flags or keyword arguments. The CLI
+(`kerascnn fit`), the Python API (`kerascnn.fit("lenet5", epochs=10)`) and the apps all resolve
+through `resolve_train`, so the same settings give the same run, whichever door they come in by.
 """
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import inspect
+import numbers
+import os
+from typing import Any, Mapping, Optional
 
-from kerascnn.config import TrainConfig, override
-from kerascnn.models.registry import get_spec
+from kerascnn.config import TrainConfig
+from kerascnn.errors import DataError, SettingError
+from kerascnn.models.registry import ModelSpec, get_spec
+from kerascnn.settings import Layer, Resolved, layer_value, read_settings_file, resolve
+
+# Builder arguments every model takes and the harness sets itself; not for --model-arg.
+HARNESS_ARGS = ("input_shape", "num_classes", "include_top", "weights", "pooling", "classifier_activation", "name")
+
+
+def resolve_train(settings: Mapping[str, Any], *, config_file: Optional[os.PathLike] = None, source: str = "argument",
+                  app: Optional[str] = None, app_defaults: Optional[Mapping[str, Any]] = None,
+                  command: str = "fit") -> Resolved:
+    """The checked TrainConfig for `settings` (flat names such as `epochs`, `data`, `hflip`, or dotted
+    keys), with the source of every value.
+
+    Args:
+        settings: the user's settings (None values: not set).
+        config_file: a TOML/JSON settings file, applied under `settings`.
+        source: how the user's settings came ("flag" from the CLI, "argument" from Python).
+        app, app_defaults: an app's name and its defaults, applied over the model's recipe.
+        command: the command name recorded with the settings.
+
+    Raises:
+        SettingError: any bad value (unknown model, data or weights name, builder argument, range).
+    """
+    layers = []
+    if app_defaults:
+        layers.append(Layer(f"app {app}", dict(app_defaults)))
+    if config_file is not None:
+        layers.append(read_settings_file(config_file, TrainConfig))
+    layers.append(Layer(source, dict(settings)))
+    model = layer_value(layers, TrainConfig, "model") or TrainConfig.model
+    spec = get_spec(model)
+    resolved = resolve(TrainConfig, [Layer(f"recipe {model}", spec.recipe), *layers], command)
+    cfg = check_train(resolved.config, spec)
+    return Resolved(cfg, resolved.sources, command) if cfg is not resolved.config else resolved
+
+
+def check_train(cfg: TrainConfig, spec: Optional[ModelSpec] = None) -> TrainConfig:
+    """Everything that can be checked without loading data or building the model; returns `cfg`
+    with its weights setting normalised ("none" -> None)."""
+    from kerascnn.weights import check_imagenet_obtainable, check_weights
+
+    spec = spec or get_spec(cfg.model)
+    check_model_args(spec, cfg.model_args)
+    check_input_shape(spec, cfg.input_shape)
+    check_data_spec(cfg.data.spec, "data")
+    weights = check_weights(spec.name, cfg.weights, spec.pretrained)
+    if weights == "imagenet":
+        check_imagenet_obtainable(spec.name, cfg.input_shape, cfg.model_args.get("alpha", 1.0))
+    return cfg if weights == cfg.weights else dataclasses.replace(cfg, weights=weights)
+
+
+def check_model_args(spec: ModelSpec, model_args: Mapping[str, Any]) -> None:
+    """`model_args` against the builder's signature: known keys, and values of the defaults' types."""
+    params = {name: p for name, p in inspect.signature(spec.builder).parameters.items()
+              if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+              and name not in HARNESS_ARGS and name not in spec.defaults}
+    valid = ", ".join(sorted(params)) or "none"
+    for key, value in model_args.items():
+        if key in HARNESS_ARGS:
+            raise SettingError("model_args", f"model_args {key!r} is set by kerascnn itself; use its own setting "
+                                             f"(e.g. input_shape, weights) instead.")
+        if key not in params:
+            raise SettingError("model_args", f"{spec.name} takes no builder argument {key!r}; valid: {valid}.")
+        default = params[key].default
+        if not _same_kind(value, default):
+            raise SettingError("model_args", f"{spec.name}: builder argument {key} takes a "
+                                             f"{type(default).__name__} (default {default!r}). Received: {value!r}")
+
+
+def _same_kind(value: Any, default: Any) -> bool:
+    if default is inspect.Parameter.empty or default is None:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, numbers.Integral):
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if isinstance(default, numbers.Real):
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if isinstance(default, (tuple, list)):
+        return isinstance(value, (tuple, list))
+    return isinstance(value, type(default))
+
+
+def check_input_shape(spec: ModelSpec, shape) -> None:
+    if shape is None:
+        return
+    shape = tuple(shape)
+    if len(shape) != 3 or any(not isinstance(s, numbers.Integral) or s < 1 for s in shape):
+        raise SettingError("input_shape", f"input_shape must be (height, width, channels) such as 32,32,1. "
+                                          f"Received: {shape}")
+    low = spec.min_input
+    if shape[0] < low[0] or shape[1] < low[1]:
+        raise SettingError("input_shape", f"{spec.name} needs an input of at least {low[0]}x{low[1]}. "
+                                          f"Received: {shape[0]}x{shape[1]}")
+
+
+def check_data_spec(spec: str, param: str = "data") -> None:
+    """A data spec that names nothing known (and no folder) is a bad setting, found before loading."""
+    from kerascnn.data.specs import parse_spec
+
+    try:
+        parse_spec(spec)
+    except DataError as e:
+        raise SettingError(param, str(e)) from None
 
 
 def make_config(model: str = TrainConfig.model, **changes: Any) -> TrainConfig:
-    """`make_config("lenet5", epochs=10, **{"data.spec": "mnist"})`; None values keep the default."""
-    base = override(TrainConfig(), model=model)
-    return override(override(base, **get_spec(model).recipe), **changes)
+    """`make_config("lenet5", epochs=10, data="mnist")`: the resolved TrainConfig (see `resolve_train`)."""
+    return resolve_train({**changes, "model": model}).config

@@ -34,6 +34,7 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
+from kerascnn.compat import multiworker_fixes
 from kerascnn.config import PRECISIONS, STRATEGIES
 from kerascnn.errors import UserError
 
@@ -175,7 +176,8 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
         if not _tf_config_has_cluster():
             raise UserError("--strategy multiworker needs TF_CONFIG to describe the cluster "
                             '(e.g. {"cluster": {"worker": [...]}, "task": {"type": "worker", "index": 0}}).')
-        return _keras3_multiworker_fixes(tf.distribute.MultiWorkerMirroredStrategy())
+        # Keras 3's fit needs two fixes under this strategy (see kerascnn.compat.multiworker_fixes).
+        return multiworker_fixes(tf.distribute.MultiWorkerMirroredStrategy())
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
         tf.config.experimental_connect_to_cluster(resolver)
@@ -183,43 +185,6 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     except (ValueError, tf.errors.NotFoundError) as e:
         raise UserError(f"--strategy tpu: no TPU found ({str(e).splitlines()[0]}). Run on a TPU VM.") from None
     return tf.distribute.TPUStrategy(resolver)
-
-
-def _keras3_multiworker_fixes(strategy: tf.distribute.Strategy) -> tf.distribute.Strategy:
-    """Make MultiWorkerMirroredStrategy work with Keras 3's `fit`, on this strategy object only.
-
-    Keras 3 (3.15, with TF 2.21) fails in two places under MultiWorkerMirroredStrategy
-    (https://github.com/keras-team/keras/issues/20585, open):
-
-    * `fit` and `evaluate` start by reducing one (x, y) batch to build the model
-      (`Trainer._maybe_symbolic_build`), and this strategy's `_reduce_to`, unlike MirroredStrategy's,
-      takes a single value only: "Attempt to convert a value (PerReplica ...) with an unsupported
-      type". Fix: map the reduction over the structure, as MirroredStrategy does.
-    * every step reduces the per-replica metric results with `strategy.reduce("MEAN", v, axis=0)`
-      (`reduce_per_replica`), and metric results are scalars: "Invalid reduction dimension 0 for
-      input with 0 dimensions". Fix: a scalar has no axis 0, so reduce it across replicas only
-      (axis=None), which is what the single-machine branch of `reduce_per_replica` computes.
-
-    Both are plain bug fixes of code paths Keras never reached with this strategy; the gradient
-    all-reduce itself is untouched. tests/test_distribute_multiworker.py trains through them.
-    """
-    extended = strategy.extended
-    reduce_one = extended._reduce_to  # noqa: SLF001 (private, but the seam that needs the fix)
-
-    def reduce_to(reduce_op, value, destinations, options):
-        return tf.nest.map_structure(lambda v: reduce_one(reduce_op, v, destinations, options), value)
-
-    extended._reduce_to = reduce_to
-    reduce = strategy.reduce
-
-    def reduce_scalars_across_replicas(reduce_op, value, axis=None):
-        if axis is not None and all(getattr(v, "shape", None) is not None and v.shape.rank == 0
-                                    for v in strategy.experimental_local_results(value)):
-            axis = None
-        return reduce(reduce_op, value, axis=axis)
-
-    strategy.reduce = reduce_scalars_across_replicas
-    return strategy
 
 
 def _resolved_name(strategy: tf.distribute.Strategy) -> str:

@@ -14,21 +14,23 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 import keras
 
-from kerascnn.config import FREEZE, TrainConfig, override
+from kerascnn.config import FREEZE, TrainConfig, fields_of, override
 from kerascnn.data import build_datasets
 from kerascnn.errors import UserError
+from kerascnn.jobs import JobDir
 from kerascnn.models import create_model, get_spec
 from kerascnn.models.common import freeze_backbone
+from kerascnn.settings import Resolved
 from kerascnn.training import run_dir as rd
 from kerascnn.training.callbacks import (Checkpoints, EpochTensorBoard, Exporter, HistoryWriter, StreamedFailures,
                                          latest_backup, restore_backup)
 from kerascnn.training.distribute import set_precision, setup_distribution
 from kerascnn.training.optim import learning_rate, make_optimizer
-from kerascnn.training.plots import plot_curves
+from kerascnn.plots import plot_curves
 
 log = logging.getLogger(__name__)
 
@@ -49,30 +51,44 @@ class FitResult:
         return self.history[-1] if self.history else {}
 
 
-def fit(cfg: TrainConfig = TrainConfig(), *, resume: Optional[os.PathLike] = None, epochs: Optional[int] = None,
-        callbacks: Sequence[keras.callbacks.Callback] = (), verbose="auto") -> FitResult:
+def fit(cfg: Union[TrainConfig, Resolved] = TrainConfig(), *, resume: Optional[os.PathLike] = None,
+        epochs: Optional[int] = None, callbacks: Sequence[keras.callbacks.Callback] = (),
+        verbose="auto") -> FitResult:
     """Train `cfg.model` on `cfg.data` and write a run folder; `resume=RUN_DIR` continues a run.
 
+    This is the harness: it takes a complete configuration as it is. `kerascnn.fit("lenet5", epochs=10)`
+    resolves the settings first (the model's recipe under the user's choices) and then calls it.
+
     Args:
-        cfg: the resolved configuration (ignored when resuming: the run's own config.json is used).
+        cfg: the resolved configuration, a TrainConfig or a `kerascnn.settings.Resolved` (whose
+            sources then go into the run folder's settings.json); ignored when resuming: the run's
+            own config.json is used.
         resume: a run folder written by an earlier, interrupted `fit`.
         epochs: with `resume`, a new total number of epochs (to train an ended run further).
         callbacks: extra Keras callbacks.
         verbose: Keras's verbosity (the progress bar by default).
     """
+    resolved = cfg if isinstance(cfg, Resolved) else None
+    cfg = resolved.config if resolved is not None else cfg
     if resume is not None:
         run = Path(resume)
         cfg = override(rd.read_config(run), epochs=epochs)
+        resolved = None
     previous_policy = keras.mixed_precision.global_policy()
     try:
-        return _fit(cfg, resume is not None and run or None, callbacks, verbose)
+        return _fit(cfg, resume is not None and run or None, callbacks, verbose, resolved)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
-def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose) -> FitResult:
+def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose,
+         resolved: Optional[Resolved]) -> FitResult:
     keras.utils.set_random_seed(cfg.seed)
-    cfg = override(cfg, precision=set_precision(cfg.precision))  # the run records what "auto" chose
+    chosen = set_precision(cfg.precision)
+    if resolved is not None and chosen != cfg.precision:
+        sources = {**resolved.sources, "precision": f"{resolved.sources['precision']} ({cfg.precision})"}
+        resolved = Resolved(override(cfg, precision=chosen), sources, resolved.command)
+    cfg = override(cfg, precision=chosen)  # the run records what "auto" chose
     dist = setup_distribution(cfg.strategy, cfg.batch_size, learning_rate(cfg))
     # Only the chief writes the run folder. The other workers run the same callbacks (one that reads
     # a synchronised variable joins a collective, so all workers must run the same ones) but write to
@@ -82,6 +98,7 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose)
     run = shared if dist.chief else Path(tempfile.mkdtemp(prefix="kerascnn-worker-"))
     if resume_dir is None and dist.chief:
         rd.write_config(run, cfg)
+        JobDir(run).write_settings(resolved or Resolved(cfg, {k: "TrainConfig" for k, _ in fields_of(cfg)}, "fit"))
 
     spec = get_spec(cfg.model)
     image_shape = tuple(cfg.input_shape or spec.default_input)

@@ -7,16 +7,14 @@ renamed over the target, so a kill -9 at any moment leaves either the old file o
 """
 from __future__ import annotations
 
-import contextlib
-import datetime as _dt
 import json
 import os
-import re
 from pathlib import Path
 from typing import Callable, Optional
 
 from kerascnn.config import TrainConfig, dumps, train_config_from_dict
 from kerascnn.errors import UserError
+from kerascnn.jobs import atomic_path, atomic_save, atomic_write_text, new_job_path  # noqa: F401  (re-exported)
 
 CONFIG = "config.json"
 CLASSES = "classes.json"
@@ -28,54 +26,14 @@ BACKUP = "backup"
 TENSORBOARD = "tb"
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", os.path.basename(text.rstrip("/\\")) or text).strip("_")[:40] or "data"
-
-
 def new_run_dir(cfg: TrainConfig, root: str = "runs") -> Path:
     """`cfg.out`, or a fresh runs/<model>-<data>-<YYYYmmdd-HHMMSS> folder."""
-    if cfg.out:
-        path = Path(cfg.out)
-    else:
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        path = Path(root) / f"{cfg.model}-{_slug(cfg.data.spec)}-{stamp}"
-        n = 1
-        while path.exists():
-            n += 1
-            path = Path(root) / f"{cfg.model}-{_slug(cfg.data.spec)}-{stamp}-{n}"
+    path = new_job_path(cfg.model, cfg.data.spec, cfg.out, root)
     if (path / MODEL).exists() or (path / BACKUP).exists():
         raise UserError(f"--out {path} already holds a run; resume it with `kerascnn fit --resume {path}` "
                         f"or pick another --out.")
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-@contextlib.contextmanager
-def atomic_path(target: os.PathLike):
-    """Yield a temporary path beside `target` (same suffix); rename it over `target` on success."""
-    target = Path(target)
-    suffix = "".join(target.suffixes[-2:]) if target.name.endswith(".weights.h5") else target.suffix
-    tmp = target.with_name(f".{target.stem.split('.')[0]}.tmp-{os.getpid()}{suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def atomic_write_text(target: os.PathLike, text: str) -> None:
-    with atomic_path(target) as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-
-
-def atomic_save(target: os.PathLike, save: Callable[[str], None]) -> None:
-    """`save(path)` writes the file (model.save, model.save_weights, fig.savefig ...), atomically."""
-    with atomic_path(target) as tmp:
-        save(str(tmp))
 
 
 def write_config(run_dir: Path, cfg: TrainConfig) -> None:

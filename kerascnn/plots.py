@@ -1,12 +1,13 @@
 """Pictures people would rather look at than read: training curves and confusion matrices."""
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import List, Sequence
 
 import numpy as np
 
-from kerascnn.training.run_dir import atomic_save
+from kerascnn.jobs import atomic_save
 
 
 def _pyplot():
@@ -69,7 +70,8 @@ def plot_confusion(cm: np.ndarray, class_names: Sequence[str], path: Path, title
                             color="white" if norm[i, j] > 0.5 else "black")
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(title)
+    # Wrapped to the figure's width: a title naming a model file and a data path runs long.
+    ax.set_title("\n".join(textwrap.fill(line, int(size * 9)) for line in title.splitlines()), fontsize=10)
     fig.tight_layout()
     atomic_save(path, lambda p: fig.savefig(p, dpi=100, format="png"))
     plt.close(fig)

@@ -1,0 +1,80 @@
+"""`kerascnn evaluate` and `kerascnn predict`: apply saved models to data sets and image files."""
+from __future__ import annotations
+
+import click
+
+from kerascnn.cli import main, needs_tensorflow, print_settings
+from kerascnn.cli.options import config_options, given, settings_options
+from kerascnn.config import EvaluateConfig, PredictConfig
+
+
+def _resolve(cls, command: str, config_file, settings):
+    from kerascnn.settings import Layer, read_settings_file, resolve
+
+    layers = ([read_settings_file(config_file, cls)] if config_file else []) + [Layer("flag", settings)]
+    return resolve(cls, layers, command)
+
+
+def _positional(ctx: click.Context, **hints: str) -> None:
+    """Name positional arguments in error messages by their metavar ("MODEL.keras"), not as flags."""
+    ctx.meta.setdefault("kerascnn.param_hints", {}).update(hints)
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False), metavar="MODEL.keras")
+@settings_options(EvaluateConfig, ["data", "data_dir", "split", "batch_size", "ignore_class_names", "out"])
+@config_options
+@click.pass_context
+@needs_tensorflow
+def evaluate(ctx, model, config_file, print_config, **opts):
+    """Loss, top-1 and top-5 of a saved model; writes a confusion-matrix PNG.
+
+    Without --data, the model's own data (its run's config.json, else digits): its test split, else
+    the examples the run held out. Another folder given with --data is your test set: all of it is
+    scored (its test/ sub-folder, else val/, when it has train/ val/ test/ sub-folders). The model's
+    class names (classes.json beside it) must match the data's (--ignore-class-names to score anyway).
+    """
+    from kerascnn.inference import evaluate as run_evaluate
+
+    _positional(ctx, model="MODEL.keras")
+    resolved = _resolve(EvaluateConfig, "evaluate", config_file, {**given(opts), "model": model})
+    if print_config:
+        print_settings(resolved)
+        return
+    cfg = resolved.config
+    r = run_evaluate(cfg.model, cfg.data, data_dir=cfg.data_dir, split=cfg.split, batch_size=cfg.batch_size,
+                     out=cfg.out, ignore_class_names=cfg.ignore_class_names)
+    click.echo(f"{r.data} ({r.split} split): examples {r.count}   loss {r.loss:.4f}   top-1 {r.top1:.2%}   "
+               f"top-5 {r.top5:.2%}")
+    click.echo(f"Confusion matrix: {r.confusion_png}")
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False), metavar="MODEL.keras")
+@click.argument("paths", nargs=-1, required=True, metavar="IMAGE_OR_FOLDER...")
+@settings_options(PredictConfig, ["top_k", "batch_size"])
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@config_options
+@click.pass_context
+@needs_tensorflow
+def predict(ctx, model, paths, fmt, config_file, print_config, **opts):
+    """Top-k classes (with names) for image files and folders."""
+    import json
+
+    from kerascnn.inference import predict as run_predict
+
+    _positional(ctx, model="MODEL.keras")
+    resolved = _resolve(PredictConfig, "predict", config_file, {**given(opts), "model": model})
+    if print_config:
+        print_settings(resolved)
+        return
+    cfg = resolved.config
+    preds, skipped = run_predict(cfg.model, paths, top_k=cfg.top_k, batch_size=cfg.batch_size)
+    if fmt == "json":
+        click.echo(json.dumps([{"file": p.file, "top": [{"class": c, "probability": round(q, 6)} for c, q in p.top]}
+                               for p in preds], indent=1, ensure_ascii=False))
+    else:
+        for p in preds:
+            click.echo(f"{p.file}: " + ", ".join(f"{c} {q:.1%}" for c, q in p.top))
+    if skipped:
+        click.echo(f"skipped {len(skipped)} file(s): " + "; ".join(f"{f} ({why})" for f, why in skipped[:5]), err=True)

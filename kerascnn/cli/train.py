@@ -1,0 +1,101 @@
+"""`kerascnn fit` and `kerascnn finetune`: training runs, with every TrainConfig setting as a flag."""
+from __future__ import annotations
+
+import click
+
+from kerascnn.cli import main, needs_tensorflow, print_settings, verbosity
+from kerascnn.cli.options import config_options, given, settings_options
+from kerascnn.config import TrainConfig
+
+
+def _imagenet_preflight(app_defaults=None):
+    """Offline with an empty Keras cache, `--weights imagenet` fails before TensorFlow loads (seconds
+    sooner), naming the file to put where; the full check runs again when the settings resolve."""
+
+    def preflight(config_file=None, resume=None, print_config=False, **opts):
+        if resume or print_config:
+            return
+        from kerascnn.settings import Layer, layer_value, read_settings_file
+        from kerascnn.weights import check_imagenet_obtainable
+
+        layers = [Layer("app", dict(app_defaults or {}))]
+        if config_file:
+            layers.append(read_settings_file(config_file, TrainConfig))
+        layers.append(Layer("flag", given(opts)))
+        weights = layer_value(layers, TrainConfig, "weights")
+        if isinstance(weights, str) and weights.lower() == "imagenet":
+            model = layer_value(layers, TrainConfig, "model") or TrainConfig.model
+            alpha = (layer_value(layers, TrainConfig, "model_args") or {}).get("alpha", 1.0)
+            check_imagenet_obtainable(model, layer_value(layers, TrainConfig, "input_shape"), alpha)
+
+    return preflight
+
+
+def _report(result) -> None:
+    final = result.final
+    acc = final.get("val_accuracy", final.get("val_predictions_accuracy"))
+    click.echo(f"Run folder: {result.run_dir}" + (f"  (val top-1 {float(acc):.2%})" if acc is not None else ""))
+
+
+@main.command()
+@settings_options(TrainConfig)
+@click.option("--resume", type=click.Path(exists=True, file_okay=False), default=None, metavar="RUN_DIR",
+              help="Continue an interrupted run from its last finished epoch (with --epochs: train further).")
+@config_options
+@needs_tensorflow(preflight=_imagenet_preflight())
+def fit(resume, config_file, print_config, **opts):
+    """Train a model; writes a run folder (settings, history, curves, checkpoints, model.keras).
+
+    Settings come in layers, each over the ones before: defaults < the model's recipe < --config FILE
+    < flags. --print-config shows the result and where each value came from.
+    """
+    from kerascnn.training import fit as train
+
+    settings = given(opts)
+    if resume:
+        extra = [k for k in settings if k != "epochs"] + (["config"] if config_file else [])
+        if extra:
+            flags = ", ".join("--" + k.replace("_", "-") for k in extra)
+            raise click.UsageError(f"--resume takes the run's own settings; drop {flags} (only --epochs may change).")
+        if print_config:
+            from kerascnn.settings import Resolved
+            from kerascnn.training.run_dir import read_config
+
+            print_settings(Resolved(read_config(resume), {}, "fit --resume"))
+            return
+        _report(train(resume=resume, epochs=settings.get("epochs"), verbose=verbosity()))
+        return
+    from kerascnn.training.configure import resolve_train
+
+    resolved = resolve_train(settings, config_file=config_file, source="flag")
+    if print_config:
+        print_settings(resolved)
+        return
+    _report(train(resolved, verbose=verbosity()))
+
+
+def _finetune_defaults():
+    from kerascnn.apps.transfer_learning import APP, FINETUNE_DEFAULTS
+
+    return APP, FINETUNE_DEFAULTS
+
+
+@main.command()
+@settings_options(TrainConfig, app=_finetune_defaults()[0], app_defaults=_finetune_defaults()[1])
+@config_options
+@needs_tensorflow(preflight=_imagenet_preflight(_finetune_defaults()[1]))
+def finetune(config_file, print_config, **opts):
+    """Transfer learning: a pretrained backbone (--weights) and a new classifier for your --data.
+
+    By default only the classifier trains (--freeze backbone); --freeze none trains everything, and
+    --weights none trains the same network from random initialisation (the baseline).
+    Example, offline: --model mobilenet_v2 --weights mobilenet_v2_imagenet_notop.weights.h5 --data FOLDER
+    """
+    from kerascnn.apps.transfer_learning import resolve
+    from kerascnn.training import fit as train
+
+    resolved = resolve(given(opts), config_file=config_file, source="flag")
+    if print_config:
+        print_settings(resolved)
+        return
+    _report(train(resolved, verbose=verbosity()))

@@ -1,0 +1,75 @@
+"""`kerascnn models` and `kerascnn summary`: the zoo and what each network computes."""
+from __future__ import annotations
+
+import click
+
+from kerascnn.cli import main, needs_tensorflow
+from kerascnn.cli.options import parse_shape
+
+
+@main.command()
+@click.option("--family", default=None, help="Only this family (lenet, vgg, resnet, inception, ...).")
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table", show_default=True)
+@needs_tensorflow
+def models(family, fmt):
+    """List every registered model: parameters, default input, paper, pretrained weights."""
+    import json
+
+    from kerascnn.models import list_models
+    from kerascnn.models.catalog import as_dicts, catalog
+
+    names = list_models(family)
+    if not names:
+        raise click.BadParameter(f"no model of family {family!r}", param_hint="--family")
+    rows = catalog(names, progress=lambda n: click.echo(f"counting parameters of {n} ...", err=True))
+    if fmt == "json":
+        click.echo(json.dumps(as_dicts(rows), indent=1))
+        return
+    header = ("model", "family", "params", "classes", "input", "paper", "pretrained")
+    table = [(r.name, r.family, f"{r.params:,}", str(r.classes), r.default_input, r.paper, r.pretrained)
+             for r in rows]
+    if fmt == "markdown":
+        click.echo("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+        for t in table:
+            click.echo("| " + " | ".join(t) + " |")
+        return
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *table)]
+    for t in [header, *table]:
+        click.echo("  ".join(str(x).rjust(w) if i in (2, 3) else str(x).ljust(w)
+                             for i, (x, w) in enumerate(zip(t, widths))).rstrip())
+
+
+# --- summary command (analysis) ---
+
+def _summary_choices(what: str):
+    # The names live in kerascnn.analysis, which imports no TensorFlow until it builds a model.
+    from kerascnn.analysis import BLOCKS, FORMATS
+
+    return list({"blocks": BLOCKS, "formats": FORMATS}[what])
+
+
+@main.command()
+@click.option("--model", "model_name", default=None, metavar="NAME", help="A registered model (see `kerascnn models`).")
+@click.option("--block", type=click.Choice(_summary_choices("blocks")), default=None,
+              help="One of the lectures' Inception blocks on 28x28x256, instead of a model.")
+@click.option("--input-shape", callback=parse_shape, default=None, metavar="H,W,C", help="Input size; default: the model's own.")
+@click.option("--num-classes", type=click.IntRange(min=1), default=None, help="Classifier outputs; default: 1000.")
+@click.option("--format", "fmt", type=click.Choice(_summary_choices("formats")), default="table", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), default=None, help="Write to FILE, not stdout.")
+@needs_tensorflow
+def summary(model_name, block, input_shape, num_classes, fmt, out):
+    """Per layer: output volume, parameters, multiply-adds and receptive field; then the totals."""
+    if (model_name is None) == (block is None):
+        raise click.UsageError("Give exactly one of --model NAME or --block NAME.")
+    if block and (input_shape or num_classes):
+        raise click.UsageError("--input-shape and --num-classes apply to --model only; blocks have a fixed input.")
+    from kerascnn.analysis import block_summary, format_summary, summary_for
+
+    result = block_summary(block) if block else summary_for(model_name, input_shape, num_classes)
+    text = format_summary(result, fmt)
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    with open(out, "w", encoding="utf-8") as f:
+        f.write(text)
+    click.echo(f"Wrote {out}", err=True)

@@ -1,0 +1,207 @@
+"""Applying a saved model: `evaluate` it on a data spec, `predict` the classes of image files.
+
+Models are loaded with Keras's safe_mode on (a .keras file can never run code here); kerascnn's
+own layers are registered serializables, so no custom_objects are needed. A model from `kerascnn
+fit` has its run's config.json and classes.json beside it: `evaluate` takes the run's data (and its
+seeded held-out split) as the default, and refuses data whose class names differ from the model's.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from kerascnn.config import EVAL_SPLITS, DataConfig, TrainConfig, override
+from kerascnn.data.build import build_datasets, default_eval_split, resolve_splits
+from kerascnn.data.folders import summarize_skipped
+from kerascnn.data.specs import open_source, same_spec
+from kerascnn.errors import SettingError, UserError
+from kerascnn.plots import plot_confusion
+from kerascnn.training import run_dir as rd
+
+log = logging.getLogger(__name__)
+
+
+def load_model(path: os.PathLike):
+    """Load a `.keras` model safely (safe_mode=True), with a one-line error for bad files."""
+    import keras
+
+    import kerascnn.models  # noqa: F401  (registers kerascnn's serializable layers)
+
+    path = Path(path)
+    # A path that names no model file is a bad argument (usage, exit 2); one that cannot be read as
+    # a model is a failure (exit 1).
+    if not path.is_file():
+        raise SettingError("model", f"Model file {path} does not exist; pass a .keras file written by "
+                                    f"`kerascnn fit`.")
+    if path.suffix != ".keras":
+        raise SettingError("model", f"{path}: expected a .keras model file (Keras 3 format).")
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise UserError(f"Cannot load model {path}: {first}") from None
+
+
+def model_image_shape(model) -> Tuple[int, int, int]:
+    """The (height, width, channels) a model takes; UserError when any of them is not fixed."""
+    shape = tuple(model.input_shape[1:])
+    if len(shape) != 3 or any(s is None for s in shape):
+        raise UserError(f"Model {model.name} takes input {model.input_shape}; kerascnn needs a fixed H, W, C.")
+    return shape
+
+
+@dataclass
+class EvalResult:
+    loss: float
+    top1: float
+    top5: float
+    count: int
+    confusion: np.ndarray  # (true, predicted) counts
+    class_names: List[str]
+    confusion_png: Optional[Path]
+    data: str = ""  # the data spec scored
+    split: str = ""  # which of its splits: "test", "val", "train" or "all"
+
+
+def evaluate(model_path: os.PathLike, data: Optional[str] = None, *, data_dir: Optional[str] = None,
+             split: Optional[str] = None, batch_size: int = 128, out: Optional[os.PathLike] = None,
+             plot: bool = True, ignore_class_names: bool = False) -> EvalResult:
+    """Loss, top-1, top-5 and a confusion matrix of a saved model on one split of a data spec.
+
+    Args:
+        model_path: a .keras file; the run's config.json and classes.json beside it are used if there.
+        data: a data spec (see `kerascnn.data.SPECS`); None: the data the model's run trained on
+            (its config.json), else digits.
+        data_dir: a prepared TFDS directory or Keras cache folder; None: the run's.
+        split: "train", "val", "test" or "all" (every example, nothing held out). None: the
+            examples the model never trained on. On the run's own data that is its test split, else
+            its validation split (a folder's val/, or the one `fit` held out, same seed and
+            fraction); an image folder it did not train on is the user's test set: its test/, else
+            val/, else all of it; digits, keras.datasets, IDX and TFDS: test, else held-out val.
+        batch_size: images per batch.
+        out: the confusion-matrix PNG; None: confusion.png beside the model.
+        plot: write the PNG.
+        ignore_class_names: score even when the data's class names differ from the model's.
+
+    Raises:
+        SettingError: `split` is not one of EVAL_SPLITS or the data has no such split ("split");
+            the data's classes differ from the model's, in number or, unless `ignore_class_names`,
+            in name ("data").
+        UserError: the model cannot be loaded, the data cannot be read.
+    """
+    if split is not None and split not in EVAL_SPLITS:
+        raise SettingError("split", f"split must be one of {', '.join(EVAL_SPLITS)}. Received: {split!r}")
+    model = load_model(model_path)
+    run_cfg = _run_config(model_path)
+    cfg = override(run_cfg.data if run_cfg is not None else DataConfig(), spec=data, data_dir=data_dir)
+    trained_on = run_cfg is not None and same_spec(cfg.spec, run_cfg.data.spec)
+    source = open_source(cfg)
+    names = check_class_names(model, model_path, source.class_names, cfg.spec, ignore_class_names)
+    name = split or default_eval_split(source, trained_on)
+    available = sorted(set(resolve_splits(source, cfg)) | {"all"})
+    if split is not None and split not in available:
+        raise SettingError("split", f"{cfg.spec} has no {name} split; it has {', '.join(available)}.")
+    bundle = build_datasets(cfg, model_image_shape(model), batch_size, splits=(name,), source=source)
+    scored = bundle.eval_split if name == "eval" else name
+
+    cm, loss, top1, top5 = _score(model, getattr(bundle, name), len(names))
+    for tracker in bundle.streams.values():  # streamed: files that failed to decode are not scored
+        failed = tracker.new_failures()
+        if failed:
+            log.warning(summarize_skipped(failed, what="files that failed to decode"))
+    count = int(cm.sum())
+    if count == 0:
+        raise UserError(f"{cfg.spec}: the {scored} split is empty.")
+    png = None
+    if plot:
+        png = Path(out) if out else Path(model_path).parent / "confusion.png"
+        png.parent.mkdir(parents=True, exist_ok=True)
+        model_name = Path(model_path).parent.name + "/" + Path(model_path).name
+        what = f"all {count:,} images" if scored == "all" else f"{scored} split, {count:,} images"
+        plot_confusion(cm, names, png, title=f"{model_name} on {cfg.spec}\n{what}: top-1 {top1:.2%}")
+    return EvalResult(loss, top1, top5, count, cm, list(names), png, cfg.spec, scored)
+
+
+def _score(model, dataset, num_classes: int) -> Tuple[np.ndarray, float, float, float]:
+    """(confusion matrix, mean loss, top-1, top-5) of `model` over the (images, one-hot) batches."""
+    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
+    loss_sum, top5_hits = 0.0, 0
+    k = min(5, num_classes)
+    for x, y in dataset:
+        p = np.asarray(model.predict_on_batch(x), dtype=np.float64)
+        y = np.argmax(np.asarray(y), axis=-1)
+        loss_sum += float(np.sum(-np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1.0))))
+        top5_hits += int(np.sum(np.any(np.argsort(-p, axis=-1)[:, :k] == y[:, None], axis=-1)))
+        np.add.at(cm, (y, np.argmax(p, axis=-1)), 1)
+    n = max(int(cm.sum()), 1)
+    return cm, loss_sum / n, float(np.trace(cm)) / n, top5_hits / n
+
+
+def check_class_names(model, model_path: os.PathLike, data_names: Sequence[str], spec: str,
+                      ignore_class_names: bool = False) -> List[str]:
+    """The class names to report: the model's (classes.json beside it), else the data's.
+
+    Labels are indices: scoring a model on data whose classes are other things, or the same
+    names in another order, gives a meaningless figure under the wrong names. So different names
+    are refused unless `ignore_class_names`; a different number of classes always is.
+    """
+    model_names = rd.read_classes(model_path)
+    n_out = model.output_shape[-1]
+    if len(data_names) != n_out:
+        raise SettingError("data", f"{spec} has {len(data_names)} classes but the model predicts {n_out}.")
+    if model_names is None or ignore_class_names:
+        return list(model_names or data_names)
+    if list(model_names) != list(data_names):
+        order = " (the same names in another order)" if sorted(model_names) == sorted(data_names) else ""
+        raise SettingError("data", f"{spec} has classes {_shorten(data_names)} but the model was trained on "
+                                   f"{_shorten(model_names)} ({Path(model_path).parent / rd.CLASSES}){order}; "
+                                   f"score it on data with its classes, or pass ignore_class_names=True (--ignore-class-names) to score it anyway.")
+    return list(model_names)
+
+
+def _shorten(names: Sequence[str], shown: int = 12) -> str:
+    names = [str(n) for n in names]
+    if len(names) <= shown + 1:
+        return "[" + ", ".join(names) + "]"
+    return "[" + ", ".join(names[:shown - 1]) + f", ... {names[-1]}] ({len(names)})"
+
+
+def _run_config(model_path: os.PathLike) -> Optional[TrainConfig]:
+    config = Path(model_path).parent / rd.CONFIG
+    if config.is_file():
+        try:
+            return rd.read_config(config.parent)
+        except UserError:
+            return None
+    return None
+
+
+@dataclass
+class Prediction:
+    file: str
+    top: List[Tuple[str, float]]  # (class name, probability), best first
+
+
+def predict(model_path: os.PathLike, paths: Sequence[str], *, top_k: int = 5,
+            batch_size: int = 64, classes: Optional[Sequence[str]] = None) -> Tuple[List[Prediction], list]:
+    """Top-k classes for image files and folders; returns (predictions, skipped files with reasons)."""
+    from kerascnn.data import load_images
+
+    model = load_model(model_path)
+    images, files, skipped = load_images(list(paths), model_image_shape(model))
+    if len(files) == 0:
+        raise UserError("No readable images among the given paths" +
+                        (f" (skipped {len(skipped)}: {skipped[0][0]}: {skipped[0][1]} ...)." if skipped else "."))
+    names = list(classes or rd.read_classes(model_path) or [])
+    probs = model.predict(images, batch_size=batch_size, verbose=0)
+    k = min(top_k, probs.shape[-1])
+    out = []
+    for f, p in zip(files, probs):
+        best = np.argsort(-p)[:k]
+        out.append(Prediction(f, [(names[i] if i < len(names) else str(i), float(p[i])) for i in best]))
+    return out, skipped

@@ -1,0 +1,251 @@
+"""Which values `weights=` takes, and where the official ImageNet weights come from.
+
+Every command takes `--weights`: `none`, a pretrained weight name the model lists in the registry
+(`"imagenet"` for the keras.applications networks) or a path to a `.weights.h5` / `.h5` / `.keras`
+file. `check_weights` checks that value up front, before any data or model is loaded, without
+TensorFlow.
+
+`weights="imagenet"` makes keras.applications fetch one file into its cache (`$KERAS_HOME/models/`,
+by default `~/.keras/models/`) and read it from there afterwards. Offline, Keras only finds out
+after building the network, and a resolver that hangs can take minutes to say so. So before Keras
+is asked, `resolve_imagenet` works out the exact file Keras will look for (the names below follow
+keras/src/applications/*.py, Keras 3.15; tests/test_weights.py checks them against Keras itself).
+Cached: Keras loads it offline. Not cached: a connection probe of a few seconds; offline, a
+ModelError names the file, the folder and the URL to fetch it from.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import threading
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from typing import Optional, Sequence, Tuple, Union
+
+from kerascnn.errors import ModelError, SettingError
+
+WEIGHT_SUFFIXES = (".weights.h5", ".h5", ".keras")  # what `load_weights` reads (".h5": Keras's legacy files)
+NO_WEIGHTS = ("", "none")  # spellings of "no weights" on the command line
+
+WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
+PROBE_TIMEOUT = 3.0  # seconds: a working network connects in well under a second
+
+# keras.applications network -> (folder under WEIGHTS_URL, file stem) for the files named
+# "{stem}_weights_tf_dim_ordering_tf_kernels[_notop].h5". Keys are normalised (lower case, no "_"),
+# so the Keras class name ("ResNet50V2") and our model name ("resnet50_v2") both find the entry.
+_STANDARD_FILES = {
+    "vgg16": ("vgg16", "vgg16"),
+    "vgg19": ("vgg19", "vgg19"),
+    "inceptionv3": ("inception_v3", "inception_v3"),
+    "inceptionresnetv2": ("inception_resnet_v2", "inception_resnet_v2"),
+    "xception": ("xception", "xception"),
+    **{f"resnet{depth}{v}": ("resnet", f"resnet{depth}{v}") for depth in (50, 101, 152) for v in ("", "v2")},
+}
+# MobileNet v1 names its files by width multiplier: "mobilenet_{alpha_text}_{rows}_tf[_no_top].h5".
+_MOBILENET_ALPHA = {1.0: "1_0", 0.75: "7_5", 0.5: "5_0", 0.25: "2_5"}
+_MOBILENET_V2_ALPHA = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
+_MOBILENET_V2_SIZES = (96, 128, 160, 192, 224)
+
+
+def check_weights(model: str, weights: Union[None, str, os.PathLike],
+                  pretrained: Optional[Sequence[str]] = None) -> Optional[str]:
+    """Check a `weights` value for `model` and return it normalised: None, a weight name, or a path.
+
+    Cheap and without TensorFlow when `pretrained` is given; otherwise the registry entry supplies
+    it, which imports the model zoo (and so Keras): pass `get_spec(model).pretrained` where the
+    spec is at hand anyway.
+
+    Args:
+        model: the registered model name (for the message).
+        weights: None, "none" or "" (no weights), a name from the model's `pretrained`, or a path
+            to an existing `.weights.h5`, `.h5` or `.keras` file ("~" is expanded).
+        pretrained: the weight names the model accepts (its registry entry's `pretrained`).
+
+    Raises:
+        SettingError: param "weights", one line saying what was given and what is accepted.
+    """
+    if weights is None or (isinstance(weights, str) and weights.strip().lower() in NO_WEIGHTS):
+        return None
+    if pretrained is None:
+        from kerascnn.models.registry import get_spec  # imports the zoo, hence Keras
+
+        pretrained = get_spec(model).pretrained
+    if not isinstance(weights, (str, os.PathLike)):
+        raise SettingError("weights", f"weights must be a name or a path. Received: weights={weights!r}")
+    value = os.fspath(weights)
+    if value.lower() in pretrained:
+        return value.lower()
+    names = f"{' or '.join(pretrained)}, " if pretrained else ""
+    accepted = f"accepted: {names}a path to a {'/'.join(WEIGHT_SUFFIXES)} file, or none"
+    path = os.path.expanduser(value)
+    if os.path.isfile(path):
+        if not path.endswith(WEIGHT_SUFFIXES):
+            raise SettingError("weights", f"{value} is not a weights file (it does not end in "
+                                          f"{', '.join(WEIGHT_SUFFIXES)}); {accepted}.")
+        return path
+    if os.path.isdir(path):
+        raise SettingError("weights", f"{value} is a folder, not a weights file; {accepted}.")
+    if os.sep in value or value.endswith(WEIGHT_SUFFIXES) or not value.isidentifier():
+        raise SettingError("weights", f"no such weights file: {value}; {accepted}.")
+    # A bare word: meant as a weight name.
+    if pretrained:
+        raise SettingError("weights", f"{model} has pretrained weights {' and '.join(map(repr, pretrained))} "
+                                      f"only, not {value!r}; {accepted}.")
+    raise SettingError("weights", f"{model} has no pretrained weights ({value!r} given); {accepted}.")
+
+
+@dataclass(frozen=True)
+class ImagenetFile:
+    """The official weights file of a keras.applications network, as Keras's cache names it."""
+
+    file_name: str  # e.g. "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
+    url: str  # where Keras downloads it from
+    cache_dir: str  # the folder Keras looks in first
+
+    @property
+    def path(self) -> str:
+        return os.path.join(self.cache_dir, self.file_name)
+
+    @property
+    def cached(self) -> bool:
+        return os.path.isfile(self.path)
+
+
+def keras_cache_dir() -> str:
+    """The folder keras.utils.get_file keeps `cache_subdir="models"` files in.
+
+    `$KERAS_HOME` when set, else `~/.keras` (or `/tmp/.keras` when the home folder is read-only),
+    the rule of keras/src/backend/config.py. Keras reads KERAS_HOME once, when it is imported; this
+    reads it now, so the two differ only if the variable changes within a process.
+    """
+    home = os.environ.get("KERAS_HOME")
+    if home is None:
+        base = os.path.expanduser("~")
+        home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
+    home = os.path.expanduser(home)
+    if os.path.exists(home) and not os.access(home, os.W_OK):  # get_file falls back the same way
+        home = os.path.join("/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir(), ".keras")
+    return os.path.join(home, "models")
+
+
+def imagenet_file(application: str, include_top: bool = True,
+                  input_shape: Optional[Tuple[int, ...]] = None, alpha: float = 1.0) -> Optional[ImagenetFile]:
+    """The file `keras.applications.<application>(weights="imagenet", input_tensor=...)` loads.
+
+    Args:
+        application: the Keras class name ("MobileNetV2") or our model name ("mobilenet_v2").
+        include_top: whether Keras builds its own classifier (the file with or without "notop").
+        input_shape: (H, W, C) of the `input_tensor` the application is built on (how
+            `build_application` calls it); only MobileNetV2 with its top picks a file by size.
+        alpha: the MobileNets' width multiplier.
+
+    Returns:
+        The file, or None for a network this table does not know or an `alpha` without official
+        weights (Keras then raises its own error).
+    """
+    key = application.lower().replace("_", "")
+    if key in _STANDARD_FILES:
+        folder, stem = _STANDARD_FILES[key]
+        name = f"{stem}_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5"
+    elif key == "mobilenet":
+        if float(alpha) not in _MOBILENET_ALPHA:
+            return None
+        # Given only an input_tensor, MobileNet v1 sees input_shape=None and always loads the 224 file.
+        folder = "mobilenet"
+        name = f"mobilenet_{_MOBILENET_ALPHA[float(alpha)]}_224_tf{'' if include_top else '_no_top'}.h5"
+    elif key == "mobilenetv2":
+        if float(alpha) not in _MOBILENET_V2_ALPHA:
+            return None
+        # With a top, MobileNetV2 takes the size from the input tensor when it has weights for it;
+        # without one its input shape has no size and it falls back to 224.
+        rows = 224
+        if include_top and input_shape is not None and input_shape[0] == input_shape[1] \
+                and input_shape[0] in _MOBILENET_V2_SIZES:
+            rows = int(input_shape[0])
+        folder = "mobilenet_v2"
+        name = (f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}"
+                f"{'' if include_top else '_no_top'}.h5")
+    else:
+        return None
+    return ImagenetFile(name, f"{WEIGHTS_URL}{folder}/{name}", keras_cache_dir())
+
+
+def imagenet_top(include_top: bool, num_classes: int, input_shape: Tuple[int, ...],
+                 default_input: Tuple[int, ...]) -> bool:
+    """Whether a keras.applications model with weights="imagenet" keeps Keras's own classifier, and
+    so needs the file with the top: only for the 1000 ImageNet classes at the paper's input. Any
+    other head is transfer learning (as in timm): the no-top backbone under a new classifier.
+    `build_application` decides with this; callers that check the file up front use it too."""
+    return bool(include_top) and num_classes == 1000 and tuple(input_shape) == tuple(default_input)
+
+
+def is_online(url: str = WEIGHTS_URL, timeout: float = PROBE_TIMEOUT) -> bool:
+    """Whether a TCP connection to `url`'s host (or the HTTPS proxy urllib would use) opens in time.
+
+    The probe runs in a daemon thread: `socket.create_connection`'s timeout does not cover the name
+    lookup, which on a machine with an unreachable resolver can block for tens of seconds.
+    """
+    parts = urllib.parse.urlsplit(url)
+    host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(host):
+        proxy_parts = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        host, port = proxy_parts.hostname, proxy_parts.port or 80
+    result = []
+
+    def connect() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=connect, name="kerascnn-online-probe", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(result and result[0])
+
+
+def resolve_imagenet(application: str, *, model: Optional[str] = None, include_top: bool = True,
+                     input_shape: Optional[Tuple[int, ...]] = None, alpha: float = 1.0) -> Optional[ImagenetFile]:
+    """Make sure keras.applications can get its ImageNet weights file, before it is asked to.
+
+    Call it right before `keras.applications.<application>(weights="imagenet", ...)` (arguments as
+    for `imagenet_file`). A cached file, or a network to fetch it over, returns the file; an
+    unknown network returns None (nothing to check: Keras's own download errors remain).
+
+    Raises:
+        ModelError: (a UserError: exit 1) the file is not cached and the weights host cannot be
+            reached, within about PROBE_TIMEOUT seconds; the message names the file, the cache
+            folder, the URL and `--weights PATH`.
+    """
+    found = imagenet_file(application, include_top, input_shape, alpha)
+    if found is None or found.cached or is_online(found.url):
+        return found
+    raise ModelError(
+        f"{model or application}: the ImageNet weights file {found.file_name} is not in the Keras cache "
+        f"{found.cache_dir} and {urllib.parse.urlsplit(found.url).hostname} cannot be reached (offline?). "
+        f"Download {found.url} into {found.cache_dir}{os.sep}, or pass --weights PATH to a .weights.h5/.keras file."
+    )
+
+
+def check_imagenet_obtainable(model: str, input_shape: Optional[Tuple[int, ...]] = None, alpha: float = 1.0) -> None:
+    """Fail now, offline with an empty Keras cache, rather than after the data has loaded.
+
+    Which file Keras will want depends on the data's class count, unknown before the data is read:
+    the no-top file (a new classifier, the usual case) or, failing that, the full one must be
+    cached or downloadable. Standard library only, so the CLI runs it before TensorFlow loads.
+
+    Raises:
+        ModelError: neither file is cached and the weights host cannot be reached (the no-top file's
+            message: the file, the folder and the URL).
+    """
+    try:
+        resolve_imagenet(model, include_top=False, input_shape=input_shape, alpha=alpha)
+    except ModelError as no_top:
+        try:
+            resolve_imagenet(model, include_top=True, input_shape=input_shape, alpha=alpha)
+        except ModelError:
+            raise no_top from None
