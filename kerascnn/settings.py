@@ -22,7 +22,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 from kerascnn.config import check, fields_of, get, name_of, override, setting_names, to_dict
 from kerascnn.errors import SettingError

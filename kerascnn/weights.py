@@ -16,15 +16,13 @@ ModelError names the file, the folder and the URL to fetch it from.
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
-import threading
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple, Union
 
 from kerascnn.errors import ModelError, SettingError
+from kerascnn.network import url_reachable
 
 WEIGHT_SUFFIXES = (".weights.h5", ".h5", ".keras")  # what `load_weights` reads (".h5": Keras's legacy files)
 NO_WEIGHTS = ("", "none")  # spellings of "no weights" on the command line
@@ -182,30 +180,9 @@ def imagenet_top(include_top: bool, num_classes: int, input_shape: Tuple[int, ..
 
 
 def is_online(url: str = WEIGHTS_URL, timeout: float = PROBE_TIMEOUT) -> bool:
-    """Whether a TCP connection to `url`'s host (or the HTTPS proxy urllib would use) opens in time.
-
-    The probe runs in a daemon thread: `socket.create_connection`'s timeout does not cover the name
-    lookup, which on a machine with an unreachable resolver can block for tens of seconds.
-    """
-    parts = urllib.parse.urlsplit(url)
-    host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
-    proxy = urllib.request.getproxies().get(parts.scheme)
-    if proxy and not urllib.request.proxy_bypass(host):
-        proxy_parts = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-        host, port = proxy_parts.hostname, proxy_parts.port or 80
-    result = []
-
-    def connect() -> None:
-        try:
-            with socket.create_connection((host, port), timeout=timeout):
-                result.append(True)
-        except OSError:
-            result.append(False)
-
-    thread = threading.Thread(target=connect, name="kerascnn-online-probe", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return bool(result and result[0])
+    """Whether the weights host (or the HTTPS proxy urllib would use) answers within `timeout`
+    seconds (kerascnn.network; tests replace this function to play offline)."""
+    return url_reachable(url, timeout)
 
 
 def resolve_imagenet(application: str, *, model: Optional[str] = None, include_top: bool = True,

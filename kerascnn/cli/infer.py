@@ -8,16 +8,19 @@ from kerascnn.cli.options import config_options, given, settings_options
 from kerascnn.config import EvaluateConfig, PredictConfig
 
 
-def _resolve(cls, command: str, config_file, settings):
+def _settings(ctx: click.Context, cls, model: str, config_file, print_config: bool, opts):
+    """The command's resolved settings (file < flags), or None once --print-config has printed them."""
     from kerascnn.settings import Layer, read_settings_file, resolve
 
-    layers = ([read_settings_file(config_file, cls)] if config_file else []) + [Layer("flag", settings)]
-    return resolve(cls, layers, command)
-
-
-def _positional(ctx: click.Context, **hints: str) -> None:
-    """Name positional arguments in error messages by their metavar ("MODEL.keras"), not as flags."""
-    ctx.meta.setdefault("kerascnn.param_hints", {}).update(hints)
+    # Errors name the positional argument by its metavar ("MODEL.keras"), not as a flag.
+    ctx.meta.setdefault("kerascnn.param_hints", {}).update(model="MODEL.keras")
+    layers = ([read_settings_file(config_file, cls)] if config_file else []) + \
+        [Layer("flag", {**given(opts), "model": model})]
+    resolved = resolve(cls, layers, ctx.command.name)
+    if print_config:
+        print_settings(resolved)
+        return None
+    return resolved.config
 
 
 @main.command()
@@ -36,12 +39,9 @@ def evaluate(ctx, model, config_file, print_config, **opts):
     """
     from kerascnn.inference import evaluate as run_evaluate
 
-    _positional(ctx, model="MODEL.keras")
-    resolved = _resolve(EvaluateConfig, "evaluate", config_file, {**given(opts), "model": model})
-    if print_config:
-        print_settings(resolved)
+    cfg = _settings(ctx, EvaluateConfig, model, config_file, print_config, opts)
+    if cfg is None:
         return
-    cfg = resolved.config
     r = run_evaluate(cfg.model, cfg.data, data_dir=cfg.data_dir, split=cfg.split, batch_size=cfg.batch_size,
                      out=cfg.out, ignore_class_names=cfg.ignore_class_names)
     click.echo(f"{r.data} ({r.split} split): examples {r.count}   loss {r.loss:.4f}   top-1 {r.top1:.2%}   "
@@ -63,12 +63,9 @@ def predict(ctx, model, paths, fmt, config_file, print_config, **opts):
 
     from kerascnn.inference import predict as run_predict
 
-    _positional(ctx, model="MODEL.keras")
-    resolved = _resolve(PredictConfig, "predict", config_file, {**given(opts), "model": model})
-    if print_config:
-        print_settings(resolved)
+    cfg = _settings(ctx, PredictConfig, model, config_file, print_config, opts)
+    if cfg is None:
         return
-    cfg = resolved.config
     preds, skipped = run_predict(cfg.model, paths, top_k=cfg.top_k, batch_size=cfg.batch_size)
     if fmt == "json":
         click.echo(json.dumps([{"file": p.file, "top": [{"class": c, "probability": round(q, 6)} for c, q in p.top]}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from kerascnn.config import TrainConfig, dumps, train_config_from_dict
 from kerascnn.errors import UserError
