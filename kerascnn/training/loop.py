@@ -81,6 +81,18 @@ def fit(cfg: Union[TrainConfig, Resolved] = TrainConfig(), *, resume: Optional[o
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
+def _log_folder_audit(cfg: TrainConfig, image_shape) -> None:
+    """For an image folder, `kerascnn audit`'s one-line summary (without the duplicate search, which
+    decodes every file): imbalance, unusable and far-too-small images."""
+    from kerascnn.data.audit import audit_folder
+    from kerascnn.data.specs import parse_spec
+
+    if parse_spec(cfg.data.spec).kind != "folder":
+        return
+    report = audit_folder(cfg.data.spec, image_shape, duplicates=False)
+    log.info("%s (`kerascnn audit %s` also finds duplicates)", report.summary(), cfg.data.spec)
+
+
 def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose,
          resolved: Optional[Resolved]) -> FitResult:
     keras.utils.set_random_seed(cfg.seed)
@@ -105,6 +117,7 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose,
     bundle = build_datasets(cfg.data, image_shape, cfg.batch_size, cfg.augment, splits=("train", "val"))
     steps_per_epoch = max(1, math.ceil(bundle.counts["train"] / cfg.batch_size))
     log.info("data: %s", bundle.description)
+    _log_folder_audit(cfg, image_shape)
 
     with dist.strategy.scope():
         model = create_model(cfg.model, input_shape=image_shape, num_classes=bundle.num_classes,

@@ -1,0 +1,162 @@
+"""`kerascnn audit FOLDER`: what is in an image folder before a network is trained on it.
+
+The problems that quietly cost accuracy in folders from real life: unreadable or corrupt files, the
+same image twice (a bigger weight for it, or worse, in both train/ and val/, where it inflates the
+validation score), images far smaller than the network's input (upsampled to blur), and classes of
+very different sizes. The scan is the folder loader's own (kerascnn.data.folders: the same files
+are used or skipped, for the same reasons); duplicates are found from a hash of the decoded pixels
+(EXIF orientation applied), so the same picture saved as PNG and as BMP, or under two names, counts
+as one. A JPEG re-encoding changes the pixels, so it is not an exact duplicate and is not reported.
+
+    report = audit_folder("photos/", input_shape=(224, 224, 3))
+    print(report.format()); report.to_json()
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from kerascnn.data.folders import load_folder, summarize_skipped
+from kerascnn.data.images import MAX_PIXELS
+
+SMALL_FRACTION = 0.5  # an image is "far smaller" than the input when a side is under half the input's
+
+
+@dataclass
+class AuditReport:
+    """What `audit_folder` found; `format()` for people, `to_json()` for programs."""
+
+    folder: str
+    classes: List[str]
+    counts: Dict[str, Dict[str, int]]  # split -> class -> usable images
+    skipped: List[Tuple[str, str]]  # (file, why): unreadable, corrupt, not images, too large
+    duplicates: List[List[str]]  # groups of identical images within one split
+    across_splits: List[List[str]]  # groups of identical images in more than one split (leakage)
+    small: List[Tuple[str, int, int]]  # (file, height, width) far smaller than the input
+    input_shape: Tuple[int, int, int]
+    class_weights: Dict[str, float] = field(default_factory=dict)  # "balanced", from the train split
+
+    @property
+    def imbalance(self) -> float:
+        """Largest over smallest class of the training split (1.0: balanced)."""
+        train = [n for n in self.counts.get("train", {}).values() if n]
+        return max(train) / min(train) if train else 1.0
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "imbalance": self.imbalance}
+
+    def summary(self) -> str:
+        """One line, as `fit` logs it for folders."""
+        sizes = " / ".join(f"{sum(c.values()):,} {s}" for s, c in self.counts.items())
+        parts = [f"{len(self.classes)} classes", sizes, f"imbalance {self.imbalance:.1f}x"]
+        for n, what in ((len(self.skipped), "unusable files skipped"),
+                        (sum(len(g) - 1 for g in self.duplicates), "duplicate images"),
+                        (len(self.across_splits), "images in more than one split"),
+                        (len(self.small), f"images under half the {self.input_shape[0]}x{self.input_shape[1]} input")):
+            if n:
+                parts.append(f"{n} {what}")
+        return f"audit {self.folder}: " + "; ".join(parts)
+
+    def format(self) -> str:
+        """A readable table per split and the findings, each with its files (a few of each)."""
+        splits = list(self.counts)
+        width = max([len("class")] + [len(c) for c in self.classes])
+        lines = [f"Folder {self.folder}: {len(self.classes)} classes", "",
+                 "  ".join(["class".ljust(width)] + [s.rjust(7) for s in splits] + ["weight".rjust(7)])]
+        for c in self.classes:
+            row = [c.ljust(width)] + [f"{self.counts[s].get(c, 0):7,}" for s in splits]
+            row.append(f"{self.class_weights.get(c, float('nan')):7.2f}")
+            lines.append("  ".join(row))
+        lines.append("  ".join(["total".ljust(width)] + [f"{sum(self.counts[s].values()):7,}" for s in splits]))
+        lines += ["", f"Class imbalance (largest / smallest training class): {self.imbalance:.2f}x"
+                      + ("; train with the class weights above (balanced)" if self.imbalance >= 1.5 else "")]
+        lines.append(f"Unusable files: {len(self.skipped)}" +
+                     (f" ({summarize_skipped(self.skipped)})" if self.skipped else ""))
+        lines += _groups("Duplicate images within a split", self.duplicates)
+        lines += _groups("Images in more than one split (they inflate validation scores)", self.across_splits)
+        lines.append(f"Images with a side under half the {self.input_shape[0]}x{self.input_shape[1]} input: "
+                     f"{len(self.small)}" + "".join(f"\n  {f} ({h}x{w})" for f, h, w in self.small[:5]) +
+                     (f"\n  ... and {len(self.small) - 5} more" if len(self.small) > 5 else ""))
+        return "\n".join(lines) + "\n"
+
+
+def _groups(title: str, groups: List[List[str]], shown: int = 5) -> List[str]:
+    lines = [f"{title}: {len(groups)} group(s)"]
+    lines += ["  " + "  =  ".join(g) for g in groups[:shown]]
+    if len(groups) > shown:
+        lines.append(f"  ... and {len(groups) - shown} more")
+    return lines
+
+
+def pixel_hash(path: str) -> Optional[str]:
+    """A hash of the decoded, oriented RGB pixels (and their size); None if the file does not decode."""
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(path) as img:
+            rgb = ImageOps.exif_transpose(img).convert("RGB")
+            return hashlib.blake2b(rgb.tobytes() + repr(rgb.size).encode(), digest_size=16).hexdigest()
+    except Exception:  # any decoder error: the loader skips such files too, so nothing to compare
+        return None
+
+
+def audit_folder(folder: str, input_shape: Sequence[int] = (224, 224, 3), *, duplicates: bool = True,
+                 max_pixels: int = MAX_PIXELS, workers: Optional[int] = None) -> AuditReport:
+    """Scan `folder` (class sub-folders, or train/ val/ test/ of class folders) and report.
+
+    Args:
+        folder: the image folder, as for `--data`.
+        input_shape: the network's input; images with a side under half of it are reported.
+        duplicates: look for duplicate images (decodes every file; `fit` skips it to start sooner).
+        max_pixels: the decompression-bomb limit of the loader.
+        workers: threads for decoding (PIL releases the GIL); default: the CPU count.
+
+    Raises:
+        DataError: not a folder of class folders (the loader's own message).
+    """
+    source = load_folder(folder, folder, max_pixels)
+    classes = list(source.class_names)
+    counts, files = {}, []  # files: (split, path, label index, height, width)
+    for split, part in source.splits.items():
+        per = np.bincount(part.labels, minlength=len(classes))
+        counts[split] = dict(zip(classes, per.tolist()))
+        files += [(split, str(p), int(y), int(s[0]), int(s[1]))
+                  for p, y, s in zip(part.paths, part.labels, part.sizes)]
+    hashes: List[Optional[str]] = [None] * len(files)
+    if duplicates:
+        with concurrent.futures.ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
+            hashes = list(pool.map(pixel_hash, [f[1] for f in files]))
+    groups: Dict[str, List[Tuple[str, str]]] = {}
+    for (split, path, *_), digest in zip(files, hashes):
+        if digest is not None:
+            groups.setdefault(digest, []).append((split, path))
+    same, across = [], []
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        if len({split for split, _ in members}) > 1:
+            across.append([f"{split}:{path}" for split, path in members])
+        else:
+            same.append([path for _, path in members])
+    height, width = int(input_shape[0]), int(input_shape[1])
+    small = [(path, h, w) for _, path, _, h, w in files
+             if h < SMALL_FRACTION * height or w < SMALL_FRACTION * width]
+    return AuditReport(folder, classes, counts, list(source.skipped), same, across, small,
+                       (height, width, int(input_shape[2])), _class_weights(counts.get("train", {})))
+
+
+def _class_weights(train: Dict[str, int]) -> Dict[str, float]:
+    """scikit-learn's "balanced" weights, n_samples / (n_classes * n_c), for the classes present."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    present = [c for c, n in train.items() if n]
+    if not present:
+        return {}
+    labels = np.repeat(np.arange(len(present)), [train[c] for c in present])
+    weights = compute_class_weight("balanced", classes=np.arange(len(present)), y=labels)
+    return {c: round(float(w), 4) for c, w in zip(present, weights)}

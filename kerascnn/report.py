@@ -1,0 +1,312 @@
+"""One self-contained HTML page per training run: `kerascnn report RUN_DIR`, and the end of every `fit`.
+
+The page (report.html in the run folder) holds the resolved settings (settings.json), the training
+curves, the final metrics, the validation confusion matrix, per-class precision / recall / F1
+(scikit-learn), the top losses (the validation images the model got most wrong, predicted and true
+labels) and Grad-CAM on a few validation images. Every image is embedded as a base64 data: URI and
+the CSS is inline, so the file opens anywhere, offline, and can be mailed on its own; the layout is
+one column on a phone and wider on a desktop.
+
+    from kerascnn.report import write_report
+    write_report("runs/lenet5-digits-20261203-101500")      # -> .../report.html
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import logging
+import os
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from kerascnn.errors import UserError
+
+log = logging.getLogger(__name__)
+
+REPORT = "report.html"
+MAX_EXAMPLES = 2000  # validation images scored for the report (enough for stable per-class figures)
+
+
+def write_report(run_dir: os.PathLike, *, model=None, dataset=None, class_names: Optional[Sequence[str]] = None,
+                 out: Optional[os.PathLike] = None, cam_images: int = 8, top_losses: int = 12,
+                 max_examples: int = MAX_EXAMPLES) -> Path:
+    """Write the run's HTML report and return its path.
+
+    Args:
+        run_dir: a run folder written by `kerascnn fit` / `finetune`.
+        model: the trained model; None: the folder's model.keras (else best.keras).
+        dataset: batches of (images [0, 255], one-hot labels) to score; None: the run's validation
+            split, rebuilt from its config.json (same seed, so the same held-out examples).
+        class_names: None: the folder's classes.json.
+        out: the HTML file; None: report.html in the run folder.
+        cam_images: validation images shown with Grad-CAM (0: none).
+        top_losses: misclassified images shown, largest loss first.
+        max_examples: at most this many validation images are scored.
+
+    Raises:
+        UserError: `run_dir` is no run folder.
+    """
+    from kerascnn.jobs import atomic_write_text
+    from kerascnn.training import run_dir as rd
+
+    run = Path(run_dir)
+    if not (run / rd.CONFIG).is_file() and not (run / "settings.json").is_file():
+        raise UserError(f"{run} is not a kerascnn run folder (no {rd.CONFIG} or settings.json).")
+    settings = _read_json(run / "settings.json")
+    history = _read_history(run / rd.HISTORY)
+    names = list(class_names or rd.read_classes(run / rd.MODEL) or [])
+    sections = [_settings_section(settings), _curves_section(run / rd.CURVES, history)]
+    if model is None:
+        model = _load_run_model(run)
+    if model is not None:
+        if dataset is None:
+            dataset = _validation_data(run, model)
+        if dataset is not None:
+            sections += _evaluation_sections(model, dataset, names, cam_images, top_losses, max_examples)
+    title = f"{run.name}"
+    page = _page(title, _subtitle(settings), sections)
+    target = Path(out) if out else run / REPORT
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(target, page)
+    return target
+
+
+# ------------------------------------------------------------------------------------------------
+# Inputs
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _read_history(path: Path) -> List[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _load_run_model(run: Path):
+    from kerascnn.inference import load_model
+    from kerascnn.training import run_dir as rd
+
+    for name in (rd.MODEL, rd.BEST):
+        if (run / name).is_file():
+            return load_model(run / name)
+    return None
+
+
+def _validation_data(run: Path, model):
+    """The run's validation split, rebuilt from its config.json; None when it has none."""
+    from kerascnn.data.build import build_datasets
+    from kerascnn.inference import model_image_shape
+    from kerascnn.training import run_dir as rd
+
+    cfg = rd.read_config(run)
+    bundle = build_datasets(cfg.data, model_image_shape(model), min(cfg.batch_size, 256), splits=("val",))
+    return bundle.val
+
+
+def _collect(model, dataset, limit: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(images, true labels, probabilities) of up to `limit` examples."""
+    images, labels, probs, n = [], [], [], 0
+    for x, y in dataset:
+        x = np.asarray(x)[:limit - n]
+        y = np.asarray(y)[:limit - n]
+        p = np.asarray(model.predict_on_batch(x), np.float32)
+        p = p[0] if isinstance(p, (list, tuple)) else p
+        images.append(x)
+        labels.append(np.argmax(y, axis=-1) if y.ndim > 1 else y.astype(np.int64))
+        probs.append(p)
+        n += len(x)
+        if n >= limit:
+            break
+    if not images:
+        return np.zeros((0,)), np.zeros((0,), np.int64), np.zeros((0, 0))
+    return np.concatenate(images), np.concatenate(labels), np.concatenate(probs)
+
+
+# ------------------------------------------------------------------------------------------------
+# Sections: (heading, html body)
+
+
+def _settings_section(settings) -> Tuple[str, str]:
+    if not settings:
+        return "Settings", "<p>No settings.json in this run folder.</p>"
+    rows = []
+    sources = settings.get("sources", {})
+
+    def walk(d, prefix=""):
+        for k, v in d.items():
+            if isinstance(v, dict) and k != "model_args":
+                walk(v, f"{prefix}{k}.")
+            else:
+                key = prefix + k
+                rows.append((key, json.dumps(v, ensure_ascii=False), sources.get(key, "")))
+
+    walk(settings.get("settings", {}))
+    cmd = html.escape(str(settings.get("command", "")))
+    return "Settings", (f"<p>Command: <code>kerascnn {cmd}</code>; each value with the layer it came from.</p>"
+                        + _table(["setting", "value", "source"], rows))
+
+
+def _curves_section(curves: Path, history: List[dict]) -> Tuple[str, str]:
+    body = ""
+    if curves.is_file():
+        body += _img(curves.read_bytes(), "training curves")
+    if history:
+        last = history[-1]
+        keys = [k for k in last if k != "epoch" and last[k] not in (None, "")]
+        rows = [(k, _fmt(last[k])) for k in keys]
+        body += f"<h3>Final metrics (epoch {html.escape(str(last.get('epoch', '?')))})</h3>" + _table(["metric", "value"], rows)
+    return "Training", body or "<p>No history.csv in this run folder.</p>"
+
+
+def _evaluation_sections(model, dataset, names: List[str], cam_images: int, top_losses: int,
+                         max_examples: int) -> List[Tuple[str, str]]:
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    images, labels, probs = _collect(model, dataset, max_examples)
+    if len(images) == 0:
+        return [("Validation", "<p>The validation split is empty.</p>")]
+    k = probs.shape[-1]
+    names = names if len(names) == k else [str(i) for i in range(k)]
+    pred = np.argmax(probs, axis=-1)
+    cm = confusion_matrix(labels, pred, labels=list(range(k)))
+    p, r, f, s = precision_recall_fscore_support(labels, pred, labels=list(range(k)), zero_division=0)
+    acc = float(np.mean(pred == labels))
+    sections = [("Validation", f"<p>{len(labels):,} validation images; top-1 accuracy <b>{acc:.2%}</b>.</p>"
+                 + _img(_confusion_png(cm, names, acc), "confusion matrix")
+                 + _table(["class", "precision", "recall", "F1", "support"],
+                          [(names[i], f"{p[i]:.3f}", f"{r[i]:.3f}", f"{f[i]:.3f}", str(int(s[i]))) for i in range(k)]))]
+    sections.append(("Top losses", _top_losses(images, labels, probs, names, top_losses)))
+    if cam_images:
+        sections.append(("Grad-CAM", _gradcam_section(model, images[:cam_images], labels[:cam_images], names)))
+    return sections
+
+
+def _top_losses(images, labels, probs, names, count: int) -> str:
+    from kerascnn.analysis.figures import plot_image_grid
+
+    loss = -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1.0))
+    wrong = np.flatnonzero(np.argmax(probs, -1) != labels)
+    if len(wrong) == 0:
+        return "<p>No validation image is misclassified.</p>"
+    worst = wrong[np.argsort(-loss[wrong], kind="stable")][:count]
+    caps = [f"pred {names[int(np.argmax(probs[i]))]} {probs[i].max():.0%}\ntrue {names[labels[i]]} "
+            f"(loss {loss[i]:.2f})" for i in worst]
+    fig = plot_image_grid([images[i] for i in worst], caps, cols=4)
+    return (f"<p>{len(wrong):,} misclassified; the {len(worst)} with the largest loss.</p>"
+            + _img(_png(fig), "top losses"))
+
+
+def _gradcam_section(model, images, labels, names) -> str:
+    from kerascnn.analysis.figures import plot_image_grid
+    from kerascnn.analysis.visualize import _gradcam, cam_model
+
+    try:
+        cam = cam_model(model)
+        heat, probs = _gradcam(cam, np.asarray(images, np.float32), None, "gradcam")
+    except Exception as e:  # a model Grad-CAM cannot tap (no spatial map): say so, keep the report
+        return f"<p>Grad-CAM not available for this model: {html.escape(str(e))}</p>"
+    caps = [f"pred {names[int(np.argmax(q))]} {q.max():.0%}\ntrue {names[t]}" for q, t in zip(probs, labels)]
+    fig = plot_image_grid(list(images), caps, cols=4, heatmaps=heat)
+    return (f"<p>Where the predicted class's evidence lies (layer <code>{html.escape(cam.layer_name)}</code>).</p>"
+            + _img(_png(fig), "Grad-CAM"))
+
+
+def _confusion_png(cm: np.ndarray, names: List[str], acc: float) -> bytes:
+    import tempfile
+
+    from kerascnn.plots import plot_confusion
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "confusion.png"
+        plot_confusion(cm, names, path, title=f"validation: top-1 {acc:.2%}")
+        return path.read_bytes()
+
+
+# ------------------------------------------------------------------------------------------------
+# HTML
+
+
+def _png(fig) -> bytes:
+    from kerascnn.analysis.figures import pyplot
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    pyplot().close(fig)
+    return buf.getvalue()
+
+
+def _img(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
+
+
+def _fmt(value) -> str:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return html.escape(str(value))
+    return f"{v:.4g}"
+
+
+def _table(head: Sequence[str], rows) -> str:
+    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<div class="scroll"><table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def _subtitle(settings) -> str:
+    s = (settings or {}).get("settings", {})
+    data = s.get("data", {}).get("spec") if isinstance(s.get("data"), dict) else s.get("data")
+    parts = [f"model {s['model']}" if s.get("model") else "", f"data {data}" if data else "",
+             f"{s['epochs']} epochs" if s.get("epochs") else ""]
+    return ", ".join(p for p in parts if p)
+
+
+CSS = """
+:root { color-scheme: light dark; --fg: #1d1f21; --bg: #fff; --muted: #666; --line: #ddd; --head: #f3f4f6; }
+@media (prefers-color-scheme: dark) { :root { --fg: #e6e6e6; --bg: #16181a; --muted: #9aa; --line: #333;
+  --head: #23262a; } img { background: #fff; } }
+* { box-sizing: border-box; }
+body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg);
+  background: var(--bg); }
+main { max-width: 1100px; margin: 0 auto; padding: 1rem; }
+h1 { font-size: 1.5rem; margin: .5rem 0 0; word-break: break-word; }
+.sub { color: var(--muted); margin: 0 0 1rem; }
+nav { display: flex; flex-wrap: wrap; gap: .4rem 1rem; margin-bottom: 1rem; font-size: .95rem; }
+section { margin: 1.5rem 0; padding-top: .5rem; border-top: 1px solid var(--line); }
+h2 { font-size: 1.25rem; margin: .25rem 0 .75rem; }
+img { display: block; max-width: 100%; height: auto; margin: .5rem 0; border-radius: 4px; }
+.scroll { overflow-x: auto; -webkit-overflow-scrolling: touch; }
+table { border-collapse: collapse; font-size: .9rem; min-width: 60%; }
+th, td { text-align: left; padding: .3rem .6rem; border-bottom: 1px solid var(--line); white-space: nowrap; }
+th { background: var(--head); position: sticky; top: 0; }
+td:nth-child(2) { white-space: normal; word-break: break-all; }
+code { font-size: .9em; word-break: break-all; }
+@media (max-width: 600px) { main { padding: .6rem; } body { font-size: 15px; } th, td { padding: .25rem .4rem; } }
+"""
+
+
+def _page(title: str, subtitle: str, sections: List[Tuple[str, str]]) -> str:
+    from kerascnn import __version__
+
+    anchors = [(h, h.lower().replace(" ", "-").replace("+", "")) for h, _ in sections]
+    nav = "".join(f'<a href="#{a}">{html.escape(h)}</a>' for h, a in anchors)
+    body = "".join(f'<section id="{a}"><h2>{html.escape(h)}</h2>{b}</section>'
+                   for (h, a), (_, b) in zip(anchors, sections))
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{html.escape(title)} - kerascnn report</title><style>{CSS}</style></head>"
+            f"<body><main><h1>{html.escape(title)}</h1><p class=\"sub\">{html.escape(subtitle)}"
+            f"{' - ' if subtitle else ''}kerascnn {__version__}</p><nav>{nav}</nav>{body}</main></body></html>\n")

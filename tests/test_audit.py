@@ -1,0 +1,85 @@
+"""`kerascnn audit`: a folder built here with known problems, and what the audit reports about it."""
+import json
+import os
+
+import numpy as np
+from click.testing import CliRunner
+
+import data_helpers as h
+from kerascnn.cli import main
+from kerascnn.data.audit import audit_folder
+
+
+def _folder(root):
+    """train/ and val/ of classes a (6 images) and b (2): one image copied within a/ as BMP (the same
+    pixels in another format), one train image also in val/, a corrupt file and a tiny image."""
+    train, val = os.path.join(root, "train"), os.path.join(root, "val")
+    for i in range(6):
+        h.save(os.path.join(train, "a", f"a{i}.png"), h.pattern(40, 40, seed=i))
+    for i in range(2):
+        h.save(os.path.join(train, "b", f"b{i}.png"), h.pattern(40, 40, seed=10 + i))
+        h.save(os.path.join(val, "b", f"vb{i}.png"), h.pattern(40, 40, seed=20 + i))
+    h.save(os.path.join(val, "a", "va0.png"), h.pattern(40, 40, seed=30))
+    h.save(os.path.join(train, "a", "copy_of_a0.bmp"), h.pattern(40, 40, seed=0), fmt="BMP")
+    h.save(os.path.join(val, "a", "leaked_a1.png"), h.pattern(40, 40, seed=1))
+    h.save(os.path.join(train, "b", "tiny.png"), h.pattern(8, 8, seed=40))
+    with open(os.path.join(train, "a", "broken.jpg"), "wb") as f:
+        f.write(b"\xff\xd8\xff\xe0 not really a jpeg")
+    return root
+
+
+def test_audit_finds_duplicates_leaks_corrupt_and_small_images_and_the_class_weights(tmp_path):
+    root = _folder(str(tmp_path / "photos"))
+    r = audit_folder(root, (32, 32, 3))
+    assert r.classes == ["a", "b"]
+    assert r.counts == {"train": {"a": 7, "b": 3}, "val": {"a": 2, "b": 2}}
+    assert [os.path.basename(f) for f, _ in r.skipped] == ["broken.jpg"]
+    assert [sorted(os.path.basename(p) for p in g) for g in r.duplicates] == [["a0.png", "copy_of_a0.bmp"]]
+    assert [sorted(p.split(":")[0] + ":" + os.path.basename(p) for p in g) for g in r.across_splits] == \
+        [["train:a1.png", "val:leaked_a1.png"]]
+    assert [(os.path.basename(f), hh, ww) for f, hh, ww in r.small] == [("tiny.png", 8, 8)]
+    # scikit-learn's "balanced": n / (classes * n_c) = 10 / (2 * 7) and 10 / (2 * 3)
+    assert r.class_weights == {"a": round(10 / 14, 4), "b": round(10 / 6, 4)}
+    assert abs(r.imbalance - 7 / 3) < 1e-9
+    text = r.format()
+    assert "copy_of_a0.bmp" in text and "leaked_a1.png" in text and "tiny.png (8x8)" in text
+    assert "2.33x" in text
+
+
+def test_audit_cli_table_and_json(tmp_path):
+    root = _folder(str(tmp_path / "photos"))
+    r = CliRunner().invoke(main, ["audit", root, "--input-shape", "32,32,3"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert "Duplicate images within a split: 1 group(s)" in r.output
+    r = CliRunner().invoke(main, ["audit", root, "--model", "lenet5", "--json"], catch_exceptions=False)
+    data = json.loads(r.output)
+    assert data["input_shape"] == [32, 32, 1] and len(data["across_splits"]) == 1
+    r = CliRunner().invoke(main, ["audit", root, "--model", "lenet"])
+    assert r.exit_code == 2 and "lenet5" in r.output
+    r = CliRunner().invoke(main, ["audit", str(tmp_path / "nope")])
+    assert r.exit_code == 2
+
+
+def test_without_the_duplicate_search_nothing_is_decoded(tmp_path, monkeypatch):
+    import kerascnn.data.audit as audit
+
+    root = _folder(str(tmp_path / "photos"))
+    monkeypatch.setattr(audit, "pixel_hash", lambda p: (_ for _ in ()).throw(AssertionError("decoded")))
+    r = audit.audit_folder(root, (32, 32, 3), duplicates=False)
+    assert r.duplicates == [] and r.across_splits == [] and len(r.small) == 1
+    assert r.summary().startswith(f"audit {root}: 2 classes; 10 train / 4 val; imbalance 2.3x; 1 unusable")
+    assert np.isclose(r.imbalance, 7 / 3)
+
+
+def test_fit_logs_the_audit_summary_for_folders_only(tmp_path, caplog):
+    import logging
+
+    from kerascnn.config import TrainConfig, override
+    from kerascnn.training.loop import _log_folder_audit
+
+    root = _folder(str(tmp_path / "photos"))
+    with caplog.at_level(logging.INFO, logger="kerascnn"):
+        _log_folder_audit(override(TrainConfig(), data=None, **{"data.spec": root}), (32, 32, 3))
+        _log_folder_audit(TrainConfig(), (32, 32, 1))  # digits: no folder, no audit
+    lines = [r.getMessage() for r in caplog.records if "audit" in r.getMessage()]
+    assert len(lines) == 1 and "imbalance 2.3x" in lines[0] and f"kerascnn audit {root}" in lines[0]
