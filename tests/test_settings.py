@@ -235,3 +235,28 @@ def test_evaluate_prints_its_settings_and_checks_the_split(tmp_path):
     assert parsed["split"] == "all" and parsed["batch_size"] == 7 and parsed["model"] == str(model)
     r = CliRunner().invoke(main, ["evaluate", str(model), "--split", "everything"])
     assert r.exit_code == 2 and "--split" in r.output
+
+
+def test_lr_find_sweeps_and_suggests_a_rate_below_divergence(tmp_path):
+    """The range test on LeNet-5 and the digits: the sweep covers the range exponentially, the loss
+    falls somewhere in it, and the suggestion lies where the smoothed loss falls, before its minimum."""
+    import numpy as np
+
+    from kerascnn.training.lr_find import lr_find
+
+    r = lr_find(kerascnn.resolve_fit("lenet5", precision="float32", batch_size=64), steps=40, start_lr=1e-5,
+                end_lr=1.0, out=tmp_path / "lrf")
+    lrs = np.asarray(r.lrs)
+    np.testing.assert_allclose(np.diff(np.log(lrs)), np.log(1e5) / 39, rtol=1e-6)
+    assert min(r.smoothed) < r.smoothed[0] - 0.05
+    assert lrs[0] < r.suggestion <= r.minimum
+    assert (tmp_path / "lrf" / "lr_find.png").stat().st_size > 5000
+    assert (tmp_path / "lrf" / "lr_find.csv").read_text().count("\n") == len(lrs) + 1
+    assert json.loads((tmp_path / "lrf" / "settings.json").read_text())["sources"]["batch_size"] == "argument"
+
+
+def test_lr_find_cli_prints_the_suggestion(tmp_path):
+    r = CliRunner().invoke(main, ["lr-find", "--model", "lenet5", "--steps", "12", "--batch-size", "64",
+                                  "--precision", "float32", "--out", str(tmp_path / "l")], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert "suggested learning rate" in r.output and (tmp_path / "l" / "lr_find.png").is_file()

@@ -15,13 +15,15 @@ def _imagenet_preflight(app_defaults=None):
     def preflight(config_file=None, resume=None, print_config=False, **opts):
         if resume or print_config:
             return
+        from kerascnn.config import setting_names
         from kerascnn.settings import Layer, layer_value, read_settings_file
         from kerascnn.weights import check_imagenet_obtainable
 
         layers = [Layer("app", dict(app_defaults or {}))]
         if config_file:
             layers.append(read_settings_file(config_file, TrainConfig))
-        layers.append(Layer("flag", given(opts)))
+        names = setting_names(TrainConfig)
+        layers.append(Layer("flag", {k: v for k, v in given(opts).items() if k in names}))
         weights = layer_value(layers, TrainConfig, "weights")
         if isinstance(weights, str) and weights.lower() == "imagenet":
             model = layer_value(layers, TrainConfig, "model") or TrainConfig.model
@@ -99,3 +101,38 @@ def finetune(config_file, print_config, **opts):
         print_settings(resolved)
         return
     _report(train(resolved, verbose=verbosity()))
+
+
+@main.command("lr-find")
+@settings_options(TrainConfig)
+@click.option("--finetune", "for_finetune", is_flag=True,
+              help="With finetune's defaults (a pretrained backbone, frozen): the rate for its classifier.")
+@click.option("--start-lr", type=click.FloatRange(0, min_open=True), default=1e-7, show_default=True)
+@click.option("--end-lr", type=click.FloatRange(0, min_open=True), default=10.0, show_default=True)
+@click.option("--steps", type=click.IntRange(10), default=100, show_default=True,
+              help="Training steps in the sweep (it stops early when the loss diverges).")
+@config_options
+@needs_tensorflow(preflight=_imagenet_preflight())
+def lr_find(for_finetune, start_lr, end_lr, steps, config_file, print_config, **opts):
+    """The learning-rate range test (Smith 2017, fastai's lr_find): loss against an exponentially
+    growing learning rate over one short sweep of the run `fit` (or, with --finetune, `finetune`)
+    would start; writes the curve as a PNG and prints the suggested rate (steepest descent)."""
+    from kerascnn.training.lr_find import lr_find as run_lr_find
+
+    settings = given(opts)
+    out = settings.pop("out", None)
+    if for_finetune:
+        from kerascnn.apps.transfer_learning import resolve
+
+        resolved = resolve(settings, config_file=config_file, source="flag")
+    else:
+        from kerascnn.training.configure import resolve_train
+
+        resolved = resolve_train(settings, config_file=config_file, source="flag", command="lr-find")
+    if print_config:
+        print_settings(resolved)
+        return
+    r = run_lr_find(resolved, start_lr=start_lr, end_lr=end_lr, steps=steps, out=out)
+    click.echo(f"suggested learning rate {r.suggestion:.3g} (steepest descent); minimum loss at {r.minimum:.3g}, "
+               f"so {r.minimum / 10:.3g} is a cautious choice")
+    click.echo(f"Curve: {r.png}")

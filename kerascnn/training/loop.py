@@ -81,6 +81,31 @@ def fit(cfg: Union[TrainConfig, Resolved] = TrainConfig(), *, resume: Optional[o
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
+def build_model(cfg: TrainConfig, image_shape, num_classes: int, optimizer, steps_per_execution: int = 1):
+    """The compiled model of a run: built (weights loaded), frozen as `cfg.freeze` says, with its loss
+    (label smoothing; auxiliary heads weighted `cfg.aux_weight`) and top-1 / top-5 metrics. Call it in
+    the strategy's scope."""
+    model = create_model(cfg.model, input_shape=image_shape, num_classes=num_classes,
+                         weights=cfg.weights, **dict(cfg.model_args))
+    if cfg.freeze == "backbone":
+        log.info("froze %d layers; training the classifier only", freeze_backbone(model))
+    elif cfg.freeze != "none":
+        raise UserError(f"--freeze must be one of {', '.join(FREEZE)}. Received: {cfg.freeze!r}")
+    outputs = list(model.output_names)
+    losses = {o: keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing) for o in outputs}
+    metrics = [keras.metrics.CategoricalAccuracy(name="accuracy"),
+               keras.metrics.TopKCategoricalAccuracy(k=min(5, num_classes), name="top5")]
+    model.compile(
+        optimizer=optimizer,
+        loss=losses if len(outputs) > 1 else losses[outputs[0]],
+        loss_weights={o: (cfg.aux_weight if o.startswith(AUX_PREFIX) else 1.0) for o in outputs}
+        if len(outputs) > 1 else None,
+        metrics={"predictions": metrics} if len(outputs) > 1 else metrics,
+        steps_per_execution=steps_per_execution,
+    )
+    return model
+
+
 def _log_folder_audit(cfg: TrainConfig, image_shape) -> None:
     """For an image folder, `kerascnn audit`'s one-line summary (without the duplicate search, which
     decodes every file): imbalance, unusable and far-too-small images."""
@@ -120,24 +145,9 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose,
     _log_folder_audit(cfg, image_shape)
 
     with dist.strategy.scope():
-        model = create_model(cfg.model, input_shape=image_shape, num_classes=bundle.num_classes,
-                             weights=cfg.weights, **dict(cfg.model_args))
-        if cfg.freeze == "backbone":
-            log.info("froze %d layers; training the classifier only", freeze_backbone(model))
-        elif cfg.freeze != "none":
-            raise UserError(f"--freeze must be one of {', '.join(FREEZE)}. Received: {cfg.freeze!r}")
-        outputs = list(model.output_names)
-        losses = {o: keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing) for o in outputs}
-        metrics = [keras.metrics.CategoricalAccuracy(name="accuracy"),
-                   keras.metrics.TopKCategoricalAccuracy(k=min(5, bundle.num_classes), name="top5")]
-        model.compile(
-            optimizer=make_optimizer(cfg, steps_per_epoch),
-            loss=losses if len(outputs) > 1 else losses[outputs[0]],
-            loss_weights={o: (cfg.aux_weight if o.startswith(AUX_PREFIX) else 1.0) for o in outputs}
-            if len(outputs) > 1 else None,
-            metrics={"predictions": metrics} if len(outputs) > 1 else metrics,
-            steps_per_execution=dist.steps_per_execution(cfg.steps_per_execution),
-        )
+        model = build_model(cfg, image_shape, bundle.num_classes, make_optimizer(cfg, steps_per_epoch),
+                            dist.steps_per_execution(cfg.steps_per_execution))
+    outputs = list(model.output_names)
 
     export = Exporter()
     train, val = bundle.train, bundle.val
