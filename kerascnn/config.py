@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, Optional, Tuple
 
 from kerascnn.errors import SettingError
+from kerascnn.recipes import RECIPES
 
 
 def setting(default: Any = None, help: str = "", *, choices: Optional[Tuple[Any, ...]] = None,
@@ -67,9 +68,9 @@ class DataConfig:
     max_decoded_bytes: int = setting(2 << 30, "The auto cache's limit in bytes.", lo=0)
 
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
-OPTIMIZER_DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3, "adamw": 1e-3}
-SCHEDULES = ("constant", "step", "plateau", "cosine")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+OPTIMIZER_DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3}
+SCHEDULES = ("constant", "step", "multistep", "exponential", "plateau", "cosine")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 FREEZE = ("none", "backbone")
 STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
@@ -80,6 +81,8 @@ class TrainConfig:
     """The training harness: optimizer, schedule, regularisation, run bookkeeping."""
 
     model: str = setting("lenet5", "A registered model (see `kerascnn models`).")
+    recipe: Optional[str] = setting(None, "A paper's training recipe, as a layer of settings under the flags "
+                                          "(see `kerascnn recipes`).", choices=tuple(RECIPES))
     model_args: Dict[str, Any] = setting(help="Extra builder arguments, e.g. lrn=true, batch_norm=true, "
                                               "aux_logits=true, filters=128.", factory=dict)
     input_shape: Optional[Tuple[int, int, int]] = setting(None, "Input (height, width, channels); unset: the "
@@ -88,15 +91,29 @@ class TrainConfig:
                                            ".keras file.", recipe=True)
     epochs: int = setting(30, "Epochs to train.", lo=1, recipe=True)
     batch_size: int = setting(128, "Global batch size (over all devices).", lo=1, recipe=True)
-    optimizer: str = setting("adam", "sgd (momentum, Nesterov) | adam | adamw.", choices=OPTIMIZERS, recipe=True)
-    lr: Optional[float] = setting(None, "Peak learning rate; unset: the optimizer's (sgd 0.01, adam/adamw 1e-3).",
+    optimizer: str = setting("adam", "sgd (momentum, Nesterov) | adam | adamw | rmsprop.", choices=OPTIMIZERS,
+                             recipe=True)
+    lr: Optional[float] = setting(None, "Peak learning rate; unset: the optimizer's (sgd 0.01, others 1e-3).",
                                   lo=0.0, lo_open=True, recipe=True)
     momentum: float = setting(0.9, "SGD momentum (Nesterov).", lo=0.0, hi=0.999, recipe=True)
+    rho: float = setting(0.9, "RMSProp's decay of the squared-gradient average.", lo=0.0, hi=0.999, recipe=True)
+    epsilon: Optional[float] = setting(None, "The optimizer's epsilon (Adam, RMSProp); unset: Keras's 1e-7. "
+                                             "Inception v3: 1.0.", lo=0.0, lo_open=True, recipe=True)
+    clip_norm: Optional[float] = setting(None, "Clip the gradients' global norm to this; unset: no clipping.",
+                                         lo=0.0, lo_open=True, recipe=True)
     weight_decay: float = setting(0.0, "Decoupled weight decay (AlexNet/VGG: 5e-4).", lo=0.0, recipe=True)
-    schedule: str = setting("cosine", "Learning-rate schedule: step = /10 every step_epochs; plateau = /10 when "
-                                      "val loss stalls.", choices=SCHEDULES, recipe=True)
+    schedule: str = setting("cosine", "Learning-rate schedule: step = /10 every step_epochs; multistep = /10 at "
+                                      "the milestones; exponential = x decay_rate every decay_epochs; plateau = "
+                                      "/10 when val loss stalls; cosine (after warmup_epochs).", choices=SCHEDULES,
+                            recipe=True)
     warmup_epochs: float = setting(0.0, "Linear warm-up before the cosine decay.", lo=0.0, recipe=True)
     step_epochs: int = setting(30, "Epochs between /10 drops (step schedule).", lo=1, recipe=True)
+    milestones: Tuple[float, ...] = setting((0.5, 0.75), "Multistep schedule: the fractions of training after "
+                                                         "which the learning rate drops /10.", recipe=True)
+    decay_rate: float = setting(0.94, "Exponential schedule: the learning rate's factor every decay_epochs.",
+                                lo=0.0, hi=1.0, lo_open=True, recipe=True)
+    decay_epochs: float = setting(2.0, "Exponential schedule: epochs between decays.", lo=0.0, lo_open=True,
+                                  recipe=True)
     label_smoothing: float = setting(0.0, "Label smoothing of the cross-entropy.", lo=0.0, hi=0.5, recipe=True)
     freeze: str = setting("none", "backbone: train only the classifier on pretrained features.", choices=FREEZE,
                           recipe=True)

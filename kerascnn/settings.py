@@ -7,8 +7,9 @@ before it through the one override path (`kerascnn.config.override`):
     1. default   the dataclass field's default (kerascnn/config.py, or the app's config class)
     2. recipe    the model's training recipe from the registry (e.g. LeNet-5: batch 32, smoothing 0.1)
     3. app       an app's own defaults (e.g. finetune: freeze the backbone, 10 epochs)
-    4. file      a settings file (`--config FILE` / `config_file=`): TOML or JSON, flat names or tables
-    5. flag      the command line's flags, or `argument`: the Python API's keyword arguments
+    4. recipe    a paper's recipe asked for by name (`--recipe alexnet2012`; kerascnn/recipes.py)
+    5. file      a settings file (`--config FILE` / `config_file=`): TOML or JSON, flat names or tables
+    6. flag      the command line's flags, or `argument`: the Python API's keyword arguments
 
 `resolve` returns a `Resolved`: the checked config and, per setting, the layer it came from. Run and
 job folders store it as settings.json; `--print-config` prints it as TOML that `--config` reads back.
@@ -27,7 +28,8 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 from kerascnn.config import check, fields_of, get, name_of, override, setting_names, to_dict
 from kerascnn.errors import SettingError
 
-ORDER = ("default", "recipe", "app", "file", "flag")  # "argument" (Python keywords) ranks as "flag"
+# "argument" (Python keywords) ranks as "flag"; the model's recipe and a named one are both "recipe"
+ORDER = ("default", "model recipe", "app", "recipe", "file", "flag")
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,9 @@ def resolve(cls: Any, layers: Sequence[Layer], command: str = "", *, base: Any =
     cfg = base if base is not None else cls()
     sources = {key: "default" for key, _ in fields_of(cfg)}
     for layer in layers:
-        changes = {k: v for k, v in expand(cls, layer.values, layer.source).items() if v is not None}
+        # TOML and JSON have lists where the configs have tuples (input_shape, milestones)
+        changes = {k: tuple(v) if isinstance(v, list) else v
+                   for k, v in expand(cls, layer.values, layer.source).items() if v is not None}
         if not changes:
             continue
         try:
@@ -170,8 +174,6 @@ def read_settings_file(path: os.PathLike, cls: Any) -> Layer:
             flat.update({f"{name}.{k}": v for k, v in value.items()})
         else:
             flat[name] = value
-    if "input_shape" in flat and isinstance(flat["input_shape"], list):
-        flat["input_shape"] = tuple(flat["input_shape"])
     return Layer(f"file {path}", flat)
 
 

@@ -43,6 +43,15 @@ def parse_model_args(ctx, param, values):
     return out or None
 
 
+def parse_fractions(ctx, param, value: Optional[str]):
+    if value is None:
+        return None
+    try:
+        return tuple(float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected fractions such as 0.5,0.75; got {value!r}", ctx=ctx, param=param) from None
+
+
 def _scalar(raw: str) -> Any:
     low = raw.lower()
     if low in ("true", "false"):
@@ -94,6 +103,7 @@ SPECIAL: Dict[str, dict] = {
     "model_args": {"param_decls": ("--model-arg", "model_args"), "multiple": True, "callback": parse_model_args,
                    "metavar": "KEY=VALUE", "type": str, "suffix": " Repeatable."},
     "weights": {"metavar": "none|imagenet|PATH"},
+    "milestones": {"callback": parse_fractions, "metavar": "F1,F2", "type": str},
     "early_stopping": {"metavar": "PATIENCE"},
     "checkpoint_budget": {"metavar": "FRACTION"},
     "out": {"type": click.Path()},

@@ -73,3 +73,30 @@ def summary(model_name, block, input_shape, num_classes, fmt, out):
     with open(out, "w", encoding="utf-8") as f:
         f.write(text)
     click.echo(f"Wrote {out}", err=True)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def recipes(fmt):
+    """The papers' training recipes that `fit --recipe NAME` applies (any value can be overridden by a flag)."""
+    import json
+
+    from kerascnn.recipes import RECIPES
+
+    if fmt == "json":
+        click.echo(json.dumps({n: {"paper": r.paper, "settings": dict(r.settings), "notes": list(r.notes)}
+                               for n, r in RECIPES.items()}, indent=1))
+        return
+    for r in RECIPES.values():
+        click.echo(f"{r.name}  ({r.paper})")
+        click.echo("  " + ", ".join(f"{k}={_show(v)}" for k, v in r.settings.items()))
+        for note in r.notes:
+            click.echo(f"  - {note}")
+
+
+def _show(value) -> str:
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(str, value))
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items())
+    return str(value).lower() if isinstance(value, bool) else str(value)

@@ -8,6 +8,7 @@ through `resolve_train`, so the same settings give the same run, whichever door 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import inspect
 import numbers
 import os
@@ -38,17 +39,28 @@ def resolve_train(settings: Mapping[str, Any], *, config_file: Optional[os.PathL
     Raises:
         SettingError: any bad value (unknown model, data or weights name, builder argument, range).
     """
-    layers = []
-    if app_defaults:
-        layers.append(Layer(f"app {app}", dict(app_defaults)))
-    if config_file is not None:
-        layers.append(read_settings_file(config_file, TrainConfig))
-    layers.append(Layer(source, dict(settings)))
-    model = layer_value(layers, TrainConfig, "model") or TrainConfig.model
+    app_layers = [Layer(f"app {app}", dict(app_defaults))] if app_defaults else []
+    user = ([read_settings_file(config_file, TrainConfig)] if config_file is not None else []) + \
+        [Layer(source, dict(settings))]
+    model = layer_value(app_layers + user, TrainConfig, "model") or TrainConfig.model
     spec = get_spec(model)
-    resolved = resolve(TrainConfig, [Layer(f"recipe {model}", spec.recipe), *layers], command)
+    named = layer_value(app_layers + user, TrainConfig, "recipe")
+    recipe = [Layer(f"recipe {named}", recipe_settings(named))] if named else []
+    resolved = resolve(TrainConfig, [Layer(f"recipe {model}", spec.recipe), *app_layers, *recipe, *user], command)
     cfg = check_train(resolved.config, spec)
     return Resolved(cfg, resolved.sources, command) if cfg is not resolved.config else resolved
+
+
+def recipe_settings(name: str) -> dict:
+    """The settings of the paper's recipe `name` (kerascnn/recipes.py); an unknown name lists them."""
+    from kerascnn.recipes import RECIPES
+
+    if name not in RECIPES:
+        close = difflib.get_close_matches(str(name), list(RECIPES), n=2, cutoff=0.5)
+        hint = f" Did you mean {' or '.join(close)}?" if close else ""
+        raise SettingError("recipe", f"Unknown recipe {name!r}.{hint} Known: {', '.join(RECIPES)} "
+                                     f"(`kerascnn recipes`).")
+    return dict(RECIPES[name].settings)
 
 
 def check_train(cfg: TrainConfig, spec: Optional[ModelSpec] = None) -> TrainConfig:
@@ -59,6 +71,9 @@ def check_train(cfg: TrainConfig, spec: Optional[ModelSpec] = None) -> TrainConf
     spec = spec or get_spec(cfg.model)
     check_model_args(spec, cfg.model_args)
     check_input_shape(spec, cfg.input_shape)
+    if not cfg.milestones or any(not 0 < m < 1 for m in cfg.milestones):
+        raise SettingError("milestones", f"milestones are fractions of training in (0, 1), such as 0.5,0.75. "
+                                         f"Received: {cfg.milestones}")
     check_data_spec(cfg.data.spec, "data")
     weights = check_weights(spec.name, cfg.weights, spec.pretrained)
     if weights == "imagenet":

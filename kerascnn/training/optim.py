@@ -26,6 +26,17 @@ def make_schedule(cfg: TrainConfig, steps_per_epoch: int):
     total = max(1, cfg.epochs * steps_per_epoch)
     if cfg.schedule in ("constant", "plateau"):
         return lr
+    if cfg.schedule == "multistep":
+        # /10 after each milestone fraction of training (ResNet on CIFAR: 50% and 75%); Keras switches
+        # values after a boundary step, hence -1.
+        boundaries = sorted({max(0, int(round(m * total)) - 1) for m in cfg.milestones})
+        return keras.optimizers.schedules.PiecewiseConstantDecay(
+            boundaries, [lr / 10**k for k in range(len(boundaries) + 1)]) if boundaries else lr
+    if cfg.schedule == "exponential":
+        # x decay_rate every decay_epochs, in steps (Inception v3: 0.94 every 2 epochs)
+        return keras.optimizers.schedules.ExponentialDecay(
+            lr, decay_steps=max(1, int(round(cfg.decay_epochs * steps_per_epoch))), decay_rate=cfg.decay_rate,
+            staircase=True)
     if cfg.schedule == "step":
         # Divide by 10 every `step_epochs` epochs (AlexNet / VGG / ResNet style).
         drops = max(0, math.ceil(cfg.epochs / cfg.step_epochs) - 1)
@@ -42,13 +53,17 @@ def make_schedule(cfg: TrainConfig, steps_per_epoch: int):
 
 
 def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    """SGD with (Nesterov) momentum, Adam or AdamW; weight decay is decoupled (applied by the optimizer)."""
+    """SGD with (Nesterov) momentum, Adam, AdamW or RMSProp; weight decay is decoupled (applied by the
+    optimizer); `clip_norm` clips the gradients' global norm."""
     schedule = make_schedule(cfg, steps_per_epoch)
-    wd = cfg.weight_decay or None
+    common = {"weight_decay": cfg.weight_decay or None, "global_clipnorm": cfg.clip_norm}
+    eps = {"epsilon": cfg.epsilon} if cfg.epsilon is not None else {}
     if cfg.optimizer == "sgd":
-        return keras.optimizers.SGD(schedule, momentum=cfg.momentum, nesterov=cfg.momentum > 0, weight_decay=wd)
+        return keras.optimizers.SGD(schedule, momentum=cfg.momentum, nesterov=cfg.momentum > 0, **common)
     if cfg.optimizer == "adam":
-        return keras.optimizers.Adam(schedule, weight_decay=wd)
+        return keras.optimizers.Adam(schedule, **eps, **common)
     if cfg.optimizer == "adamw":
-        return keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay or 1e-4)
+        return keras.optimizers.AdamW(schedule, **eps, **{**common, "weight_decay": cfg.weight_decay or 1e-4})
+    if cfg.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(schedule, rho=cfg.rho, **eps, **common)
     raise UserError(f"--optimizer must be one of {', '.join(OPTIMIZER_DEFAULT_LR)}. Received: {cfg.optimizer!r}")
