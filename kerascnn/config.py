@@ -163,6 +163,11 @@ class EvaluateConfig:
                                          "its test/, else val/, else all of it. ", choices=EVAL_SPLITS)
     batch_size: int = setting(128, "Images per batch.", lo=1)
     ignore_class_names: bool = setting(False, "Score even when the data's class names differ from the model's.")
+    tta: str = setting("none", "Test-time augmentation, averaging each image's views: none | flip | 10crop (corners "
+                               "and centre at the training scale, and mirrors: AlexNet) | multiscale (centre crops "
+                               "at 3 scales, and mirrors).", choices=("none", "flip", "10crop", "multiscale"))
+    ensemble: Tuple[str, ...] = setting((), "More .keras models whose probabilities are averaged with the model's; "
+                                            "each member's scores are reported too.")
     out: Optional[str] = setting(None, "Confusion-matrix PNG; unset: confusion.png beside the model.")
 
 

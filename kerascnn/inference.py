@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
@@ -22,6 +22,7 @@ from kerascnn.data.specs import open_source, same_spec
 from kerascnn.errors import SettingError, UserError
 from kerascnn.plots import plot_confusion
 from kerascnn.training import run_dir as rd
+from kerascnn.tta import TTA_MODES, base_shape, views
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +67,22 @@ class EvalResult:
     confusion_png: Optional[Path]
     data: str = ""  # the data spec scored
     split: str = ""  # which of its splits: "test", "val", "train" or "all"
+    tta: str = "none"  # the test-time augmentation (kerascnn.tta)
+    # With an ensemble, each member alone: {"model", "loss", "top1", "top5"}; the fields above are
+    # then the ensemble's (the average of the members' probabilities).
+    members: List[dict] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"data": self.data, "split": self.split, "tta": self.tta, "examples": self.count, "loss": self.loss,
+                "top1": self.top1, "top5": self.top5, "members": self.members, "class_names": self.class_names,
+                "confusion": self.confusion.tolist(),
+                "confusion_png": str(self.confusion_png) if self.confusion_png else None}
 
 
 def evaluate(model_path: os.PathLike, data: Optional[str] = None, *, data_dir: Optional[str] = None,
              split: Optional[str] = None, batch_size: int = 128, out: Optional[os.PathLike] = None,
-             plot: bool = True, ignore_class_names: bool = False) -> EvalResult:
+             plot: bool = True, ignore_class_names: bool = False, tta: str = "none",
+             ensemble: Sequence[os.PathLike] = ()) -> EvalResult:
     """Loss, top-1, top-5 and a confusion matrix of a saved model on one split of a data spec.
 
     Args:
@@ -87,6 +99,10 @@ def evaluate(model_path: os.PathLike, data: Optional[str] = None, *, data_dir: O
         out: the confusion-matrix PNG; None: confusion.png beside the model.
         plot: write the PNG.
         ignore_class_names: score even when the data's class names differ from the model's.
+        tta: test-time augmentation, averaging the probabilities of several views of each image:
+            none, flip, 10crop or multiscale (see kerascnn.tta).
+        ensemble: more .keras models (same input size and classes) whose probabilities are averaged
+            with this one's; the result is the ensemble's, and `members` holds each model alone.
 
     Raises:
         SettingError: `split` is not one of EVAL_SPLITS or the data has no such split ("split");
@@ -96,20 +112,32 @@ def evaluate(model_path: os.PathLike, data: Optional[str] = None, *, data_dir: O
     """
     if split is not None and split not in EVAL_SPLITS:
         raise SettingError("split", f"split must be one of {', '.join(EVAL_SPLITS)}. Received: {split!r}")
+    if tta not in TTA_MODES:
+        raise SettingError("tta", f"tta must be one of {', '.join(TTA_MODES)}. Received: {tta!r}")
     model = load_model(model_path)
+    members = [(Path(model_path), model)] + [(Path(p), load_model(p)) for p in ensemble]
     run_cfg = _run_config(model_path)
     cfg = override(run_cfg.data if run_cfg is not None else DataConfig(), spec=data, data_dir=data_dir)
     trained_on = run_cfg is not None and same_spec(cfg.spec, run_cfg.data.spec)
     source = open_source(cfg)
     names = check_class_names(model, model_path, source.class_names, cfg.spec, ignore_class_names)
+    shape = model_image_shape(model)
+    for path, member in members[1:]:
+        check_class_names(member, path, source.class_names, cfg.spec, ignore_class_names)
+        if model_image_shape(member) != shape:
+            raise SettingError("ensemble", f"{path} takes {model_image_shape(member)} images, {model_path} "
+                                           f"{shape}; an ensemble's members must take the same input.")
     name = split or default_eval_split(source, trained_on)
     available = sorted(set(resolve_splits(source, cfg)) | {"all"})
     if split is not None and split not in available:
         raise SettingError("split", f"{cfg.spec} has no {name} split; it has {', '.join(available)}.")
-    bundle = build_datasets(cfg, model_image_shape(model), batch_size, splits=(name,), source=source)
+    bundle = build_datasets(cfg, base_shape(tta, shape), batch_size, splits=(name,), source=source)
     scored = bundle.eval_split if name == "eval" else name
 
-    cm, loss, top1, top5 = _score(model, getattr(bundle, name), len(names))
+    scores = _score([m for _, m in members], getattr(bundle, name), len(names), tta, shape[:2])
+    cm, loss, top1, top5 = scores[-1]
+    member_scores = [{"model": str(path), "loss": s[1], "top1": s[2], "top5": s[3]}
+                     for (path, _), s in zip(members, scores)] if len(members) > 1 else []
     for tracker in bundle.streams.values():  # streamed: files that failed to decode are not scored
         failed = tracker.new_failures()
         if failed:
@@ -123,23 +151,45 @@ def evaluate(model_path: os.PathLike, data: Optional[str] = None, *, data_dir: O
         png.parent.mkdir(parents=True, exist_ok=True)
         model_name = Path(model_path).parent.name + "/" + Path(model_path).name
         what = f"all {count:,} images" if scored == "all" else f"{scored} split, {count:,} images"
-        plot_confusion(cm, names, png, title=f"{model_name} on {cfg.spec}\n{what}: top-1 {top1:.2%}")
-    return EvalResult(loss, top1, top5, count, cm, list(names), png, cfg.spec, scored)
+        if len(members) > 1:
+            model_name = f"ensemble of {len(members)} ({model_name}, ...)"
+        how = f", {tta} TTA" if tta != "none" else ""
+        plot_confusion(cm, names, png, title=f"{model_name} on {cfg.spec}\n{what}{how}: top-1 {top1:.2%}")
+    return EvalResult(loss, top1, top5, count, cm, list(names), png, cfg.spec, scored, tta, member_scores)
 
 
-def _score(model, dataset, num_classes: int) -> Tuple[np.ndarray, float, float, float]:
-    """(confusion matrix, mean loss, top-1, top-5) of `model` over the (images, one-hot) batches."""
-    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
-    loss_sum, top5_hits = 0.0, 0
-    k = min(5, num_classes)
+def _score(models, dataset, num_classes: int, tta: str = "none", input_hw=None) -> List[tuple]:
+    """(confusion matrix, mean loss, top-1, top-5) of each model and, last, of their average (the
+    ensemble; the one model itself when alone), over the (images, one-hot) batches. Each model's
+    probabilities are the mean over the `tta` views of each image."""
+    tallies = [_Tally(num_classes) for _ in range(len(models) + (len(models) > 1))]
     for x, y in dataset:
-        p = np.asarray(model.predict_on_batch(x), dtype=np.float64)
+        batch_views = views(x, tta, input_hw) if input_hw is not None else [x]
         y = np.argmax(np.asarray(y), axis=-1)
-        loss_sum += float(np.sum(-np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1.0))))
-        top5_hits += int(np.sum(np.any(np.argsort(-p, axis=-1)[:, :k] == y[:, None], axis=-1)))
-        np.add.at(cm, (y, np.argmax(p, axis=-1)), 1)
-    n = max(int(cm.sum()), 1)
-    return cm, loss_sum / n, float(np.trace(cm)) / n, top5_hits / n
+        probs = [np.mean([np.asarray(m.predict_on_batch(v), dtype=np.float64) for v in batch_views], axis=0)
+                 for m in models]
+        if len(models) > 1:
+            probs.append(np.mean(probs, axis=0))
+        for tally, p in zip(tallies, probs):
+            tally.add(p, y)
+    return [t.result() for t in tallies]
+
+
+class _Tally:
+    """Running confusion matrix, summed loss and top-5 hits."""
+
+    def __init__(self, num_classes: int):
+        self.cm = np.zeros((num_classes, num_classes), dtype=np.int64)
+        self.loss_sum, self.top5_hits, self.k = 0.0, 0, min(5, num_classes)
+
+    def add(self, p: np.ndarray, y: np.ndarray) -> None:
+        self.loss_sum += float(np.sum(-np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1.0))))
+        self.top5_hits += int(np.sum(np.any(np.argsort(-p, axis=-1)[:, :self.k] == y[:, None], axis=-1)))
+        np.add.at(self.cm, (y, np.argmax(p, axis=-1)), 1)
+
+    def result(self) -> tuple:
+        n = max(int(self.cm.sum()), 1)
+        return self.cm, self.loss_sum / n, float(np.trace(self.cm)) / n, self.top5_hits / n
 
 
 def check_class_names(model, model_path: os.PathLike, data_names: Sequence[str], spec: str,

@@ -31,7 +31,7 @@ RECIPES: Dict[str, Recipe] = {r.name: r for r in (
         # PCA colour augmentation with std 0.1
         "crop": 0.125, "hflip": True, "pca_jitter": 0.1,
     }, ("dropout 0.5 in fc6 and fc7: the builder's default",
-        "10-crop testing (four corners and the centre, with reflections): kerascnn evaluate",
+        "10-crop testing (four corners and the centre, with reflections): kerascnn evaluate --tta 10crop",
         "weight decay is applied by the optimizer (decoupled); for SGD without momentum it equals the paper's L2")),
     Recipe("vgg2014", "Simonyan & Zisserman 2014, section 3.1", {
         "optimizer": "sgd", "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 256, "lr": 0.01,

@@ -157,3 +157,69 @@ def test_the_cli_scores_a_whole_folder_and_refuses_other_class_names(plain, tmp_
                                   "--split", "all", "--out", str(tmp_path / "cm2.png")])
     assert r.exit_code == 0, r.output
     assert "examples 400" in r.output
+
+
+def test_tta_views_are_the_papers_crops_and_mirrors():
+    import tensorflow as tf
+
+    from kerascnn.tta import base_shape, view_count, views
+
+    assert base_shape("10crop", (224, 224, 3)) == (256, 256, 3)
+    x = np.random.default_rng(0).random((2, 9, 10, 3)).astype(np.float32)
+    got = [np.asarray(v) for v in views(tf.constant(x), "10crop", (8, 8))]
+    want = [x[:, 0:8, 0:8], x[:, 0:8, 2:10], x[:, 1:9, 0:8], x[:, 1:9, 2:10], x[:, 0:8, 1:9]]
+    want += [w[:, :, ::-1] for w in want]
+    assert len(got) == view_count("10crop") == 10
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    ms = views(tf.constant(np.zeros((1, 10, 10, 3), np.float32)), "multiscale", (8, 8))
+    assert len(ms) == view_count("multiscale") and all(tuple(v.shape) == (1, 8, 8, 3) for v in ms)
+
+
+def test_flip_tta_and_an_ensemble_average_probabilities_like_numpy(plain, tmp_path):
+    from kerascnn.data import load_images
+
+    a, b = _model(tmp_path / "a", list("abcd")), _model(tmp_path / "b", list("abcd"))
+    import keras
+
+    keras.utils.set_random_seed(1)  # a second, different member
+    m = load_model(b)
+    m.get_layer("predictions").set_weights([w * 3 + 0.1 for w in m.get_layer("predictions").get_weights()])
+    m.save(b)
+    images, files, _ = load_images(plain, (8, 8, 3))
+    labels = np.array(["abcd".index(f.split("/")[-2]) for f in files])
+
+    def probs(path, x):
+        return load_model(path).predict(x, verbose=0).astype(np.float64)
+
+    flip = (probs(a, images) + probs(a, images[:, :, ::-1])) / 2
+    r = evaluate(a, plain, tta="flip", plot=False)
+    assert r.tta == "flip" and r.count == 400
+    assert r.top1 == pytest.approx(np.mean(flip.argmax(-1) == labels))
+    assert r.loss == pytest.approx(np.mean(-np.log(flip[np.arange(400), labels])), rel=1e-5)
+
+    pa, pb = probs(a, images), probs(b, images)
+    r = evaluate(a, plain, ensemble=[b], plot=False)
+    both = (pa + pb) / 2
+    assert r.top1 == pytest.approx(np.mean(both.argmax(-1) == labels))
+    assert [m["top1"] for m in r.members] == pytest.approx([np.mean(pa.argmax(-1) == labels),
+                                                            np.mean(pb.argmax(-1) == labels)])
+    assert r.members[1]["loss"] == pytest.approx(np.mean(-np.log(pb[np.arange(400), labels])), rel=1e-5)
+
+
+def test_the_cli_reports_each_member_and_the_ensemble_as_json(plain, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from kerascnn.cli import main
+
+    a, b = _model(tmp_path / "a", list("abcd")), _model(tmp_path / "b", list("abcd"))
+    r = CliRunner().invoke(main, ["evaluate", str(a), "--data", plain, "--ensemble", str(b), "--tta", "10crop",
+                                  "--json", "--out", str(tmp_path / "cm.png")], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["tta"] == "10crop" and data["examples"] == 400 and len(data["members"]) == 2
+    other = _model(tmp_path / "c", list("abcd"), channels=1)
+    r = CliRunner().invoke(main, ["evaluate", str(a), "--data", plain, "--ensemble", str(other)])
+    assert r.exit_code == 2 and "--ensemble" in r.output

@@ -25,11 +25,13 @@ def _settings(ctx: click.Context, cls, model: str, config_file, print_config: bo
 
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False), metavar="MODEL.keras")
-@settings_options(EvaluateConfig, ["data", "data_dir", "split", "batch_size", "ignore_class_names", "out"])
+@settings_options(EvaluateConfig, ["data", "data_dir", "split", "batch_size", "ignore_class_names", "tta", "ensemble",
+                                   "out"])
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 @config_options
 @click.pass_context
 @needs_tensorflow
-def evaluate(ctx, model, config_file, print_config, **opts):
+def evaluate(ctx, model, as_json, config_file, print_config, **opts):
     """Loss, top-1 and top-5 of a saved model; writes a confusion-matrix PNG.
 
     Without --data, the model's own data (its run's config.json, else digits): its test split, else
@@ -43,7 +45,18 @@ def evaluate(ctx, model, config_file, print_config, **opts):
     if cfg is None:
         return
     r = run_evaluate(cfg.model, cfg.data, data_dir=cfg.data_dir, split=cfg.split, batch_size=cfg.batch_size,
-                     out=cfg.out, ignore_class_names=cfg.ignore_class_names)
+                     out=cfg.out, ignore_class_names=cfg.ignore_class_names, tta=cfg.tta, ensemble=cfg.ensemble)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(r.to_json(), indent=1, ensure_ascii=False))
+        return
+    for m in r.members:
+        click.echo(f"  {m['model']}: loss {m['loss']:.4f}   top-1 {m['top1']:.2%}   top-5 {m['top5']:.2%}")
+    if r.members:
+        click.echo(f"ensemble of {len(r.members)}" + (f", {r.tta} TTA" if r.tta != "none" else "") + ":")
+    elif r.tta != "none":
+        click.echo(f"{r.tta} TTA:")
     click.echo(f"{r.data} ({r.split} split): examples {r.count}   loss {r.loss:.4f}   top-1 {r.top1:.2%}   "
                f"top-5 {r.top5:.2%}")
     click.echo(f"Confusion matrix: {r.confusion_png}")

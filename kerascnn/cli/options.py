@@ -80,7 +80,7 @@ def _default_note(f: dataclasses.Field, name: str, app: Optional[str], app_defau
     if name in app_defaults:
         return f"[default: {_show(app_defaults[name])} ({app})]"
     default = f.default if f.default is not dataclasses.MISSING else None
-    if default is None:
+    if default is None or default == ():
         return ""
     shown = _show(default)
     if f.metadata.get("recipe"):
@@ -104,6 +104,8 @@ SPECIAL: Dict[str, dict] = {
                    "metavar": "KEY=VALUE", "type": str, "suffix": " Repeatable."},
     "weights": {"metavar": "none|imagenet|PATH"},
     "milestones": {"callback": parse_fractions, "metavar": "F1,F2", "type": str},
+    "ensemble": {"multiple": True, "type": click.Path(dir_okay=False), "metavar": "MODEL.keras",
+                 "callback": lambda ctx, param, value: tuple(value) or None, "suffix": " Repeatable."},
     "early_stopping": {"metavar": "PATIENCE"},
     "checkpoint_budget": {"metavar": "FRACTION"},
     "out": {"type": click.Path()},
