@@ -88,3 +88,31 @@ def predict(ctx, model, paths, fmt, config_file, print_config, **opts):
             click.echo(f"{p.file}: " + ", ".join(f"{c} {q:.1%}" for c, q in p.top))
     if skipped:
         click.echo(f"skipped {len(skipped)} file(s): " + "; ".join(f"{f} ({why})" for f, why in skipped[:5]), err=True)
+
+
+@main.command("export")
+@click.argument("model", type=click.Path(dir_okay=False), metavar="MODEL.keras")
+@click.option("--format", "fmt", type=click.Choice(["savedmodel", "tflite", "tflite-int8", "onnx"]),
+              default="savedmodel", show_default=True)
+@click.option("--calibration-data", default=None, metavar="SPEC",
+              help="Images (a --data spec) that calibrate int8 and measure the accuracy of the export against "
+                   "the Keras model; needed for tflite-int8. [default: random images, for the float check]")
+@click.option("-o", "--out", required=True, type=click.Path(), help="The SavedModel folder, .tflite or .onnx file.")
+@click.pass_context
+@needs_tensorflow
+def export_model(ctx, model, fmt, calibration_data, out):
+    """A model for serving: it takes raw uint8 images (preprocessing inside), class names travel along,
+    and the export is checked against the Keras model on the spot."""
+    from kerascnn.export import FLOAT_TOLERANCE, export
+
+    ctx.meta.setdefault("kerascnn.param_hints", {}).update(model="MODEL.keras")
+    r = export(model, out, format=fmt, calibration_data=calibration_data)
+    click.echo(f"Wrote {r.path} ({r.format})")
+    if r.max_abs_diff is not None:
+        click.echo(f"check: largest difference from the Keras model's probabilities {r.max_abs_diff:.2g} on "
+                   f"{r.checked_images} images (tolerance {FLOAT_TOLERANCE:g})")
+    if r.top1_drop is not None:
+        click.echo(f"top-1 on {r.checked_images} calibration images: Keras {r.keras_top1:.2%}, {r.format} "
+                   f"{r.export_top1:.2%} (drop {r.top1_drop:+.2%})")
+    for note in r.notes:
+        click.echo(f"note: {note}")
