@@ -118,7 +118,8 @@ def train(args) -> dict:
 
     result = fit(cfg, verbose=0, callbacks=[Setup(), _keras_timer(times, steps)])
     count = build_datasets(cfg.data, shape_of(args), cfg.batch_size, splits=("train",)).counts["train"]
-    return {"train_images": count, "times": times, "steps": steps, "images_per_call": args.batch * cfg.steps_per_execution,
+    return {"train_images": count, "times": times, "steps": steps,
+            "images_per_call": args.batch * result.trained.steps_per_execution,
             "final_loss": result.history[-1]["loss"], "setup_s": setup["seconds"]}
 
 

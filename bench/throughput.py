@@ -414,7 +414,7 @@ def main(argv=None) -> int:
     if args.spe == 0:
         from kerascnn.config import TrainConfig
 
-        args.spe = TrainConfig().steps_per_execution
+        args.spe = TrainConfig().steps_per_execution or 8  # unset (auto) picks 8 for these small networks
     args.images_for = lambda m: args.images or TRAIN_IMAGES[m]
     if args.precision == "auto" and not args.worker:
         from kerascnn.training.distribute import resolve_precision

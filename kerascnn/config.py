@@ -130,10 +130,13 @@ class TrainConfig:
                                      "else float32. The saved model is float32 either way.", choices=PRECISIONS)
     strategy: str = setting("auto", "tf.distribute strategy; auto picks from the machine (TF_CONFIG, GPUs).",
                             choices=STRATEGIES)
-    # Training steps per compiled call: the per-step Python work (callbacks, logs) is paid once per 8
-    # steps; small networks gain ~20% on a CPU (bench/RESULTS.md). Per-batch callbacks then run
-    # every 8 steps; every step still runs. Mirrored/multiworker runs use 1 (see distribute.py).
-    steps_per_execution: int = setting(8, "Training steps per compiled call (1 under mirrored/multiworker).", lo=1)
+    # Training steps per compiled call: the per-step Python work (callbacks, logs) is paid once per
+    # call; small networks gain ~20% on a CPU from 8 (bench/RESULTS.md). But progress shows only once
+    # per call, so unset (auto) measures a forward pass first: 8 for fast steps, down to 1 where a
+    # step takes long (Inception v3 at 299 on a CPU), so the first update comes within seconds.
+    steps_per_execution: Optional[int] = setting(None, "Training steps per compiled call; unset: auto, as many "
+                                                       "(up to 8) as take about half a second, measured before "
+                                                       "training (1 under mirrored/multiworker).", lo=1)
     # The most of the training time that the checkpoints (backup/ for --resume, best.keras) may
     # take: with short epochs they are written every few epochs instead of every epoch (always after
     # the first two and the last). 0: every epoch. See training/callbacks.Checkpoints.

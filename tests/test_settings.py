@@ -119,7 +119,7 @@ def test_help_states_the_defaults_that_apply():
     r = CliRunner().invoke(main, ["fit", "--help"], terminal_width=200)
     text = " ".join(r.output.split())
     assert "--batch-size INTEGER RANGE Global batch size (over all devices). [default: the model's recipe, else 128]" in text
-    assert "[default: 8]" in text  # steps per execution: no recipe sets it
+    assert "[default: 0.01]" in text  # the checkpoint budget: no recipe sets it
     r = CliRunner().invoke(main, ["finetune", "--help"], terminal_width=200)
     text = " ".join(r.output.split())
     assert "[default: 32 (finetune)]" in text and "[default: mobilenet_v2 (finetune)]" in text
@@ -260,3 +260,53 @@ def test_lr_find_cli_prints_the_suggestion(tmp_path):
                                   "--precision", "float32", "--out", str(tmp_path / "l")], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     assert "suggested learning rate" in r.output and (tmp_path / "l" / "lr_find.png").is_file()
+
+
+def test_auto_steps_per_execution_follows_the_measured_step_time():
+    """Fast steps get 8 per compiled call; slow ones 1, so that progress shows within seconds."""
+    import keras
+    import tensorflow as tf
+
+    from kerascnn.training.loop import AUTO_CALL_SECONDS, auto_steps_per_execution
+
+    class Slow(keras.layers.Layer):
+        def __init__(self, seconds, **kw):
+            super().__init__(**kw)
+            self.seconds = seconds
+
+        def call(self, x):
+            import time
+
+            y = tf.numpy_function(lambda a: (time.sleep(self.seconds), a)[1], [x], x.dtype, stateful=True)
+            y.set_shape(x.shape)
+            return y
+
+        def compute_output_shape(self, shape):
+            return shape
+
+    def model(seconds):
+        inputs = keras.Input((4,))
+        x = Slow(seconds)(inputs) if seconds else inputs
+        return keras.Model(inputs, keras.layers.Dense(2)(x))
+
+    data = tf.data.Dataset.from_tensor_slices((tf.zeros((8, 4)), tf.zeros((8, 2)))).batch(4)
+    fast, _ = auto_steps_per_execution(model(0), data)
+    slow, step = auto_steps_per_execution(model(0.1), data)
+    assert fast == 8
+    assert slow == max(1, int(AUTO_CALL_SECONDS / step)) and slow <= 2 and step >= 0.3
+
+
+def test_eta_report_speaks_early_and_advises_on_long_runs(caplog):
+    import logging
+
+    from kerascnn.training.callbacks import EtaReport
+
+    clock = iter([0.0, 20.0, 40.0])  # the first call, then two 20 s steps of a 1,000-step epoch
+    cb = EtaReport(epochs=30, initial_epoch=0, steps_per_epoch=1000, clock=lambda: next(clock))
+    with caplog.at_level(logging.INFO, logger="kerascnn"):
+        cb.on_train_batch_end(0)
+        cb.on_train_batch_end(1)  # 20 s for one step: past MEASURE_SECONDS, report now
+        cb.on_train_batch_end(2)  # reported once only
+    text = [r.getMessage() for r in caplog.records]
+    assert text[0] == "about 5h33m per epoch, 166h40m for the 30 epoch(s) of this run (timed over 1 steps)"
+    assert "smaller --input-shape" in text[1] and len(text) == 2

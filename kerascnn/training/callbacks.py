@@ -240,3 +240,50 @@ def _is_number(v) -> bool:
         return True
     except (TypeError, ValueError):
         return False
+
+
+class EtaReport(keras.callbacks.Callback):
+    """Says early how long the run will take, and how to get a quicker one when that is long.
+
+    Timed from the end of the first training call (which pays for tracing) over the next few seconds
+    or steps; logged once per `fit`, in the first epoch (at its end at the latest).
+    """
+
+    LONG = 3600.0  # a run estimated longer than this gets the advice below
+    MEASURE_SECONDS, MEASURE_STEPS = 3.0, 20
+
+    def __init__(self, epochs: int, initial_epoch: int, steps_per_epoch: int, clock=time.perf_counter):
+        super().__init__()
+        self.epochs, self.initial_epoch, self.steps_per_epoch, self.clock = epochs, initial_epoch, steps_per_epoch, clock
+        self.start: Optional[Tuple[float, int]] = None
+        self.done = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.done:
+            return
+        now, steps = self.clock(), batch + 1
+        if self.start is None:
+            self.start = (now, steps)
+            return
+        seconds, counted = now - self.start[0], steps - self.start[1]
+        if counted > 0 and (seconds >= self.MEASURE_SECONDS or counted >= self.MEASURE_STEPS):
+            self._report(seconds / counted, counted)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.done and self.start is not None:  # a short epoch: time what there was
+            counted = self.steps_per_epoch - self.start[1]
+            if counted > 0:
+                self._report((self.clock() - self.start[0]) / counted, counted)
+        self.done = True
+
+    def _report(self, per_step: float, counted: int) -> None:
+        from kerascnn.progress import format_duration
+
+        self.done = True
+        epoch = per_step * self.steps_per_epoch
+        remaining = epoch * (self.epochs - self.initial_epoch)
+        log.info("about %s per epoch, %s for the %d epoch(s) of this run (timed over %d steps)",
+                 format_duration(epoch), format_duration(remaining), self.epochs - self.initial_epoch, counted)
+        if remaining > self.LONG:
+            log.info("that is long; for a quick run: a smaller --input-shape (half the side: ~4x faster), "
+                     "fewer --epochs, or a machine with a GPU")

@@ -11,10 +11,11 @@ import math
 import os
 import shutil
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import keras
 
@@ -26,8 +27,9 @@ from kerascnn.models import create_model, get_spec
 from kerascnn.models.common import freeze_backbone
 from kerascnn.settings import Resolved
 from kerascnn.training import run_dir as rd
-from kerascnn.training.callbacks import (Checkpoints, EpochTensorBoard, Exporter, HistoryWriter, StreamedFailures,
-                                         latest_backup, restore_backup)
+from kerascnn.progress import format_duration
+from kerascnn.training.callbacks import (Checkpoints, EpochTensorBoard, EtaReport, Exporter, HistoryWriter,
+                                         StreamedFailures, latest_backup, restore_backup)
 from kerascnn.training.distribute import set_precision, setup_distribution
 from kerascnn.training.optim import learning_rate, make_optimizer
 from kerascnn.plots import plot_curves
@@ -106,6 +108,27 @@ def build_model(cfg: TrainConfig, image_shape, num_classes: int, optimizer, step
     return model
 
 
+AUTO_MAX_STEPS = 8
+AUTO_CALL_SECONDS = 0.5  # auto steps per call: about this long a call, so progress shows often
+
+
+def auto_steps_per_execution(model, train) -> Tuple[int, float]:
+    """(steps per compiled call, estimated seconds per training step) from a timed forward pass.
+
+    A training step costs about three forward passes (forward, and a backward pass of about twice
+    that). The first pass pays for tracing, so the best of two more is timed.
+    """
+    x = next(iter(train))[0]
+    model.predict_on_batch(x)
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        model.predict_on_batch(x)
+        times.append(time.perf_counter() - start)
+    step = 3 * min(times)
+    return max(1, min(AUTO_MAX_STEPS, int(AUTO_CALL_SECONDS / max(step, 1e-6)))), step
+
+
 def _log_folder_audit(cfg: TrainConfig, image_shape) -> None:
     """For an image folder, `kerascnn audit`'s one-line summary (without the duplicate search, which
     decodes every file): imbalance, unusable and far-too-small images."""
@@ -146,7 +169,12 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose,
 
     with dist.strategy.scope():
         model = build_model(cfg, image_shape, bundle.num_classes, make_optimizer(cfg, steps_per_epoch),
-                            dist.steps_per_execution(cfg.steps_per_execution))
+                            dist.steps_per_execution(cfg.steps_per_execution or 1))
+    if cfg.steps_per_execution is None and dist.steps_per_execution(AUTO_MAX_STEPS) > 1:
+        model.steps_per_execution, step_seconds = auto_steps_per_execution(model, bundle.train)
+        took = f"{step_seconds * 1000:.0f} ms" if step_seconds < 1 else format_duration(step_seconds)
+        log.info("steps per compiled call: %d (a training step takes about %s; --steps-per-execution N to "
+                 "choose)", model.steps_per_execution, took)
     outputs = list(model.output_names)
 
     export = Exporter()
@@ -172,7 +200,7 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose,
                default=-math.inf)  # resumed: best.keras holds the best epoch up to the backup's
     checkpoints = Checkpoints(run / rd.BACKUP, run / rd.BEST, monitor_acc, export,
                               budget=dist.checkpoint_budget(cfg.checkpoint_budget), best=best)
-    cbs = [checkpoints, history,
+    cbs = [EtaReport(cfg.epochs, initial_epoch, steps_per_epoch), checkpoints, history,
            keras.callbacks.TerminateOnNaN(), EpochTensorBoard(str(run / rd.TENSORBOARD))]
     if bundle.streams and dist.num_workers == 1:  # with several workers each sees a shard only
         cbs.append(StreamedFailures(bundle.streams))
@@ -194,7 +222,20 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose,
         rd.atomic_save(run / rd.MODEL, lambda p: exported.save(p))
         rd.write_classes(run, bundle.class_names)
         plot_curves(history.rows, run / rd.CURVES, title=f"{cfg.model} on {cfg.data.spec}")
+        write_run_report(run, exported, bundle.val, bundle.class_names)
     else:
         shutil.rmtree(run, ignore_errors=True)
         run = shared or (Path(cfg.out) if cfg.out else run)
     return FitResult(run, exported, history.rows, bundle.class_names, steps_per_epoch, model)
+
+
+def write_run_report(run: Path, model: keras.Model, val, class_names: Sequence[str]) -> Optional[Path]:
+    """The run's report.html (kerascnn.report). A report is a convenience: if it fails, the run has
+    still succeeded, so the failure is a logged warning, never an exception."""
+    from kerascnn.report import write_report
+
+    try:
+        return write_report(run, model=model, dataset=val if val is not None else [], class_names=class_names)
+    except Exception as e:  # noqa: BLE001  (any failure: the trained model is already saved)
+        log.warning("report.html not written: %s: %s (kerascnn report %s retries)", type(e).__name__, e, run)
+        return None
