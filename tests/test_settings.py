@@ -301,12 +301,14 @@ def test_eta_report_speaks_early_and_advises_on_long_runs(caplog):
 
     from kerascnn.training.callbacks import EtaReport
 
-    clock = iter([0.0, 20.0, 40.0])  # the first call, then two 20 s steps of a 1,000-step epoch
+    clock = iter([0.0, 30.0, 50.0, 70.0])  # begin; the first call (with tracing); 20 s steps; 1,000 a epoch
     cb = EtaReport(epochs=30, initial_epoch=0, steps_per_epoch=1000, clock=lambda: next(clock))
     with caplog.at_level(logging.INFO, logger="kerascnn"):
-        cb.on_train_batch_end(0)
+        cb.on_train_begin()
+        cb.on_train_batch_end(0)  # a slow first step is said at once
         cb.on_train_batch_end(1)  # 20 s for one step: past MEASURE_SECONDS, report now
         cb.on_train_batch_end(2)  # reported once only
     text = [r.getMessage() for r in caplog.records]
-    assert text[0] == "about 5h33m per epoch, 166h40m for the 30 epoch(s) of this run (timed over 1 steps)"
-    assert "smaller --input-shape" in text[1] and len(text) == 2
+    assert text[0].startswith("the first 1 training step(s) took 30s")
+    assert text[1] == "about 5h33m per epoch, 166h40m for the 30 epoch(s) of this run (timed over 1 steps)"
+    assert "smaller --input-shape" in text[2] and len(text) == 3

@@ -256,7 +256,11 @@ class EtaReport(keras.callbacks.Callback):
         super().__init__()
         self.epochs, self.initial_epoch, self.steps_per_epoch, self.clock = epochs, initial_epoch, steps_per_epoch, clock
         self.start: Optional[Tuple[float, int]] = None
+        self.began: Optional[float] = None
         self.done = False
+
+    def on_train_begin(self, logs=None):
+        self.began = self.clock()
 
     def on_train_batch_end(self, batch, logs=None):
         if self.done:
@@ -264,6 +268,11 @@ class EtaReport(keras.callbacks.Callback):
         now, steps = self.clock(), batch + 1
         if self.start is None:
             self.start = (now, steps)
+            if self.began is not None and now - self.began > self.MEASURE_SECONDS:
+                from kerascnn.progress import format_duration
+
+                log.info("the first %d training step(s) took %s (with the set-up of the training function); "
+                         "timing the next ones for an estimate", steps, format_duration(now - self.began))
             return
         seconds, counted = now - self.start[0], steps - self.start[1]
         if counted > 0 and (seconds >= self.MEASURE_SECONDS or counted >= self.MEASURE_STEPS):

@@ -112,20 +112,25 @@ AUTO_MAX_STEPS = 8
 AUTO_CALL_SECONDS = 0.5  # auto steps per call: about this long a call, so progress shows often
 
 
-def auto_steps_per_execution(model, train) -> Tuple[int, float]:
+def auto_steps_per_execution(model, train, sample: int = 8) -> Tuple[int, float]:
     """(steps per compiled call, estimated seconds per training step) from a timed forward pass.
 
     A training step costs about three forward passes (forward, and a backward pass of about twice
-    that). The first pass pays for tracing, so the best of two more is timed.
+    that), and a forward pass about its batch size times that of a few images: `sample` images are
+    timed, so that the probe costs a fraction of one step even for a big network on a CPU. The first
+    pass pays for tracing; when it alone is long, the step is long anyway and nothing more is timed.
     """
     x = next(iter(train))[0]
+    scale = len(x) / min(len(x), sample)
+    x = x[:sample]
+    start = time.perf_counter()
     model.predict_on_batch(x)
-    times = []
-    for _ in range(2):
+    first = time.perf_counter() - start
+    if first * scale < AUTO_CALL_SECONDS * 20:  # else clearly one step per call; spare a second pass
         start = time.perf_counter()
         model.predict_on_batch(x)
-        times.append(time.perf_counter() - start)
-    step = 3 * min(times)
+        first = time.perf_counter() - start
+    step = 3 * first * scale
     return max(1, min(AUTO_MAX_STEPS, int(AUTO_CALL_SECONDS / max(step, 1e-6)))), step
 
 
