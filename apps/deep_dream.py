@@ -64,7 +64,7 @@ class DreamConfig:
                               "smallest fits the model).", lo=1, hi=12)
     octave_scale: float = setting(1.3, "Size ratio between octaves.", lo=1.0, hi=3.0, lo_open=True)
     steps: int = setting(20, "Gradient-ascent steps per octave.", lo=1)
-    step_size: float = setting(0.01, "Step, as a fraction of the pixel range [0, 255], of the gradient "
+    step_size: float = setting(0.003, "Step, as a fraction of the pixel range [0, 255], of the gradient "
                                      "divided by its mean absolute value.", lo=0.0, hi=1.0, lo_open=True)
     tile: int = setting(512, "Gradients in tiles of at most this many pixels a side (bounded memory at any "
                              "image size).", lo=32)
@@ -84,13 +84,17 @@ class DreamConfig:
 
 
 def resolve(settings: Mapping[str, Any], *, config_file: Optional[os.PathLike] = None,
-            source: str = "argument") -> Resolved:
+            source: str = "argument", check_model: bool = True, cls: Any = None, command: str = APP,
+            app_defaults: Optional[Mapping[str, Any]] = None) -> Resolved:
     """The checked settings of a dream, each with its source (`kerascnn dream --print-config`).
 
     Layers, channels, class and weights are parsed and checked here, before any model is built;
-    that the layers and channels exist in the model is checked when it is built.
+    that the layers and channels exist in the model is checked when it is built. `check_model=False`
+    skips the checks of `model` and `weights` (a built keras.Model is passed instead).
     """
-    layers = [read_settings_file(config_file, DreamConfig)] if config_file else []
+    cls = cls or DreamConfig
+    layers = [Layer(f"app {command}", dict(app_defaults))] if app_defaults else []
+    layers += [read_settings_file(config_file, cls)] if config_file else []
     values = dict(settings)
     if "class" in values:  # the CLI's and a JSON file's spelling
         values["class_"] = values.pop("class")
@@ -100,7 +104,7 @@ def resolve(settings: Mapping[str, Any], *, config_file: Optional[os.PathLike] =
     if values.get("class_") is not None:
         values["class_"] = str(values["class_"])
     layers.append(Layer(source, values))
-    resolved = resolve_layers(DreamConfig, layers, APP)
+    resolved = resolve_layers(cls, layers, command)
     cfg = resolved.config
     parse_layers(cfg.layers)
     parse_channels(cfg.channels)
@@ -112,6 +116,8 @@ def resolve(settings: Mapping[str, Any], *, config_file: Optional[os.PathLike] =
         raise SettingError("guide", f"Guide image {cfg.guide} does not exist.")
     if cfg.guide is not None and cfg.class_ is not None:
         raise SettingError("guide", "Pass either a guide image or a class, not both.")
+    if not check_model:
+        return resolved
     if not cfg.model.endswith(".keras"):
         from kerascnn.models.registry import get_spec
         from kerascnn.weights import check_weights
@@ -249,10 +255,24 @@ def build_objective(model, cfg: DreamConfig, photo: np.ndarray) -> Objective:
     layers = parse_layers(cfg.layers) or ({name: 1.0 for name in channels} if channels else "dream")
     if isinstance(layers, dict):
         layers = {**layers, **{n: 1.0 for n in channels if n not in layers}}
-    extractor = _free_size(feature_extractor(model, layers))
+    extractor = _free_size(_extractor(model, layers))
     picked = _pick_channels(extractor, channels, photo, cfg.tile)
     guides = _guides(extractor, picked, cfg.guide) if cfg.guide else (None,) * len(picked)
     return Objective(extractor, tuple(extractor.layer_weights), picked, guides, None, None, _min_side(model))
+
+
+def _extractor(model, layers):
+    """feature_extractor, whose unknown-name error also lists the layers (a few) or says how to see them."""
+    from kerascnn.errors import UnknownNameError
+    from kerascnn.features import feature_extractor, list_layers
+
+    try:
+        return feature_extractor(model, layers)
+    except UnknownNameError as e:
+        names = [row.name for row in list_layers(model)]
+        more = (f" Its layers: {', '.join(names)}." if len(names) <= 30 else
+                f" `kerascnn dream --model {model.name} --list-layers` lists them.")
+        raise UnknownNameError(e.param, str(e) + more) from None
 
 
 def _free_size(extractor):
@@ -265,11 +285,11 @@ def _free_size(extractor):
 
 def _fixed_input(extractor, model) -> Optional[Tuple[int, int]]:
     """The input size a classifier head needs (VGG's Flatten) or None when it pools any size."""
-    import keras
+    import tensorflow as tf
 
     h, w = (int(s) for s in model.input_shape[1:3])
-    try:  # symbolically (no compute): 1.5x the size changes what a Flatten passes on
-        extractor(keras.Input((h * 3 // 2, w * 3 // 2, 3)))
+    try:  # one forward pass at 1.5x the size, which changes what a Flatten passes on
+        extractor(tf.zeros((1, h * 3 // 2, w * 3 // 2, 3)))
         return None
     except Exception:  # noqa: BLE001 (Keras raises ValueError or TF InvalidArgumentError)
         return h, w
@@ -360,7 +380,7 @@ def make_tile_gradient(obj: Objective):
 
 def splits(size: int, tile: int) -> List[Tuple[int, int]]:
     """[start, stop) ranges cutting `size` pixels into ceil(size / tile) near-equal pieces (each
-    more than tile / 2, so no sliver smaller than the model's input)."""
+    at least tile / 2, so no sliver smaller than the model's input)."""
     n = max(1, math.ceil(size / tile))
     bounds = [round(i * size / n) for i in range(n + 1)]
     return list(zip(bounds[:-1], bounds[1:]))
@@ -435,6 +455,38 @@ def preserve_colors(dreamed: np.ndarray, photo: np.ndarray) -> np.ndarray:
     return np.clip(tf.image.yuv_to_rgb(tf.concat([y, uv], -1)).numpy() * 255.0, 0.0, 255.0)
 
 
+def read_photo(image, cfg: DreamConfig) -> np.ndarray:
+    """The photo to dream on: a file (load_image), or pixels; resized to `cfg.size` if set."""
+    from kerascnn.imageio import load_image, resize_longest
+
+    if isinstance(image, np.ndarray):
+        photo = np.asarray(image, np.float32)
+        if photo.ndim != 3 or photo.shape[-1] != 3:
+            raise SettingError("image", f"image must be (height, width, 3) pixels. Received: shape={photo.shape}")
+        return resize_longest(photo, cfg.size) if cfg.size else photo
+    return load_image(image, size=cfg.size)
+
+
+def dream_octaves(photo: np.ndarray, cfg: DreamConfig, obj: Objective, tile_gradient, rng: np.random.Generator,
+                  bar=None) -> np.ndarray:
+    """The octave loop (Google's notebook): ascend at each size, smallest first; the dream made so
+    far (its difference from the shrunk photo) is enlarged onto the photo at the next size."""
+    import tensorflow as tf
+
+    detail = None  # what the dream has added, at the last octave's size
+    for shape in octave_shapes(*photo.shape[:2], cfg.octaves, cfg.octave_scale, obj.min_side):
+        base = tf.image.resize(photo, shape, method="bilinear", antialias=True).numpy()
+        start = base
+        if detail is not None:
+            start = np.clip(base + tf.image.resize(detail, shape, method="bilinear").numpy(), 0.0, 255.0)
+        dreamed = ascend(tile_gradient, start, cfg, rng, bar)
+        detail = dreamed - base
+    out = dreamed  # the last octave is the photo's own size
+    if cfg.preserve_colors:
+        out = preserve_colors(out, photo)
+    return out.astype(np.float32)
+
+
 def run(resolved: Union[Resolved, DreamConfig], image: Union[os.PathLike, str, np.ndarray], *,
         model=None, progress: bool = True) -> np.ndarray:
     """Dream on `image` (a path, or float (h, w, 3) pixels in [0, 255]) with resolved settings.
@@ -442,39 +494,15 @@ def run(resolved: Union[Resolved, DreamConfig], image: Union[os.PathLike, str, n
     `model` reuses a built network (tests, animations); by default `cfg.model` is built.
     Returns float32 (h, w, 3) pixels in [0, 255].
     """
-    import tensorflow as tf
-
-    from kerascnn.imageio import load_image, resize_longest
     from kerascnn.progress import Progress
 
     cfg = resolved.config if isinstance(resolved, Resolved) else resolved
-    if isinstance(image, np.ndarray):
-        photo = np.asarray(image, np.float32)
-        if photo.ndim != 3 or photo.shape[-1] != 3:
-            raise SettingError("image", f"image must be (height, width, 3) pixels. Received: shape={photo.shape}")
-        photo = resize_longest(photo, cfg.size) if cfg.size else photo
-    else:
-        photo = load_image(image, size=cfg.size)
+    photo = read_photo(image, cfg)
     model = model if model is not None else build_model(cfg)
     obj = build_objective(model, cfg, photo)
     shapes = octave_shapes(*photo.shape[:2], cfg.octaves, cfg.octave_scale, obj.min_side)
-    tile_gradient = make_tile_gradient(obj)
-    rng = np.random.default_rng(cfg.seed)
-    detail = None  # what the dream has added, at the last octave's size
     with Progress(cfg.steps * len(shapes), "dream", unit="step", disable=not progress) as bar:
-        for shape in shapes:
-            base = tf.image.resize(photo, shape, method="bilinear", antialias=True).numpy()
-            if detail is not None:
-                detail = tf.image.resize(detail, shape, method="bilinear").numpy()
-                base_plus = np.clip(base + detail, 0.0, 255.0)
-            else:
-                base_plus = base
-            dreamed = ascend(tile_gradient, base_plus, cfg, rng, bar)
-            detail = dreamed - base
-    out = dreamed  # the last octave is the photo's own size
-    if cfg.preserve_colors:
-        out = preserve_colors(out, photo)
-    return out.astype(np.float32)
+        return dream_octaves(photo, cfg, obj, make_tile_gradient(obj), np.random.default_rng(cfg.seed), bar)
 
 
 def dream(image: Union[os.PathLike, str, np.ndarray], *, config_file: Optional[os.PathLike] = None,
@@ -483,7 +511,7 @@ def dream(image: Union[os.PathLike, str, np.ndarray], *, config_file: Optional[o
 
     Takes every DreamConfig setting by name: model="inception_v3", weights="imagenet",
     layers={"mixed3": 1.0, "mixed5": 1.5} (or "mixed3:1.0,mixed5:1.5"), channels={"mixed4": (12, 40)}
-    or {"mixed4": 8} (the 8 strongest), octaves=4, octave_scale=1.3, steps=20, step_size=0.01,
+    or {"mixed4": 8} (the 8 strongest), octaves=4, octave_scale=1.3, steps=20, step_size=0.003,
     tile=512, jitter=32, guide="guide.jpg", class_="tabby" (or 281), preserve_colors=False, size=None,
     seed=0. `model` may also be a built keras.Model (then `weights` is not used).
 
@@ -492,8 +520,8 @@ def dream(image: Union[os.PathLike, str, np.ndarray], *, config_file: Optional[o
     """
     if model is not None and not isinstance(model, (str, os.PathLike)):
         built = model
-        settings = {**settings, "weights": "none"}
-        resolved = resolve(settings, config_file=config_file)
+        resolved = resolve({**settings, "model": model.name, "weights": "none"}, config_file=config_file,
+                           check_model=False)
     else:
         built = None
         if model is not None:
@@ -502,11 +530,12 @@ def dream(image: Union[os.PathLike, str, np.ndarray], *, config_file: Optional[o
     return run(resolved, image, model=built, progress=progress)
 
 
-def dream_file(image: Union[os.PathLike, str], out: os.PathLike, *, config_file: Optional[os.PathLike] = None,
-               progress: bool = True, **settings: Any) -> Path:
+def dream_file(image: Union[os.PathLike, str], out: os.PathLike, *, resolved: Optional[Resolved] = None,
+               config_file: Optional[os.PathLike] = None, progress: bool = True, **settings: Any) -> Path:
     """Dream on the image file `image` and write `out` (.jpg/.png) and, beside it, `out` with .json:
     every resolved setting (seed included) with its source, and the image it was made from, so that
-    `kerascnn dream IMAGE --config OUT.json` makes the same picture again.
+    `kerascnn dream IMAGE --config OUT.json` makes the same picture again. `resolved` (from `resolve`)
+    replaces `settings` and `config_file`.
 
     Returns:
         The path of the image written.
@@ -515,9 +544,12 @@ def dream_file(image: Union[os.PathLike, str], out: os.PathLike, *, config_file:
     from kerascnn.jobs import JobDir
 
     out = Path(out)
+    if not os.path.isfile(image):
+        raise SettingError("image", f"Image {image} does not exist.")
     if out.suffix.lower() not in SAVE_FORMATS:
         raise SettingError("out", f"{out}: the output must end in {', '.join(SAVE_FORMATS)}.")
-    resolved = resolve(settings, config_file=config_file)
+    if resolved is None:
+        resolved = resolve(settings, config_file=config_file)
     pixels = run(resolved, image, progress=progress)
     save_image(out, pixels)
     record = {**resolved.to_json(), "image": os.fspath(image), "output": os.fspath(out)}
@@ -530,6 +562,6 @@ def settings_path(out: os.PathLike) -> Path:
     return Path(out).with_suffix(".json")
 
 
-__all__ = ["DreamConfig", "dream", "dream_file", "resolve", "run", "octave_shapes", "parse_layers",
+__all__ = ["DreamConfig", "dream", "dream_file", "resolve", "run", "dream_octaves", "octave_shapes", "parse_layers",
            "parse_channels", "splits", "gradient", "make_tile_gradient", "build_model", "build_objective",
            "preserve_colors", "settings_path"]

@@ -58,6 +58,8 @@ def write_report(run_dir: os.PathLike, *, model=None, dataset=None, class_names:
     if not (run / rd.CONFIG).is_file() and not (run / "settings.json").is_file():
         raise UserError(f"{run} is not a kerascnn run folder (no {rd.CONFIG} or settings.json).")
     settings = _read_json(run / "settings.json")
+    if settings is None and (run / rd.CONFIG).is_file():  # a run from before settings.json: values only
+        settings = {"command": "fit", "settings": _read_json(run / rd.CONFIG) or {}, "sources": {}}
     history = _read_history(run / rd.HISTORY)
     names = list(class_names or rd.read_classes(run / rd.MODEL) or [])
     sections = [_settings_section(settings), _curves_section(run / rd.CURVES, history)]
@@ -121,8 +123,8 @@ def _collect(model, dataset, limit: int) -> Tuple[np.ndarray, np.ndarray, np.nda
     for x, y in dataset:
         x = np.asarray(x)[:limit - n]
         y = np.asarray(y)[:limit - n]
-        p = np.asarray(model.predict_on_batch(x), np.float32)
-        p = p[0] if isinstance(p, (list, tuple)) else p
+        p = model.predict_on_batch(x)
+        p = np.asarray(p[0] if isinstance(p, (list, tuple)) else p, np.float32)  # the main head's
         images.append(x)
         labels.append(np.argmax(y, axis=-1) if y.ndim > 1 else y.astype(np.int64))
         probs.append(p)
@@ -140,7 +142,7 @@ def _collect(model, dataset, limit: int) -> Tuple[np.ndarray, np.ndarray, np.nda
 
 def _settings_section(settings) -> Tuple[str, str]:
     if not settings:
-        return "Settings", "<p>No settings.json in this run folder.</p>"
+        return "Settings", "<p>No settings.json in this run folder (written by runs since settings resolution).</p>"
     rows = []
     sources = settings.get("sources", {})
 
@@ -154,19 +156,33 @@ def _settings_section(settings) -> Tuple[str, str]:
 
     walk(settings.get("settings", {}))
     cmd = html.escape(str(settings.get("command", "")))
-    return "Settings", (f"<p>Command: <code>kerascnn {cmd}</code>; each value with the layer it came from.</p>"
-                        + _table(["setting", "value", "source"], rows))
+    if not sources:  # a run from before settings.json: its config.json, values without sources
+        return "Settings", (f"<p>Command: <code>kerascnn {cmd}</code>; this run predates settings.json, so "
+                            f"its config.json shows the values without their sources.</p><details><summary>"
+                            f"{len(rows)} settings</summary>" + _table(["setting", "value"], [r[:2] for r in rows])
+                            + "</details>")
+    chosen = [r for r in rows if r[2] and r[2] != "default"]
+    rest = [r for r in rows if r not in chosen]
+    body = f"<p>Command: <code>kerascnn {cmd}</code>; each value with the layer it came from.</p>"
+    if chosen:
+        body += _table(["setting", "value", "source"], chosen)
+    if rest:
+        body += (f"<details{'' if chosen else ' open'}><summary>{len(rest)} settings at their defaults</summary>"
+                 + _table(["setting", "value", "source"], rest) + "</details>")
+    return "Settings", body
 
 
 def _curves_section(curves: Path, history: List[dict]) -> Tuple[str, str]:
     body = ""
     if curves.is_file():
-        body += _img(curves.read_bytes(), "training curves")
+        # Three panels side by side: on a phone they scroll sideways rather than shrink past reading.
+        body += '<div class="scroll">' + _img(curves.read_bytes(), "training curves", "wide") + "</div>"
     if history:
         last = history[-1]
         keys = [k for k in last if k != "epoch" and last[k] not in (None, "")]
         rows = [(k, _fmt(last[k])) for k in keys]
-        body += f"<h3>Final metrics (epoch {html.escape(str(last.get('epoch', '?')))})</h3>" + _table(["metric", "value"], rows)
+        epoch = html.escape(str(last.get("epoch", "?")))
+        body += f"<h3>Final metrics (epoch {epoch})</h3>" + _table(["metric", "value"], rows)
     return "Training", body or "<p>No history.csv in this run folder.</p>"
 
 
@@ -176,7 +192,7 @@ def _evaluation_sections(model, dataset, names: List[str], cam_images: int, top_
 
     images, labels, probs = _collect(model, dataset, max_examples)
     if len(images) == 0:
-        return [("Validation", "<p>The validation split is empty.</p>")]
+        return [("Validation", "<p>No validation images: this run held none out.</p>")]
     k = probs.shape[-1]
     names = names if len(names) == k else [str(i) for i in range(k)]
     pred = np.argmax(probs, axis=-1)
@@ -184,32 +200,32 @@ def _evaluation_sections(model, dataset, names: List[str], cam_images: int, top_
     p, r, f, s = precision_recall_fscore_support(labels, pred, labels=list(range(k)), zero_division=0)
     acc = float(np.mean(pred == labels))
     sections = [("Validation", f"<p>{len(labels):,} validation images; top-1 accuracy <b>{acc:.2%}</b>.</p>"
-                 + _img(_confusion_png(cm, names, acc), "confusion matrix")
+                 + _confusion(cm, names, acc)
+                 + "<h3>Per class</h3>"
                  + _table(["class", "precision", "recall", "F1", "support"],
                           [(names[i], f"{p[i]:.3f}", f"{r[i]:.3f}", f"{f[i]:.3f}", str(int(s[i]))) for i in range(k)]))]
-    sections.append(("Top losses", _top_losses(images, labels, probs, names, top_losses)))
+    if top_losses:
+        sections.append(("Top losses", _top_losses(images, labels, probs, names, top_losses)))
     if cam_images:
         sections.append(("Grad-CAM", _gradcam_section(model, images[:cam_images], labels[:cam_images], names)))
     return sections
 
 
 def _top_losses(images, labels, probs, names, count: int) -> str:
-    from kerascnn.analysis.figures import plot_image_grid
-
     loss = -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1.0))
     wrong = np.flatnonzero(np.argmax(probs, -1) != labels)
     if len(wrong) == 0:
         return "<p>No validation image is misclassified.</p>"
     worst = wrong[np.argsort(-loss[wrong], kind="stable")][:count]
-    caps = [f"pred {names[int(np.argmax(probs[i]))]} {probs[i].max():.0%}\ntrue {names[labels[i]]} "
-            f"(loss {loss[i]:.2f})" for i in worst]
-    fig = plot_image_grid([images[i] for i in worst], caps, cols=4)
-    return (f"<p>{len(wrong):,} misclassified; the {len(worst)} with the largest loss.</p>"
-            + _img(_png(fig), "top losses"))
+    cells = [(images[i], f"predicted <b>{html.escape(str(names[int(np.argmax(probs[i]))]))}</b> "
+                         f"{probs[i].max():.0%}<br>true {html.escape(str(names[labels[i]]))}, "
+                         f"loss {loss[i]:.2f}") for i in worst]
+    return (f"<p>{len(wrong):,} misclassified; the {len(worst)} with the largest loss, worst first.</p>"
+            + _gallery(cells))
 
 
 def _gradcam_section(model, images, labels, names) -> str:
-    from kerascnn.analysis.figures import plot_image_grid
+    from kerascnn.analysis.figures import overlay
     from kerascnn.analysis.visualize import _gradcam, cam_model
 
     try:
@@ -217,10 +233,48 @@ def _gradcam_section(model, images, labels, names) -> str:
         heat, probs = _gradcam(cam, np.asarray(images, np.float32), None, "gradcam")
     except Exception as e:  # a model Grad-CAM cannot tap (no spatial map): say so, keep the report
         return f"<p>Grad-CAM not available for this model: {html.escape(str(e))}</p>"
-    caps = [f"pred {names[int(np.argmax(q))]} {q.max():.0%}\ntrue {names[t]}" for q, t in zip(probs, labels)]
-    fig = plot_image_grid(list(images), caps, cols=4, heatmaps=heat)
-    return (f"<p>Where the predicted class's evidence lies (layer <code>{html.escape(cam.layer_name)}</code>).</p>"
-            + _img(_png(fig), "Grad-CAM"))
+    cells = [(overlay(img, h) * 255.0, f"predicted <b>{html.escape(str(names[int(np.argmax(q))]))}</b> "
+                                       f"{q.max():.0%}<br>true {html.escape(str(names[t]))}")
+             for img, h, q, t in zip(images, heat, probs, labels)]
+    return (f"<p>Grad-CAM of the predicted class on the first validation images (layer "
+            f"<code>{html.escape(cam.layer_name)}</code>): red where the evidence for it lies.</p>"
+            + _gallery(cells))
+
+
+def _gallery(cells) -> str:
+    """Images with captions in a CSS grid that reflows from one phone column to many desktop ones."""
+    figs = "".join(f"<figure>{_img(_array_png(img), 'example')}<figcaption>{cap}</figcaption></figure>"
+                   for img, cap in cells)
+    return f'<div class="gallery">{figs}</div>'
+
+
+def _array_png(image: np.ndarray, longest: int = 192) -> bytes:
+    """An (H, W, C) [0, 255] image as PNG bytes, shrunk to `longest` pixels (Pillow comes with matplotlib)."""
+    from PIL import Image
+
+    img = np.clip(np.asarray(image, np.float32), 0, 255).astype(np.uint8)
+    pil = Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img[..., :3])
+    if max(pil.size) > longest:
+        pil.thumbnail((longest, longest))
+    buf = io.BytesIO()
+    pil.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _confusion(cm: np.ndarray, names: List[str], acc: float) -> str:
+    """The confusion matrix as an HTML table shaded by row-normalised counts (sharp at any width and
+    cheap); a matplotlib picture for more classes than a table can show."""
+    if len(names) > 30:
+        return _img(_confusion_png(cm, names, acc), "confusion matrix", "narrow")
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    head = "<tr><th>true \\ predicted</th>" + "".join(f"<th>{html.escape(str(n))}</th>" for n in names) + "</tr>"
+    rows = []
+    for i, name in enumerate(names):
+        tds = "".join(f'<td style="background:rgba(31,119,180,{v:.2f});{"color:#fff;" if v > 0.5 else ""}">'
+                      f'{int(n) or ""}</td>' for v, n in zip(norm[i], cm[i]))
+        rows.append(f"<tr><th>{html.escape(str(name))}</th>{tds}</tr>")
+    return (f'<h3>Confusion matrix</h3><div class="scroll"><table class="cm"><thead>{head}</thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
 
 
 def _confusion_png(cm: np.ndarray, names: List[str], acc: float) -> bytes:
@@ -238,18 +292,10 @@ def _confusion_png(cm: np.ndarray, names: List[str], acc: float) -> bytes:
 # HTML
 
 
-def _png(fig) -> bytes:
-    from kerascnn.analysis.figures import pyplot
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    pyplot().close(fig)
-    return buf.getvalue()
-
-
-def _img(png: bytes, alt: str) -> str:
+def _img(png: bytes, alt: str, cls: str = "") -> str:
     data = base64.b64encode(png).decode("ascii")
-    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
+    klass = f' class="{cls}"' if cls else ""
+    return f'<img{klass} src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
 
 
 def _fmt(value) -> str:
@@ -288,13 +334,23 @@ nav { display: flex; flex-wrap: wrap; gap: .4rem 1rem; margin-bottom: 1rem; font
 section { margin: 1.5rem 0; padding-top: .5rem; border-top: 1px solid var(--line); }
 h2 { font-size: 1.25rem; margin: .25rem 0 .75rem; }
 img { display: block; max-width: 100%; height: auto; margin: .5rem 0; border-radius: 4px; }
+img.narrow { max-width: min(100%, 560px); }
+img.wide { min-width: 720px; }
 .scroll { overflow-x: auto; -webkit-overflow-scrolling: touch; }
 table { border-collapse: collapse; font-size: .9rem; min-width: 60%; }
 th, td { text-align: left; padding: .3rem .6rem; border-bottom: 1px solid var(--line); white-space: nowrap; }
 th { background: var(--head); position: sticky; top: 0; }
-td:nth-child(2) { white-space: normal; word-break: break-all; }
-code { font-size: .9em; word-break: break-all; }
-@media (max-width: 600px) { main { padding: .6rem; } body { font-size: 15px; } th, td { padding: .25rem .4rem; } }
+td:nth-child(2) { white-space: normal; overflow-wrap: anywhere; }
+summary { cursor: pointer; color: var(--muted); margin: .5rem 0; }
+code { font-size: .9em; overflow-wrap: anywhere; }
+table.cm { min-width: 0; }
+table.cm td { text-align: center; min-width: 2.2em; color: inherit; }
+.gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(120px, 1fr)); gap: .75rem; }
+.gallery figure { margin: 0; }
+.gallery img { width: 100%; image-rendering: pixelated; margin: 0 0 .25rem; }
+figcaption { font-size: .8rem; line-height: 1.3; color: var(--muted); }
+@media (max-width: 600px) { main { padding: .6rem; } body { font-size: 15px; } th, td { padding: .25rem .4rem; }
+  .gallery { grid-template-columns: repeat(3, 1fr); gap: .5rem; } }
 """
 
 

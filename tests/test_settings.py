@@ -290,8 +290,8 @@ def test_auto_steps_per_execution_follows_the_measured_step_time():
         return keras.Model(inputs, keras.layers.Dense(2)(x))
 
     data = tf.data.Dataset.from_tensor_slices((tf.zeros((8, 4)), tf.zeros((8, 2)))).batch(4)
-    fast, _ = auto_steps_per_execution(model(0), data)
-    slow, step = auto_steps_per_execution(model(0.1), data)
+    fast, _, _ = auto_steps_per_execution(model(0), data)
+    slow, step, _ = auto_steps_per_execution(model(0.1), data)
     assert fast == 8
     assert slow == max(1, int(AUTO_CALL_SECONDS / step)) and slow <= 2 and step >= 0.3
 

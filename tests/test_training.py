@@ -245,3 +245,13 @@ def test_auxiliary_heads_train_with_weight_and_are_dropped_at_export(tmp_path):
     assert row["loss"] == pytest.approx(expected, rel=0.02)
     saved = load_model(result.run_dir / "model.keras")
     assert saved.output_names == ["predictions"] and saved.output_shape == (None, 2)
+
+
+def test_the_models_a_run_returns_predict_every_image(tmp_path):
+    """Training runs several steps per call; Keras's predict with that drops a last partial batch."""
+    import numpy as np
+
+    result = fit(_cfg(tmp_path, epochs=1, steps_per_execution=4))
+    x = np.zeros((40, 32, 32, 1), np.float32)
+    assert len(result.model.predict(x, batch_size=8, verbose=0)) == 40
+    assert len(result.trained.predict(x, batch_size=8, verbose=0)) == 40

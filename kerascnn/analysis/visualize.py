@@ -41,9 +41,11 @@ METHODS = ("gradcam", "gradcam++")
 # Models and layers
 
 
-def resolve_model(model: Union[str, "keras.Model"], weights: Optional[str] = None) -> "keras.Model":
+def resolve_model(model: Union[str, "keras.Model"], weights: Optional[str] = None,
+                  size: Optional[int] = None) -> "keras.Model":
     """A keras.Model from a .keras file (loaded with safe_mode on), a registry name (built at its
-    default input, with `weights` checked by `check_weights`), or a model (returned as it is)."""
+    default input, or `size` x `size` when given, with `weights` checked by `check_weights`), or a
+    model (returned as it is)."""
     if not isinstance(model, str):
         return model
     if model.endswith(".keras") or "/" in model or "\\" in model:
@@ -55,9 +57,19 @@ def resolve_model(model: Union[str, "keras.Model"], weights: Optional[str] = Non
     from kerascnn.models.registry import create_model, get_spec
     from kerascnn.weights import check_weights
 
+    from kerascnn.errors import ModelError
+
     spec = get_spec(model)  # UnknownNameError with close matches
     checked = check_weights(model, weights, spec.pretrained)
-    return create_model(model, weights=checked)
+    shape = {"input_shape": (size, size, spec.default_input[2])} if size else {}
+    try:
+        return create_model(model, weights=checked, **shape)
+    except ModelError:
+        if checked is None or checked in spec.pretrained:
+            raise
+        # A backbone (no-top) weights file: the features are what filters, activations and
+        # maximize look at, so build the network without its classifier.
+        return create_model(model, weights=checked, include_top=False, **shape)
 
 
 def layer_path(model: "keras.Model", layer: str) -> str:
@@ -230,9 +242,11 @@ def _scores(owner) -> Tuple[object, object]:
         raise SettingError("layer", f"Model {owner.name!r} has {len(owner.outputs)} outputs; Grad-CAM needs one.")
     out = owner.outputs[0]
     node = producer_node(out)
-    act = getattr(node.operation, "activation", None)
-    is_softmax = getattr(act, "__name__", "") == "softmax" and type(node.operation).__name__ in ("Activation", "Softmax")
-    if type(node.operation).__name__ == "Softmax" or is_softmax:
+    kind = type(node.operation).__name__
+    softmax = getattr(getattr(node.operation, "activation", None), "__name__", "") == "softmax"
+    # Only a separate softmax layer leaves its logits in the graph (a Dense with a softmax
+    # activation does not): then the score is the class's probability, as in keras-io's example.
+    if kind == "Softmax" or (kind == "Activation" and softmax):
         args = node.arguments.args
         if args and hasattr(args[0], "shape"):
             return args[0], out
@@ -387,7 +401,9 @@ def maximize(model: "keras.Model", layer: str, channels: Sequence[int], *, size:
         for i in range(steps):
             step(tf.constant(rng.integers(-jitter, jitter + 1, size=2), tf.int32))
             if kernel is not None and blur_every and (i + 1) % blur_every == 0:
-                x.assign(tf.nn.depthwise_conv2d(x, kernel, [1, 1, 1, 1], "SAME"))
+                r = kernel.shape[0] // 2  # reflected borders: zero padding would darken the edges
+                padded = tf.pad(x, [[0, 0], [r, r], [r, r], [0, 0]], mode="REFLECT")
+                x.assign(tf.nn.depthwise_conv2d(padded, kernel, [1, 1, 1, 1], "VALID"))
             bar.update()
     return x.numpy()
 

@@ -132,5 +132,5 @@ def print_settings(resolved) -> None:
 
 
 # Commands register by explicit import (no scanning); each module adds its commands to `main`.
-from kerascnn.cli import infer, train, zoo  # noqa: E402,F401
+from kerascnn.cli import dream, infer, train, visualize, zoo  # noqa: E402,F401
 from kerascnn.cli import data  # noqa: E402,F401  (kerascnn audit)

@@ -286,13 +286,20 @@ class EtaReport(keras.callbacks.Callback):
         self.done = True
 
     def _report(self, per_step: float, counted: int) -> None:
-        from kerascnn.progress import format_duration
-
         self.done = True
-        epoch = per_step * self.steps_per_epoch
-        remaining = epoch * (self.epochs - self.initial_epoch)
-        log.info("about %s per epoch, %s for the %d epoch(s) of this run (timed over %d steps)",
-                 format_duration(epoch), format_duration(remaining), self.epochs - self.initial_epoch, counted)
-        if remaining > self.LONG:
-            log.info("that is long; for a quick run: a smaller --input-shape (half the side: ~4x faster), "
-                     "fewer --epochs, or a machine with a GPU")
+        log_estimate(per_step, self.steps_per_epoch, self.epochs - self.initial_epoch, f"timed over {counted} steps")
+
+
+def log_estimate(per_step: float, steps_per_epoch: int, epochs: int, how: str, bound: str = "about") -> float:
+    """Log the time per epoch and for `epochs` epochs at `per_step` seconds a step, with advice when
+    that is long; returns the run's seconds."""
+    from kerascnn.progress import format_duration
+
+    epoch = per_step * steps_per_epoch
+    remaining = epoch * epochs
+    log.info("%s %s per epoch, %s for the %d epoch(s) of this run (%s)", bound, format_duration(epoch),
+             format_duration(remaining), epochs, how)
+    if remaining > EtaReport.LONG:
+        log.info("that is long; for a quick run: a smaller --input-shape (half the side: ~4x faster), "
+                 "fewer --epochs, or a machine with a GPU")
+    return remaining

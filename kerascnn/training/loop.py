@@ -29,7 +29,7 @@ from kerascnn.settings import Resolved
 from kerascnn.training import run_dir as rd
 from kerascnn.progress import format_duration
 from kerascnn.training.callbacks import (Checkpoints, EpochTensorBoard, EtaReport, Exporter, HistoryWriter,
-                                         StreamedFailures, latest_backup, restore_backup)
+                                         StreamedFailures, latest_backup, log_estimate, restore_backup)
 from kerascnn.training.distribute import set_precision, setup_distribution
 from kerascnn.training.optim import learning_rate, make_optimizer
 from kerascnn.plots import plot_curves
@@ -112,8 +112,9 @@ AUTO_MAX_STEPS = 8
 AUTO_CALL_SECONDS = 0.5  # auto steps per call: about this long a call, so progress shows often
 
 
-def auto_steps_per_execution(model, train, sample: int = 8) -> Tuple[int, float]:
-    """(steps per compiled call, estimated seconds per training step) from a timed forward pass.
+def auto_steps_per_execution(model, train, sample: int = 8) -> Tuple[int, float, bool]:
+    """(steps per compiled call, estimated seconds per training step, whether that is an estimate
+    rather than an upper bound) from a timed forward pass.
 
     A training step costs about three forward passes (forward, and a backward pass of about twice
     that), and a forward pass about its batch size times that of a few images: `sample` images are
@@ -126,12 +127,13 @@ def auto_steps_per_execution(model, train, sample: int = 8) -> Tuple[int, float]
     start = time.perf_counter()
     model.predict_on_batch(x)
     first = time.perf_counter() - start
-    if first * scale < AUTO_CALL_SECONDS * 20:  # else clearly one step per call; spare a second pass
+    timed = first * scale < AUTO_CALL_SECONDS * 20  # else clearly one step per call; spare a second pass
+    if timed:
         start = time.perf_counter()
         model.predict_on_batch(x)
         first = time.perf_counter() - start
     step = 3 * first * scale
-    return max(1, min(AUTO_MAX_STEPS, int(AUTO_CALL_SECONDS / max(step, 1e-6)))), step
+    return max(1, min(AUTO_MAX_STEPS, int(AUTO_CALL_SECONDS / max(step, 1e-6)))), step, timed
 
 
 def _log_folder_audit(cfg: TrainConfig, image_shape) -> None:
@@ -176,10 +178,13 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose,
         model = build_model(cfg, image_shape, bundle.num_classes, make_optimizer(cfg, steps_per_epoch),
                             dist.steps_per_execution(cfg.steps_per_execution or 1))
     if cfg.steps_per_execution is None and dist.steps_per_execution(AUTO_MAX_STEPS) > 1:
-        model.steps_per_execution, step_seconds = auto_steps_per_execution(model, bundle.train)
+        model.steps_per_execution, step_seconds, timed = auto_steps_per_execution(model, bundle.train)
         took = f"{step_seconds * 1000:.0f} ms" if step_seconds < 1 else format_duration(step_seconds)
-        log.info("steps per compiled call: %d (a training step takes about %s; --steps-per-execution N to "
-                 "choose)", model.steps_per_execution, took)
+        log.info("steps per compiled call: %d (a training step takes %s %s; --steps-per-execution N to choose)",
+                 model.steps_per_execution, "about" if timed else "up to", took)
+        if step_seconds * steps_per_epoch * cfg.epochs > EtaReport.LONG:  # say so now, not after a step
+            log_estimate(step_seconds, steps_per_epoch, cfg.epochs, "from a forward pass; timed again once "
+                         "training runs", "about" if timed else "up to")
     outputs = list(model.output_names)
 
     export = Exporter()
@@ -223,6 +228,10 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose,
             model.fit(train, validation_data=val, epochs=cfg.epochs, initial_epoch=initial_epoch,
                       callbacks=cbs, verbose=verbose, shuffle=False)  # the pipeline shuffles
     exported = export(model)
+    for m in (model, exported):
+        # Several steps per call are for training; Keras's predict then drops a last partial batch
+        # (40 images gave 32 rows), so the models handed back predict one batch per call.
+        m.steps_per_execution, m.predict_function = 1, None
     if dist.chief:
         rd.atomic_save(run / rd.MODEL, lambda p: exported.save(p))
         rd.write_classes(run, bundle.class_names)

@@ -1,0 +1,183 @@
+"""The visualisation commands as library calls: resolved settings in, PNG files in a job folder out.
+
+`kerascnn visualize filters|activations|gradcam|maximize` each parse their flags and call one of
+these; a script can call them too, with keyword arguments named as the flags:
+
+    from kerascnn.analysis.commands import visualize
+    job, files = visualize("gradcam", model="vgg16", weights="imagenet", images=("cat.jpg",))
+
+Files are named after what they show ("filters_block1_conv1.png", "gradcam_cat.png") and written
+atomically into a `kerascnn.JobDir` with the resolved settings beside them (settings.json).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from kerascnn.analysis import configs
+from kerascnn.errors import SettingError, UnknownNameError
+
+COMMANDS = {"filters": configs.FiltersConfig, "activations": configs.ActivationsConfig,
+            "gradcam": configs.GradcamConfig, "maximize": configs.MaximizeConfig}
+
+
+def resolve_settings(command: str, settings: dict, config_file: Optional[os.PathLike] = None,
+                     source: str = "argument"):
+    """The command's `Resolved` settings: defaults < the settings file < `settings`."""
+    from kerascnn.settings import Layer, read_settings_file, resolve
+
+    cls = COMMANDS[command]
+    layers = ([read_settings_file(config_file, cls)] if config_file else []) + [Layer(source, settings)]
+    return resolve(cls, layers, f"visualize {command}")
+
+
+def visualize(command: str, *, config_file: Optional[os.PathLike] = None, **settings: Any):
+    """Run `kerascnn visualize COMMAND` from Python; returns (JobDir, [written PNG paths])."""
+    if command not in COMMANDS:
+        raise UnknownNameError("command", f"Unknown visualize command {command!r}; one of {', '.join(COMMANDS)}.")
+    return run(resolve_settings(command, settings, config_file))
+
+
+def run(resolved) -> Tuple[Any, List[Path]]:
+    """Make a resolved command's pictures; returns (JobDir, [written PNG paths])."""
+    from kerascnn.analysis.visualize import resolve_model
+    from kerascnn.jobs import JobDir, slug
+
+    cfg = resolved.config
+    command = resolved.command.split()[-1]
+    if not cfg.model:
+        raise SettingError("model", "No model given: pass a registry name or a .keras file.")
+    # Feature visualisation runs at --size (a registry network is built at that input; a file keeps its own).
+    model = resolve_model(cfg.model, cfg.weights, size=cfg.size if command == "maximize" else None)
+    draw = {"filters": _filters, "activations": _activations, "gradcam": _gradcam, "maximize": _maximize}[command]
+    files: List[Tuple[str, Any]] = draw(model, cfg)  # checked (and computed) before the folder exists
+    job = JobDir.create("visualize", f"{command}-{slug(cfg.model)}", cfg.out)
+    job.write_settings(resolved)
+    from kerascnn.analysis.figures import save_figure
+
+    return job, [save_figure(fig, (job, name)) for name, fig in files]
+
+
+def _name(text: str) -> str:
+    from kerascnn.jobs import slug
+
+    return slug(text.replace("/", "_"))  # "backbone/c2" -> "backbone_c2" (slug keeps a basename only)
+
+
+def _filters(model, cfg) -> list:
+    from kerascnn.analysis.figures import plot_filters
+    from kerascnn.analysis.visualize import filter_grid, filters
+
+    kernels, path = filters(model, cfg.layer)
+    grid = filter_grid(kernels, cfg.normalize, max_filters=cfg.max_filters)
+    kh, kw, cin, cout = kernels.shape
+    shown = f", first {cfg.max_filters}" if cout > cfg.max_filters else ""
+    how = "RGB" if cin == 3 else "per input channel, gray"
+    title = (f"{model.name} {path}: {cout} filters {kh}x{kw}x{cin}{shown} ({how}; "
+             f"{cfg.normalize} scale, zero = grey)")
+    return [(f"filters_{_name(path)}.png", plot_filters(grid, title))]
+
+
+def _activations(model, cfg) -> list:
+    from kerascnn.analysis.figures import plot_activations
+    from kerascnn.analysis.visualize import activations
+    from kerascnn.imageio import load_image
+
+    names = [n.strip() for n in cfg.layers.split(",") if n.strip()]
+    if not names:
+        raise SettingError("layers", "No layers given: pass --layers L1,L2 (see `kerascnn summary MODEL`).")
+    if not cfg.image:
+        raise SettingError("image", "No image given.")
+    channels = int(model.input_shape[-1] or 3)
+    maps = activations(model, load_image(cfg.image, channels=channels, max_side=512), names)
+    stem = _name(Path(cfg.image).stem)
+    return [(f"activations_{stem}_{_name(p)}.png", plot_activations(a, f"{model.name} {p}", cfg.max_channels))
+            for p, a in maps.items()]
+
+
+def class_names_of(model, model_arg: str) -> Optional[List[str]]:
+    """A model's class names: classes.json beside a .keras file, ImageNet's for 1000 outputs, else None."""
+    from kerascnn.training import run_dir as rd
+
+    if model_arg.endswith(".keras"):
+        names = rd.read_classes(model_arg)
+        if names:
+            return list(names)
+    if model.output_shape[-1] == 1000:
+        from kerascnn.imageio import imagenet_classes
+
+        return [n.split(",")[0] for n in imagenet_classes()]
+    return None
+
+
+def class_index(target: Optional[str], names: Optional[Sequence[str]], n_classes: int) -> Optional[int]:
+    """--class N|NAME as an index (None: each image's predicted class)."""
+    if target is None or str(target) == "":
+        return None
+    text = str(target).strip()
+    if text.isdigit():
+        index = int(text)
+    elif n_classes == 1000 and names is not None:
+        from kerascnn.imageio import imagenet_class_index
+
+        try:
+            index = imagenet_class_index(text)
+        except UnknownNameError as e:
+            raise UnknownNameError("target_class", str(e)) from None
+    else:
+        lowered = [str(n).lower() for n in (names or [])]
+        if text.lower() not in lowered:
+            raise UnknownNameError("target_class", f"Unknown class {text!r}; the model's classes: "
+                                                   f"{', '.join(map(str, names or [])) or 'unnamed (pass an index)'}.")
+        index = lowered.index(text.lower())
+    if not 0 <= index < n_classes:
+        raise SettingError("target_class", f"Class {index} is out of range; the model has {n_classes} classes.")
+    return index
+
+
+def _gradcam(model, cfg) -> list:
+    from kerascnn.analysis.figures import plot_gradcam
+    from kerascnn.analysis.visualize import _gradcam, cam_model, input_size, prepare_images
+    from kerascnn.imageio import load_image
+
+    if not cfg.images:
+        raise SettingError("images", "No images given.")
+    names = class_names_of(model, cfg.model)
+    target = class_index(cfg.target_class, names, int(model.output_shape[-1]))
+    cam = cam_model(model, cfg.layer)
+    shape = input_size(model)
+    out = []
+    for path in cfg.images:
+        batch = prepare_images(load_image(path, channels=shape[2]), shape)
+        heat, probs = _gradcam(cam, batch, target, "gradcam")
+        heat_pp, _ = _gradcam(cam, batch, target, "gradcam++")
+        fig = plot_gradcam(batch[0], [heat[0], heat_pp[0]], ["Grad-CAM", "Grad-CAM++"], probs[0], names, target,
+                           title=f"{model.name}, layer {cam.layer_name}")
+        out.append((f"gradcam_{_name(Path(path).stem)}.png", fig))
+    return out
+
+
+def _maximize(model, cfg) -> list:
+    from kerascnn.analysis.figures import plot_image_grid
+    from kerascnn.analysis.visualize import layer_path, maximize, parse_channels
+
+    if not cfg.layer:
+        raise SettingError("layer", "No layer given: pass --layer (see `kerascnn summary MODEL`).")
+    path = layer_path(model, cfg.layer)
+    chans = parse_channels(cfg.channels)
+    images = maximize(model, path, chans, size=cfg.size, steps=cfg.steps, lr=cfg.lr, jitter=cfg.jitter,
+                      blur_sigma=cfg.blur_sigma, blur_every=cfg.blur_every, seed=cfg.seed)
+    images = _stretch(images)
+    fig = plot_image_grid(list(images), [f"#{c}" for c in chans], cols=min(4, len(chans)),
+                          title=f"{model.name} {path}: images that excite each channel ({cfg.steps} steps)")
+    return [(f"maximize_{_name(path)}.png", fig)]
+
+
+def _stretch(images: np.ndarray) -> np.ndarray:
+    """Each image's values stretched to [0, 255] around mid-grey, so faint patterns show (display only)."""
+    centred = images - images.mean(axis=(1, 2, 3), keepdims=True)
+    scale = np.maximum(np.abs(centred).max(axis=(1, 2, 3), keepdims=True), 1e-6)
+    return (127.5 + 127.5 * centred / scale).astype(np.float32)

@@ -1,0 +1,146 @@
+"""`kerascnn visualize filters|activations|gradcam|maximize` and `kerascnn report`: see inside a model."""
+from __future__ import annotations
+
+import click
+
+from kerascnn.analysis.configs import (ActivationsConfig, FiltersConfig, GradcamConfig, MaximizeConfig,
+                                       ReportConfig)
+from kerascnn.cli import main, needs_tensorflow, print_settings
+from kerascnn.cli.options import config_options, given, settings_options
+
+MODEL_ARG = dict(metavar="MODEL")
+
+
+def _imagenet_preflight(include_top: bool = True):
+    """Offline with an empty Keras cache, `--weights imagenet` fails before TensorFlow loads (seconds
+    sooner), naming the file to fetch; the model's own check runs again when it is built."""
+
+    def preflight(model=None, weights=None, print_config=False, **_):
+        if print_config or not isinstance(weights, str) or weights.lower() != "imagenet" or not model \
+                or model.endswith(".keras"):
+            return
+        from kerascnn.weights import resolve_imagenet
+
+        resolve_imagenet(model, include_top=include_top)
+
+    return preflight
+
+
+def _resolve(ctx: click.Context, command: str, config_file, positional: dict, opts: dict, hints: dict):
+    """The resolved settings (file < flags, positional arguments included); None once --print-config printed."""
+    from kerascnn.analysis.commands import resolve_settings
+
+    ctx.meta.setdefault("kerascnn.param_hints", {}).update(hints)
+    resolved = resolve_settings(command, {**given(opts), **positional}, config_file, source="flag")
+    return resolved
+
+
+def _run(ctx, command, config_file, print_config, positional, opts, hints=None):
+    from kerascnn.analysis.commands import run
+
+    resolved = _resolve(ctx, command, config_file, positional, opts, {"model": "MODEL", **(hints or {})})
+    if print_config:
+        print_settings(resolved)
+        return
+    job, files = run(resolved)
+    for f in files:
+        click.echo(str(f))
+
+
+@main.group()
+def visualize():
+    """See inside a model: filters, activation maps, Grad-CAM, feature visualisation.
+
+    MODEL is a registry name (with --weights) or a .keras file. PNGs go to --out (default
+    runs/visualize-...), with the resolved settings beside them (settings.json).
+    """
+
+
+@visualize.command()
+@click.argument("model", **MODEL_ARG)
+@settings_options(FiltersConfig, ["weights", "layer", "normalize", "max_filters", "out"])
+@config_options
+@click.pass_context
+@needs_tensorflow(preflight=_imagenet_preflight())
+def filters(ctx, model, config_file, print_config, **opts):
+    """A conv layer's kernels as tiles (the first conv layer by default), as in AlexNet's Figure 3.
+
+    Three-channel kernels are RGB tiles; others one gray tile per input channel, a row per filter.
+    """
+    _run(ctx, "filters", config_file, print_config, {"model": model}, opts)
+
+
+@visualize.command()
+@click.argument("model", **MODEL_ARG)
+@click.argument("image", type=click.Path(dir_okay=False), metavar="IMAGE")
+@settings_options(ActivationsConfig, ["weights", "layers", "max_channels", "out"])
+@config_options
+@click.pass_context
+@needs_tensorflow(preflight=_imagenet_preflight())
+def activations(ctx, model, image, config_file, print_config, **opts):
+    """The activation maps of --layers for IMAGE: one PNG per layer, strongest channels first."""
+    _run(ctx, "activations", config_file, print_config, {"model": model, "image": image}, opts,
+         {"image": "IMAGE"})
+
+
+@visualize.command()
+@click.argument("model", **MODEL_ARG)
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False), metavar="IMAGE...")
+@click.option("--class", "target_class", default=None, metavar="N|NAME",
+              help="The class to explain, an index or a name. [default: each image's predicted class]")
+@settings_options(GradcamConfig, ["weights", "layer", "out"])
+@config_options
+@click.pass_context
+@needs_tensorflow(preflight=_imagenet_preflight())
+def gradcam(ctx, model, images, config_file, print_config, **opts):
+    """Grad-CAM and Grad-CAM++ heat maps over each IMAGE, with the predicted classes in the title.
+
+    Works on registry models, keras.applications networks, models trained with `kerascnn fit` or
+    `finetune` (nested backbones included) and any .keras file. Default layer: the model's registry
+    "cam" layer (its last conv), else its last spatial feature map.
+    """
+    _run(ctx, "gradcam", config_file, print_config, {"model": model, "images": tuple(images)}, opts,
+         {"images": "IMAGE...", "target_class": "--class"})
+
+
+@visualize.command()
+@click.argument("model", **MODEL_ARG)
+@settings_options(MaximizeConfig, ["weights", "layer", "channels", "size", "steps", "lr", "jitter", "blur_sigma",
+                                   "blur_every", "seed", "out"])
+@config_options
+@click.pass_context
+@needs_tensorflow(preflight=_imagenet_preflight(include_top=False))
+def maximize(ctx, model, config_file, print_config, **opts):
+    """Feature visualisation: images that excite --channels of --layer most, as a grid.
+
+    Gradient ascent on the input with jitter and blur as regularisers.
+    """
+    _run(ctx, "maximize", config_file, print_config, {"model": model}, opts)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False), metavar="RUN_DIR")
+@settings_options(ReportConfig, ["cam_images", "top_losses", "max_examples", "out"])
+@config_options
+@click.pass_context
+@needs_tensorflow
+def report(ctx, run_dir, config_file, print_config, **opts):
+    """One self-contained HTML page for a training run (fit and finetune also write it at the end).
+
+    Settings, training curves, final metrics, confusion matrix, per-class precision / recall / F1, the
+    top losses and Grad-CAM on validation images; images embedded, no network needed to view it.
+    """
+    from kerascnn.report import write_report
+    from kerascnn.settings import Layer, read_settings_file, resolve
+
+    ctx.meta.setdefault("kerascnn.param_hints", {}).update(run_dir="RUN_DIR")
+    layers = ([read_settings_file(config_file, ReportConfig)] if config_file else []) + \
+        [Layer("flag", {**given(opts), "run_dir": run_dir})]
+    resolved = resolve(ReportConfig, layers, "report")
+    if print_config:
+        print_settings(resolved)
+        return
+    cfg = resolved.config
+    path = write_report(cfg.run_dir, out=cfg.out, cam_images=cfg.cam_images, top_losses=cfg.top_losses,
+                        max_examples=cfg.max_examples)
+    click.echo(str(path))
