@@ -27,7 +27,6 @@ raw pixels and the model's own preprocessing stays in the gradient.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import os
@@ -255,10 +254,14 @@ def build_objective(model, cfg: DreamConfig, photo: np.ndarray) -> Objective:
     layers = parse_layers(cfg.layers) or ({name: 1.0 for name in channels} if channels else "dream")
     if isinstance(layers, dict):
         layers = {**layers, **{n: 1.0 for n in channels if n not in layers}}
+    min_side = _min_side(model)
+    if cfg.tile < 2 * min_side:  # tiles may be half the tile size; none may be below the model's input
+        raise SettingError("tile", f"tile must be at least {2 * min_side} px for {model.name} (its smallest input "
+                                   f"is {min_side} px). Received: {cfg.tile}")
     extractor = _free_size(_extractor(model, layers))
     picked = _pick_channels(extractor, channels, photo, cfg.tile)
     guides = _guides(extractor, picked, cfg.guide) if cfg.guide else (None,) * len(picked)
-    return Objective(extractor, tuple(extractor.layer_weights), picked, guides, None, None, _min_side(model))
+    return Objective(extractor, tuple(extractor.layer_weights), picked, guides, None, None, min_side)
 
 
 def _extractor(model, layers):

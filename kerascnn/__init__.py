@@ -19,6 +19,7 @@ _LAZY = {
     "fit": "kerascnn.api",
     "resolve_fit": "kerascnn.api",
     "finetune": "kerascnn.apps.transfer_learning",
+    "dream": "kerascnn.apps.deep_dream",
     "evaluate": "kerascnn.inference",
     "predict": "kerascnn.inference",
     "load_model": "kerascnn.inference",

@@ -84,6 +84,26 @@ def test_tiled_gradient_equals_untiled_in_one_tile(model, photo):
     np.testing.assert_allclose(grad, tape.gradient(ref, x).numpy(), rtol=1e-4, atol=1e-9)
 
 
+def test_tiled_gradient_equals_untiled_away_from_tile_edges(model):
+    """Each tile's mean is weighted by its share of the image, so several tiles give the whole
+    image's gradient wherever a tile edge is out of reach (two 3x3 convs and their ReLUs: 4 px)."""
+    img = np.random.default_rng(3).uniform(0, 255, (96, 96, 3)).astype(np.float32)
+    tile_gradient = dd.make_tile_gradient(dd.build_objective(model, cfg(layers="c2"), img))
+    whole_loss, whole = dd.gradient(tile_gradient, img, tile=96)
+    tiled_loss, tiled = dd.gradient(tile_gradient, img, tile=64, shift=(5, 9))  # 2x2 tiles of 48, rolled
+    np.testing.assert_allclose(tiled_loss, whole_loss, rtol=0.05)
+    # The tile edges, at 0 and 48 of the rolled image, are rows 43 and 91 and columns 39 and 87 of the
+    # image; rolled, its own borders (zero-padded when whole) meet each other inside a tile.
+    inside = np.ones((96, 96), bool)
+    for r in (0, 43, 91, 96):
+        inside[max(r - 5, 0):r + 5] = False
+    for c in (0, 39, 87, 96):
+        inside[:, max(c - 5, 0):c + 5] = False
+    scale = np.abs(whole).max()
+    np.testing.assert_allclose(tiled[inside] / scale, whole[inside] / scale, atol=1e-3)
+    assert np.abs(tiled[~inside] - whole[~inside]).max() > 1e-3 * scale  # the edges do differ
+
+
 def test_tiles_cut_any_size_into_pieces_of_half_a_tile_or_more():
     assert dd.splits(100, 512) == [(0, 100)]
     for size in (513, 1000, 3000, 2000):
@@ -117,6 +137,12 @@ def test_octaves_clamped_to_the_model_and_too_small_images_refused(caplog):
     with pytest.raises(SettingError, match="at least 32 px") as e:
         dd.octave_shapes(20, 60, 2, 1.3, 32)
     assert e.value.param == "image"
+
+
+def test_tiles_below_twice_the_models_input_are_refused(model, photo):
+    with pytest.raises(SettingError, match="tile must be at least 64 px") as e:
+        dd.dream(photo, model=model, layers="c2", tile=32, progress=False)
+    assert e.value.param == "tile"
 
 
 def test_bad_layer_names_list_valid_ones(model, photo):
@@ -224,8 +250,8 @@ def test_zoom_animation(tmp_path, keras_file, photo):
 
     src = save_image(tmp_path / "photo.png", photo)
     r = CliRunner().invoke(main, ["dream-zoom", str(src), "-o", str(tmp_path / "z.gif"), "--frames-dir",
-                                  str(tmp_path / "frames"), "--model", str(keras_file), "--layers", "c2", "--tile", "64",
-                                  "--frames", "3", "--octaves", "1", "--steps", "2"])
+                                  str(tmp_path / "frames"), "--model", str(keras_file), "--layers", "c2",
+                                  "--tile", "64", "--frames", "3", "--octaves", "1", "--steps", "2"])
     assert r.exit_code == 0, r.output
     with Image.open(tmp_path / "z.gif") as gif:
         assert gif.n_frames == 3 and gif.size == (64, 48)
