@@ -143,3 +143,9 @@ def test_imagenet_offline_fails_before_tensorflow_loads_naming_the_file(tmp_path
     assert "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5" in r.output
     assert str(tmp_path / "models") in r.output and "--weights PATH" in r.output
     assert "Traceback" not in r.output
+
+
+def test_dream_zoom_is_also_spelled_as_two_words():
+    r = CliRunner().invoke(main, ["dream", "zoom", "--help"])
+    assert r.exit_code == 0, r.output
+    assert "--frames" in r.output and "dream-zoom" in r.output

@@ -91,3 +91,19 @@ def test_milestones_flag_and_its_checks():
     assert r.exit_code == 0 and "milestones = [0.3, 0.6]" in r.output
     r = CliRunner().invoke(main, ["fit", "--milestones", "0.5,1.5"])
     assert r.exit_code == 2 and "--milestones" in r.output
+
+
+@pytest.mark.parametrize("name, model, side", [("alexnet2012", "resnet20", 32), ("vgg2014", "resnet20", 32),
+                                               ("resnet_cifar", "resnet20", 32), ("inception_v3", "googlenet", 65)])
+def test_every_recipe_trains_a_few_steps(name, model, side, tmp_path):
+    """Optimizer, schedule, augmentation (and for Inception v3 the auxiliary loss and clipping) built
+    and run: one epoch of two steps on a small folder of photos-to-be."""
+    import data_helpers as h
+    from kerascnn.training import fit
+
+    data = h.class_folder(str(tmp_path / "data"), {"a": 5, "b": 5}, size=(side, side))
+    r = kerascnn.resolve_fit(model, recipe=name, epochs=1, batch_size=4, val_split=0.2, data=data,
+                             input_shape=(side, side, 3), precision="float32", out=str(tmp_path / "run"))
+    result = fit(r, verbose=0)
+    assert len(result.history) == 1 and math.isfinite(float(result.history[0]["loss"]))
+    assert json.loads((tmp_path / "run" / "settings.json").read_text())["sources"]["optimizer"] == f"recipe {name}"

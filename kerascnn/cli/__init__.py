@@ -81,6 +81,16 @@ class _Group(click.Group):
     """Library errors as one line: SettingError as a usage error (exit 2, naming the flag), other
     UserErrors as failures (exit 1); --debug shows the traceback instead."""
 
+    # Two-word commands of the issues' spelling, e.g. `kerascnn dream zoom IMAGE` for `dream-zoom`
+    # (unless a file of that name is meant, `kerascnn dream zoom -o out.jpg` on a file named "zoom").
+    SUBCOMMANDS = {("dream", "zoom"): "dream-zoom"}
+
+    def resolve_command(self, ctx: click.Context, args):
+        if len(args) >= 2 and tuple(args[:2]) in self.SUBCOMMANDS and not os.path.exists(args[1]):
+            name = self.SUBCOMMANDS[tuple(args[:2])]
+            return name, self.get_command(ctx, name), args[2:]
+        return super().resolve_command(ctx, args)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)

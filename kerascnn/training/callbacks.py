@@ -265,7 +265,8 @@ class EtaReport(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self.done:
             return
-        now, steps = self.clock(), batch + 1
+        # Keras reports the last step of each call; a call of 8 steps may pass the epoch's end
+        now, steps = self.clock(), min(batch + 1, self.steps_per_epoch)
         if self.start is None:
             self.start = (now, steps)
             if self.began is not None and now - self.began > self.MEASURE_SECONDS:
