@@ -235,3 +235,22 @@ def test_cli_visualize_errors_and_print_config(saved, tmp_path):
     r = runner.invoke(main, ["visualize", "maximize", model, "--layer", "c2", "--config", str(tmp_path / "m.toml"),
                              "--print-config"])
     assert r.exit_code == 0 and "steps = 2" in r.output and "# file" in r.output
+
+
+def test_gradcam_on_a_keras_applications_network_and_its_saved_file(tmp_path):
+    """keras.applications' own model (softmax inside its Dense, so the class probability is the score),
+    built directly and loaded back from a .keras file: the maps have the image's size and range."""
+    import keras
+
+    from kerascnn.analysis import gradcam
+    from kerascnn.inference import load_model
+
+    keras.utils.set_random_seed(0)
+    net = keras.applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, weights=None, classes=3)
+    images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    path = tmp_path / "mnv2.keras"
+    net.save(path)
+    for model in (net, load_model(path)):
+        maps, probs = gradcam(model, images)
+        assert maps.shape[0] == 2 and probs.shape == (2, 3)
+        assert np.all(maps >= 0) and np.all(maps <= 1) and np.isfinite(maps).all()
