@@ -136,6 +136,26 @@ def auto_steps_per_execution(model, train, sample: int = 8) -> Tuple[int, float,
     return max(1, min(AUTO_MAX_STEPS, int(AUTO_CALL_SECONDS / max(step, 1e-6)))), step, timed
 
 
+def _apply_precision(cfg: TrainConfig, resolved: Optional[Resolved]):
+    """Set the precision policy; the config (and its sources) record what "auto" chose."""
+    chosen = set_precision(cfg.precision)
+    if resolved is not None and chosen != cfg.precision:
+        sources = {**resolved.sources, "precision": f"{resolved.sources['precision']} ({cfg.precision})"}
+        resolved = Resolved(override(cfg, precision=chosen), sources, resolved.command)
+    return override(cfg, precision=chosen), resolved
+
+
+def _auto_steps(model, train, steps_per_epoch: int, epochs: int) -> None:
+    """Choose the model's steps per call from a timed forward pass, and say at once if the run is long."""
+    model.steps_per_execution, step_seconds, timed = auto_steps_per_execution(model, train)
+    took = f"{step_seconds * 1000:.0f} ms" if step_seconds < 1 else format_duration(step_seconds)
+    log.info("steps per compiled call: %d (a training step takes %s %s; --steps-per-execution N to choose)",
+             model.steps_per_execution, "about" if timed else "up to", took)
+    if step_seconds * steps_per_epoch * epochs > EtaReport.LONG:  # say so now, not after a step
+        log_estimate(step_seconds, steps_per_epoch, epochs, "from a forward pass; timed again once training "
+                     "runs", "about" if timed else "up to")
+
+
 def _log_folder_audit(cfg: TrainConfig, image_shape) -> None:
     """For an image folder, `kerascnn audit`'s one-line summary (without the duplicate search, which
     decodes every file): imbalance, unusable and far-too-small images."""
@@ -151,11 +171,7 @@ def _log_folder_audit(cfg: TrainConfig, image_shape) -> None:
 def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose,
          resolved: Optional[Resolved]) -> FitResult:
     keras.utils.set_random_seed(cfg.seed)
-    chosen = set_precision(cfg.precision)
-    if resolved is not None and chosen != cfg.precision:
-        sources = {**resolved.sources, "precision": f"{resolved.sources['precision']} ({cfg.precision})"}
-        resolved = Resolved(override(cfg, precision=chosen), sources, resolved.command)
-    cfg = override(cfg, precision=chosen)  # the run records what "auto" chose
+    cfg, resolved = _apply_precision(cfg, resolved)
     dist = setup_distribution(cfg.strategy, cfg.batch_size, learning_rate(cfg))
     # Only the chief writes the run folder. The other workers run the same callbacks (one that reads
     # a synchronised variable joins a collective, so all workers must run the same ones) but write to
@@ -178,13 +194,7 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose,
         model = build_model(cfg, image_shape, bundle.num_classes, make_optimizer(cfg, steps_per_epoch),
                             dist.steps_per_execution(cfg.steps_per_execution or 1))
     if cfg.steps_per_execution is None and dist.steps_per_execution(AUTO_MAX_STEPS) > 1:
-        model.steps_per_execution, step_seconds, timed = auto_steps_per_execution(model, bundle.train)
-        took = f"{step_seconds * 1000:.0f} ms" if step_seconds < 1 else format_duration(step_seconds)
-        log.info("steps per compiled call: %d (a training step takes %s %s; --steps-per-execution N to choose)",
-                 model.steps_per_execution, "about" if timed else "up to", took)
-        if step_seconds * steps_per_epoch * cfg.epochs > EtaReport.LONG:  # say so now, not after a step
-            log_estimate(step_seconds, steps_per_epoch, cfg.epochs, "from a forward pass; timed again once "
-                         "training runs", "about" if timed else "up to")
+        _auto_steps(model, bundle.train, steps_per_epoch, cfg.epochs)
     outputs = list(model.output_names)
 
     export = Exporter()
