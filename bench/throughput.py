@@ -381,7 +381,7 @@ def select_kinds(requested: Optional[str]) -> List[str]:
     return kinds
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default="lenet5,resnet20")
     p.add_argument("--kinds", default=None, help=f"comma-separated, of {', '.join(KINDS)} (default: all; the "
@@ -401,7 +401,49 @@ def main(argv=None) -> int:
     p.add_argument("--model", default="lenet5", help=argparse.SUPPRESS)
     p.add_argument("--data", default="", help=argparse.SUPPRESS)
     p.add_argument("--tmp", default="", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    return p
+
+
+def measure_model(args, model: str, kinds, peak_used: float) -> dict:
+    """All rounds of every kind for one model, printed as a table with the ratios; returns them."""
+    from kerascnn.analysis.summary import summary_for
+
+    flops = 6 * summary_for(model, MODELS[model], num_classes=NUM_CLASSES).totals.macs
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        make_data(data, model, args.images_for(model))
+        runs = {k: [] for k in kinds}
+        for r in range(args.rounds):
+            for kind in in_round_order(kinds, r):
+                with tempfile.TemporaryDirectory(dir=tmp) as run_tmp:
+                    runs[kind].append(rates(spawn(kind, args, model, str(data), run_tmp)))
+    med = {k: {m: statistics.median(r[m] for r in v) for m in ("steady", "train", "epoch")}
+           for k, v in runs.items()}
+    for k, v in runs.items():
+        med[k]["best"] = max(r["steady"] for r in v)
+    print(f"\n{model} ({MODELS[model][0]}x{MODELS[model][1]}x{MODELS[model][2]}, "
+          f"{args.images_for(model)} train images/epoch, {flops / 1e6:.1f} MFLOP/image for training)")
+    print(f"  {'':12s} {'steady':>7s} {'train':>7s} {'epoch':>7s} {'GFLOP/s':>8s} {'of peak':>8s} {'best':>6s}"
+          f"   steady img/s of each round")
+    for kind in kinds:
+        m = med[kind]
+        gf = m["steady"] * flops / 1e9
+        label = f"({LETTER[kind]}) {kind}"[:12]
+        print(f"  {label:12s} {m['steady']:7.0f} {m['train']:7.0f} {m['epoch']:7.0f} {gf:8.1f} "
+              f"{gf / peak_used:8.0%} {m['best']:6.0f}   " + " ".join(f"{r['steady']:.0f}" for r in runs[kind]))
+    ratios = {}
+    for x, y in (("kerascnn", "keras"), ("kerascnn", "torch"), ("keras", "torch"), ("kerascnn", "torch-bf16")):
+        if x in med and y in med:
+            tag = f"{LETTER[x]}/{LETTER[y]}"
+            ratios[f"{tag} steady"] = med[x]["steady"] / med[y]["steady"]
+            ratios[f"{tag} epoch"] = med[x]["epoch"] / med[y]["epoch"]
+            ratios[f"{tag} best"] = med[x]["best"] / med[y]["best"]
+    print("  ratios: " + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
+    return {"mflop_per_image": flops / 1e6, "median": med, "runs": runs, "ratios": ratios}
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
     if not args.worker:
         try:  # before anything slow: TensorFlow loads below
             args.kinds = select_kinds(args.kinds)
@@ -432,45 +474,12 @@ def main(argv=None) -> int:
     peak_used = peak["bfloat16" if args.precision == "mixed_bfloat16" else "float32"]
     print(f"batch {args.batch}, precision {args.precision}, steps_per_execution {args.spe}, "
           f"{args.rounds} rounds x {args.epochs} epochs (first epoch untimed)")
-    from kerascnn.analysis.summary import summary_for
-
     kinds = args.kinds
     report = {"machine": facts, "peak": peak, "settings": {k: v for k, v in vars(args).items()
                                                           if k not in ("images_for", "worker", "model", "data", "tmp")},
               "models": {}}
     for model in args.models.split(","):
-        flops = 6 * summary_for(model, MODELS[model], num_classes=NUM_CLASSES).totals.macs
-        with tempfile.TemporaryDirectory() as tmp:
-            data = Path(tmp) / "data"
-            make_data(data, model, args.images_for(model))
-            runs = {k: [] for k in kinds}
-            for r in range(args.rounds):
-                for kind in in_round_order(kinds, r):
-                    with tempfile.TemporaryDirectory(dir=tmp) as run_tmp:
-                        runs[kind].append(rates(spawn(kind, args, model, str(data), run_tmp)))
-        med = {k: {m: statistics.median(r[m] for r in v) for m in ("steady", "train", "epoch")}
-               for k, v in runs.items()}
-        for k, v in runs.items():
-            med[k]["best"] = max(r["steady"] for r in v)
-        print(f"\n{model} ({MODELS[model][0]}x{MODELS[model][1]}x{MODELS[model][2]}, "
-              f"{args.images_for(model)} train images/epoch, {flops / 1e6:.1f} MFLOP/image for training)")
-        print(f"  {'':12s} {'steady':>7s} {'train':>7s} {'epoch':>7s} {'GFLOP/s':>8s} {'of peak':>8s} {'best':>6s}"
-              f"   steady img/s of each round")
-        for kind in kinds:
-            m = med[kind]
-            gf = m["steady"] * flops / 1e9
-            label = f"({LETTER[kind]}) {kind}"[:12]
-            print(f"  {label:12s} {m['steady']:7.0f} {m['train']:7.0f} {m['epoch']:7.0f} {gf:8.1f} "
-                  f"{gf / peak_used:8.0%} {m['best']:6.0f}   " + " ".join(f"{r['steady']:.0f}" for r in runs[kind]))
-        ratios = {}
-        for x, y in (("kerascnn", "keras"), ("kerascnn", "torch"), ("keras", "torch"), ("kerascnn", "torch-bf16")):
-            if x in med and y in med:
-                tag = f"{LETTER[x]}/{LETTER[y]}"
-                ratios[f"{tag} steady"] = med[x]["steady"] / med[y]["steady"]
-                ratios[f"{tag} epoch"] = med[x]["epoch"] / med[y]["epoch"]
-                ratios[f"{tag} best"] = med[x]["best"] / med[y]["best"]
-        print("  ratios: " + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
-        report["models"][model] = {"mflop_per_image": flops / 1e6, "median": med, "runs": runs, "ratios": ratios}
+        report["models"][model] = measure_model(args, model, kinds, peak_used)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
     return 0
