@@ -1,15 +1,27 @@
-"""Transfer learning: a network pretrained on ImageNet, a new classifier for your own classes.
+"""Transfer learning: a pretrained backbone, a new head for your classes, then the backbone's top.
 
-The recipe of keras-io's transfer-learning guide and fastai's `fine_tune` first stage: load the
-pretrained backbone (`weights="imagenet"` or a weights file; a no-top file loads under the new head),
-freeze it, and train the classifier on your data at a moderate learning rate. Built only on
-kerascnn's public API: the settings resolve like `kerascnn fit`'s, with this app's defaults as a
-layer over the model's recipe, and the training is kerascnn's harness, so the run folder, resume,
-`--strategy` and precision work as for `kerascnn fit`.
+The recipe of keras-io's transfer-learning guide and fastai's `fine_tune`, as `kerascnn finetune`:
+
+1. A backbone: a registered network with pretrained weights (`weights="imagenet"`, or a weights
+   file; offline, ../shared/weights has MobileNetV2's and VGG16's), or a saved `.keras` model with
+   its head cut off (one trained with `kerascnn fit` on other classes). A new head: global average
+   pooling, dropout, a dense layer for the folder's classes.
+2. Phase 1 (`head_epochs`): only the head trains, on the frozen backbone. Without augmentation
+   that changes the pixels, the backbone's features are computed once and the head trains on them.
+3. Phase 2 (`epochs`): `unfreeze` (all, the top K blocks, from:LAYER) trains too, at `finetune_lr`
+   (default lr / 10), with discriminative rates when `lr_decay` < 1, and every BatchNorm layer kept
+   frozen, in inference mode (a small folder's batch statistics would wreck ImageNet's).
+
+Built only on kerascnn's public API: the settings resolve like `kerascnn fit`'s, with this app's
+defaults as a layer over the model's recipe, and the training is kerascnn's harness, so the run
+folder (one for both phases), resume (in either phase), class weights, augmentation, `--strategy`
+and precision work as for `kerascnn fit`, and the model works with `predict`, `evaluate` and
+`export`.
 
     from kerascnn.apps.transfer_learning import finetune
     result = finetune("mobilenet_v2", weights="mobilenet_v2_imagenet_notop.weights.h5", data="photos/")
-    baseline = finetune("mobilenet_v2", weights="none", data="photos/")   # same recipe, random init
+    baseline = finetune("mobilenet_v2", weights="none", data="photos/")   # same network, random init
+    mine = finetune("runs/lenet5-fm04/model.keras", data="new_classes/")  # your own backbone
 """
 from __future__ import annotations
 
@@ -23,36 +35,56 @@ from kerascnn.settings import Resolved
 # for its help text without it.
 
 APP = "finetune"
-# Defaults for training a classifier on pretrained features (a layer over the model's recipe; the
-# user's settings file, flags and keywords override every one).
-FINETUNE_DEFAULTS = {"model": "mobilenet_v2", "weights": "imagenet", "freeze": "backbone", "epochs": 10,
-                     "optimizer": "adam", "lr": 1e-3, "batch_size": 32}
+# Defaults for fine-tuning (a layer over the model's recipe; the user's settings file, flags and
+# keywords override every one). keras-io's fine-tuning examples: dropout 0.2, Adam 1e-2 for the new
+# head, then the backbone 100x (or more) lower. A head at 1e-3 barely moves in the few steps a small
+# folder gives (bench/RESULTS.md: 31% against 72% from scratch at 5 images a class), hence 1e-2.
+FINETUNE_DEFAULTS = {"model": "mobilenet_v2", "weights": "imagenet", "head_dropout": 0.2, "head_epochs": 5,
+                     "epochs": 5, "unfreeze": "all", "optimizer": "adam", "lr": 1e-2, "finetune_lr": 1e-4,
+                     "batch_size": 32, "class_weight": "balanced"}
 
 
 def resolve(settings: dict, *, config_file: Optional[os.PathLike] = None, source: str = "argument") -> Resolved:
     """The checked settings of a finetune run, each with its source (`kerascnn finetune --print-config`)."""
+    from kerascnn.config import TrainConfig
+    from kerascnn.settings import Layer, layer_value, read_settings_file
     from kerascnn.training.configure import resolve_train
 
+    user = ([read_settings_file(config_file, TrainConfig)] if config_file is not None else []) + \
+        [Layer(source, dict(settings))]
+    defaults = dict(FINETUNE_DEFAULTS)
+    if str(layer_value(user, TrainConfig, "model") or "").endswith(".keras"):
+        del defaults["weights"]  # a saved model brings its own
+    if layer_value(user, TrainConfig, "freeze") is not None and layer_value(user, TrainConfig, "head_epochs") is None:
+        defaults["head_epochs"] = 0  # --freeze says what trains: one phase
     resolved = resolve_train(settings, config_file=config_file, source=source, app=APP,
-                             app_defaults=FINETUNE_DEFAULTS, command=APP)
-    cfg = resolved.config
-    if cfg.weights is None and resolved.sources["freeze"] == f"app {APP}":
-        # The random-init baseline (weights none) must train its backbone: a frozen random network
-        # would be a different experiment. Only the app's default gives way; an explicit freeze stays.
-        cfg = dataclasses.replace(cfg, freeze="none")
-        resolved = Resolved(cfg, {**resolved.sources, "freeze": f"app {APP} (weights none)"}, APP)
+                             app_defaults=defaults, command=APP)
+    cfg, sources = resolved.config, resolved.sources
+    pretrained = cfg.weights is not None or cfg.model.endswith(".keras")  # a saved model brings its weights
+    if not pretrained and sources["head_epochs"] == f"app {APP}" and cfg.head_epochs:
+        # The random-init baseline (weights none) trains its whole network from the start (a frozen
+        # random backbone would be another experiment), by default for as many epochs as the two
+        # phases together. Only the app's defaults give way; an explicit --head-epochs stays.
+        note = f"app {APP} (weights none: one phase, all layers)"
+        sources = {**sources, "head_epochs": note}
+        if sources["epochs"] == f"app {APP}":
+            cfg, sources["epochs"] = dataclasses.replace(cfg, epochs=cfg.head_epochs + cfg.epochs), note
+        resolved = Resolved(dataclasses.replace(cfg, head_epochs=0), sources, APP)
     return resolved
 
 
 def finetune(model: Optional[str] = None, *, config_file: Optional[os.PathLike] = None,
-             callbacks: Sequence[Any] = (), verbose="auto", **settings: Any):
-    """Fine-tune `model` (default mobilenet_v2) from `weights` (default imagenet) on `data`.
+             resume: Optional[os.PathLike] = None, callbacks: Sequence[Any] = (), verbose="auto", **settings: Any):
+    """Fine-tune `model` (default mobilenet_v2; or a .keras file) from `weights` (default imagenet) on `data`.
 
     Takes every `kerascnn fit` setting by name (weights="none" trains the same network from random
-    initialisation, the baseline). Returns kerascnn's FitResult.
+    initialisation, the baseline; `resume=RUN_DIR` continues an interrupted run in whichever phase
+    it stopped). Returns kerascnn's FitResult.
     """
     from kerascnn.training import fit
 
+    if resume is not None:
+        return fit(resume=resume, epochs=settings.get("epochs"), callbacks=callbacks, verbose=verbose)
     if model is not None:
         settings = {**settings, "model": model}
     return fit(resolve(settings, config_file=config_file), callbacks=callbacks, verbose=verbose)

@@ -73,6 +73,7 @@ OPTIMIZER_DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-
 SCHEDULES = ("constant", "step", "multistep", "exponential", "plateau", "cosine")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 FREEZE = ("none", "backbone")
+CLASS_WEIGHTS = ("none", "balanced")
 STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
 
 
@@ -80,7 +81,8 @@ STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
 class TrainConfig:
     """The training harness: optimizer, schedule, regularisation, run bookkeeping."""
 
-    model: str = setting("lenet5", "A registered model (see `kerascnn models`).")
+    model: str = setting("lenet5", "A registered model (see `kerascnn models`), or a .keras file whose backbone "
+                                   "gets a new head (a model trained with `kerascnn fit`, say).")
     recipe: Optional[str] = setting(None, "A paper's training recipe, as a layer of settings under the flags "
                                           "(see `kerascnn recipes`).", choices=tuple(RECIPES))
     model_args: Dict[str, Any] = setting(help="Extra builder arguments, e.g. lrn=true, batch_norm=true, "
@@ -89,7 +91,8 @@ class TrainConfig:
                                                                 "model's own.")
     weights: Optional[str] = setting(None, "Start from pretrained weights: none, imagenet, or a .weights.h5 / "
                                            ".keras file.", recipe=True)
-    epochs: int = setting(30, "Epochs to train.", lo=1, recipe=True)
+    epochs: int = setting(30, "Epochs to train (with --head-epochs: phase 2's, after the head's).", lo=1,
+                          recipe=True)
     batch_size: int = setting(128, "Global batch size (over all devices).", lo=1, recipe=True)
     optimizer: str = setting("adam", "sgd (momentum, Nesterov) | adam | adamw | rmsprop.", choices=OPTIMIZERS,
                              recipe=True)
@@ -117,6 +120,31 @@ class TrainConfig:
     label_smoothing: float = setting(0.0, "Label smoothing of the cross-entropy.", lo=0.0, hi=0.5, recipe=True)
     freeze: str = setting("none", "backbone: train only the classifier on pretrained features.", choices=FREEZE,
                           recipe=True)
+    # Transfer learning (kerascnn finetune sets these): a new head, then two phases. Phase 1 trains
+    # the head on the frozen backbone (on cached features when the pixels are not augmented), phase
+    # 2 unfreezes the top of the backbone at a lower rate with BatchNorm kept in inference mode, the
+    # recipe of keras-io's transfer-learning guide and fastai's fine_tune.
+    head_dropout: Optional[float] = setting(None, "A new classifier head: global average pooling, dropout of this "
+                                                  "rate, a dense layer for the data's classes; unset: the model's "
+                                                  "own classifier (a .keras --model always gets a new head).",
+                                            lo=0.0, hi=0.9)
+    head_at: Optional[str] = setting(None, "A .keras --model's layer whose output feeds the new head (e.g. flatten: "
+                                           "below its fully connected layers); unset: the input of its logits.")
+    head_epochs: int = setting(0, "Phase 1: epochs training only the head, on the frozen backbone, before --epochs "
+                                  "more with the --unfreeze layers (phase 2); 0: one phase, as --freeze says.", lo=0)
+    unfreeze: str = setting("all", "Phase 2: what trains besides the head: all | K (the backbone's top K blocks) "
+                                   "| from:LAYER (that layer's block and all above). BatchNorm layers stay frozen, "
+                                   "in inference mode.")
+    finetune_lr: Optional[float] = setting(None, "Phase 2's learning rate (the top); unset: --lr / 10.", lo=0.0,
+                                           lo_open=True)
+    lr_decay: float = setting(1.0, "Phase 2: discriminative learning rates, each block down from the head at this "
+                                   "factor of the one above (fastai's slice; e.g. 0.5); 1: one rate.", lo=0.0,
+                              hi=1.0, lo_open=True)
+    class_weight: str = setting("none", "balanced: weigh each class's loss by n / (classes x its count), "
+                                        "scikit-learn's rule, for imbalanced data.", choices=CLASS_WEIGHTS)
+    feature_cache: str = setting("auto", "Phase 1 (or --freeze backbone) without pixel augmentation: auto computes "
+                                         "the frozen backbone's features once and trains the head on them; off "
+                                         "runs the backbone every epoch.", choices=("auto", "off"))
     aux_weight: float = setting(0.3, "Loss weight of auxiliary classifiers (GoogLeNet, Inception v3 with "
                                      "aux_logits=true).", lo=0.0, recipe=True)
     plateau_patience: int = setting(5, "Plateau schedule: epochs without val-loss progress before LR / 10.",

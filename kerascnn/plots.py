@@ -32,6 +32,11 @@ def plot_curves(rows: List[dict], path: Path, title: str = "") -> None:
             ys = [_value(r, prefix, key) for r in rows]
             if not np.all(np.isnan(ys)):
                 ax.plot(epochs, ys, style, marker="o", ms=2, label=("val " if prefix else "train ") + label)
+        for boundary in _phase_starts(rows):  # two-phase fine-tuning: where the backbone was unfrozen
+            ax.axvline(boundary - 0.5, color="grey", ls=":", lw=1)
+            if key == "loss":
+                ax.annotate(" unfrozen", (boundary - 0.5, 1.0), xycoords=("data", "axes fraction"), va="top",
+                            fontsize=8, color="grey")
         ax.set_xlabel("epoch")
         ax.set_title(label)
         ax.grid(alpha=0.3)
@@ -41,6 +46,12 @@ def plot_curves(rows: List[dict], path: Path, title: str = "") -> None:
     fig.tight_layout()
     atomic_save(path, lambda p: fig.savefig(p, dpi=100, format="png"))
     plt.close(fig)
+
+
+def _phase_starts(rows: List[dict]) -> List[int]:
+    """The epochs (as plotted) at which a new training phase began, from the rows' "phase" column."""
+    phases = [(int(r["epoch"]), r.get("phase")) for r in rows if r.get("phase") not in (None, "")]
+    return [e for (e, p), (_, before) in zip(phases[1:], phases) if str(p) != str(before)]
 
 
 def _value(row: dict, prefix: str, key: str) -> float:

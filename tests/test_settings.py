@@ -80,8 +80,8 @@ def test_layers_apply_in_the_documented_order(tmp_path):
 
     settings_file = tmp_path / "s.toml"
     settings_file.write_text('epochs = 4\nbatch_size = 16\nlabel_smoothing = 0.2\n[augment]\nhflip = true\n')
-    r = resolve_finetune({"model": "lenet5", "weights": "none", "epochs": 2}, config_file=settings_file,
-                         source="flag")
+    r = resolve_finetune({"model": "lenet5", "weights": "none", "epochs": 2, "head_epochs": 0},
+                         config_file=settings_file, source="flag")
     c = r.config
     assert (c.epochs, r.sources["epochs"]) == (2, "flag")                       # flag over file over app
     assert (c.batch_size, r.sources["batch_size"]) == (16, f"file {settings_file}")  # file over app over recipe

@@ -1,11 +1,13 @@
-"""apps.transfer_learning and `kerascnn finetune`: the backbone stays as loaded, the classifier learns."""
+"""apps.transfer_learning and `kerascnn finetune`: two phases, BatchNorm kept frozen, cached features,
+a saved model as the backbone, resume in either phase, class weights."""
 import json
+import logging
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from kerascnn.apps.transfer_learning import finetune
+from kerascnn.apps.transfer_learning import finetune, resolve
 from kerascnn.cli import main
 from kerascnn.inference import load_model
 
@@ -22,33 +24,156 @@ def pretrained(tmp_path_factory):
     return out / "model.keras"
 
 
-def test_finetune_freezes_the_backbone_and_trains_the_classifier(pretrained, tmp_path):
+@pytest.fixture(scope="module")
+def resnet_weights(tmp_path_factory):
+    """A ResNet-20 backbone's weights file (random, but BatchNorm statistics moved off 0 and 1, so
+    that a phase that updated them would show)."""
+    from kerascnn.models import create_model
+
+    model = create_model("resnet20", input_shape=(32, 32, 1), include_top=False, pooling="avg")
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        if "BatchNormalization" in type(layer).__name__:
+            layer.moving_mean.assign(rng.normal(0, 0.1, layer.moving_mean.shape))
+            layer.moving_variance.assign(rng.uniform(0.5, 1.5, layer.moving_variance.shape))
+    path = tmp_path_factory.mktemp("w") / "resnet20_backbone.weights.h5"
+    model.save_weights(str(path))
+    return str(path), {w.path: w.numpy() for w in model.weights}
+
+
+def _weights_by_path(model):
+    return {w.path: w.numpy() for w in model.weights}
+
+
+def test_a_saved_model_is_a_backbone_under_a_new_head(pretrained, tmp_path):
+    """--model FILE.keras: its layers up to "logits" under a new head; phase 1 moves the head only."""
     source = load_model(pretrained)
-    result = finetune("lenet5", weights=str(pretrained), epochs=1, out=str(tmp_path / "ft"), verbose=0, **DIGITS)
+    result = finetune(str(pretrained), head_epochs=1, epochs=1, unfreeze="0", out=str(tmp_path / "ft"), verbose=0,
+                      **DIGITS)
     tuned = result.model
+    assert [layer.name for layer in tuned.layers[-3:]] == ["head_dropout", "logits", "predictions"]
     for name in ("conv1", "conv2", "fc1", "fc2"):
         for a, b in zip(source.get_layer(name).get_weights(), tuned.get_layer(name).get_weights()):
             np.testing.assert_array_equal(a, b)
-    assert not np.allclose(source.get_layer("logits").get_weights()[0], tuned.get_layer("logits").get_weights()[0])
-    assert [w.name for w in tuned.trainable_weights] == ["kernel", "bias"]
+    assert [row["phase"] for row in result.history] == [1, 2]
+    assert [w.name for w in result.trained.trainable_weights] == ["kernel", "bias"]  # unfreeze 0: the head only
 
 
-def test_finetune_cli_needs_weights_and_runs(pretrained, tmp_path):
-    r = CliRunner().invoke(main, ["finetune", "--model", "lenet5", "--data", "digits"])
-    assert r.exit_code == 2 and "--weights" in r.output
-    r = CliRunner().invoke(main, ["finetune", "--model", "lenet5", "--weights", str(pretrained), "--epochs", "1",
-                                  "--out", str(tmp_path / "cli")], catch_exceptions=False)
+def test_phase_two_moves_the_unfrozen_top_and_never_batchnorm(resnet_weights, tmp_path):
+    path, loaded = resnet_weights
+    result = finetune("resnet20", weights=path, input_shape=(32, 32, 1), head_epochs=1, epochs=1, unfreeze="1",
+                      lr_decay=0.5, batch_size=64, out=str(tmp_path / "r"), verbose=0, **DIGITS)
+    after = _weights_by_path(result.model)
+    from kerascnn.models.blocks import backbone_blocks
+
+    top = set(backbone_blocks(result.model)[-1].layers)
+    moved = {p for p, w in loaded.items() if p in after and not np.array_equal(w, after[p])}
+    layer_of = {w.path: layer.name for layer in result.model.layers for w in layer.weights}
+    bn = {p for p in loaded if "BatchNormalization" in type(result.model.get_layer(layer_of[p])).__name__}
+    assert bn and not moved & bn  # statistics, gamma and beta: all as loaded
+    assert moved and {layer_of[p] for p in moved} <= top  # only the top block moved in the backbone
+    assert any("conv" in layer_of[p] for p in moved)
+    assert [row["phase"] for row in result.history] == [1, 2]
+
+
+def test_cached_features_train_the_same_head_as_running_the_backbone(pretrained, tmp_path, caplog):
+    """One batch an epoch (order cannot matter) and no dropout: the two paths give one head."""
+    heads = {}
+    for cache in ("auto", "off"):
+        with caplog.at_level(logging.INFO, logger="kerascnn"):
+            caplog.clear()
+            result = finetune(str(pretrained), freeze="backbone", head_epochs=0, epochs=5, head_dropout=0.0, lr=0.02,
+                              feature_cache=cache, batch_size=2048, class_weight="none",
+                              out=str(tmp_path / cache), verbose=0, **DIGITS)
+        assert ("computed once" in caplog.text) == (cache == "auto")
+        heads[cache] = result.model.get_layer("logits").get_weights()
+        assert result.final["val_accuracy"] > 0.3  # it learned
+    for a, b in zip(heads["auto"], heads["off"]):
+        np.testing.assert_allclose(a, b, atol=2e-5)
+
+
+class _StopAfter:
+    """A callback that interrupts the run after `epoch` epochs (as a kill would, after the backup)."""
+
+    def __new__(cls, epochs):
+        import keras
+
+        class Stop(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if epoch + 1 == epochs:
+                    raise KeyboardInterrupt
+
+        return Stop()
+
+
+@pytest.mark.parametrize("stop", [1, 2])  # at the phase boundary, and inside phase 2
+def test_resume_continues_in_the_phase_it_stopped(pretrained, tmp_path, caplog, stop):
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        finetune(str(pretrained), head_epochs=1, epochs=2, checkpoint_budget=0.0, out=str(run),
+                 callbacks=[_StopAfter(stop)], verbose=0, **DIGITS)
+    with caplog.at_level(logging.INFO, logger="kerascnn"):
+        result = finetune(resume=run, verbose=0)
+    assert f"resuming after epoch {stop} (phase {1 if stop == 1 else 2} of 2)" in caplog.text
+    assert [int(r["epoch"]) for r in result.history] == [1, 2, 3]
+    assert [int(r["phase"]) for r in result.history] == [1, 2, 2]
+    assert (run / "model.keras").is_file()
+
+
+def test_cli_runs_both_phases_and_the_model_serves(pretrained, tmp_path):
+    out = tmp_path / "cli"
+    r = CliRunner().invoke(main, ["finetune", "--model", str(pretrained), "--data", "digits", "--head-epochs", "1",
+                                  "--epochs", "1", "--unfreeze", "from:fc2", "--out", str(out)],
+                           catch_exceptions=False)
     assert r.exit_code == 0, r.output
-    assert (tmp_path / "cli" / "model.keras").is_file()
-    assert '"freeze": "backbone"' in (tmp_path / "cli" / "config.json").read_text()
+    assert "phase,accuracy" in (out / "history.csv").read_text().replace("epoch,", "")
+    config = json.loads((out / "config.json").read_text())
+    assert config["head_epochs"] == 1 and config["unfreeze"] == "from:fc2" and config["class_weight"] == "balanced"
+    r = CliRunner().invoke(main, ["evaluate", str(out / "model.keras")], catch_exceptions=False)
+    assert r.exit_code == 0 and "top-1" in r.output, r.output
+    import keras
+
+    plain = keras.models.load_model(out / "model.keras")  # plain Keras, safe_mode on
+    assert plain.output_shape == (None, 10)
 
 
-def test_finetune_weights_none_is_the_random_init_baseline(tmp_path):
-    r = CliRunner().invoke(main, ["finetune", "--model", "lenet5", "--weights", "none", "--epochs", "1",
-                                  "--data", "digits", "--out", str(tmp_path / "base")], catch_exceptions=False)
-    assert r.exit_code == 0, r.output
-    config = json.loads((tmp_path / "base" / "config.json").read_text())
-    assert config["weights"] is None and config["freeze"] == "none" and config["epochs"] == 1
-    assert config["batch_size"] == 32  # the app's default, as for the pretrained run
-    settings = json.loads((tmp_path / "base" / "settings.json").read_text())
-    assert settings["command"] == "finetune" and settings["sources"]["batch_size"] == "app finetune"
+@pytest.mark.parametrize("args, flag", [
+    (["--unfreeze", "sometimes"], "--unfreeze"),
+    (["--freeze", "backbone", "--head-epochs", "2"], "--freeze"),
+    (["--model", "no/such/model.keras"], "--model"),
+])
+def test_cli_bad_phase_settings_are_one_line_errors(args, flag):
+    r = CliRunner().invoke(main, ["finetune", "--data", "digits", "--weights", "none", *args])
+    assert r.exit_code == 2 and flag in r.output and "Traceback" not in r.output, r.output
+
+
+def test_cli_saved_model_brings_its_own_weights(pretrained):
+    r = CliRunner().invoke(main, ["finetune", "--model", str(pretrained), "--weights", "x.h5", "--data", "digits"])
+    assert r.exit_code == 2 and "--weights" in r.output, r.output
+
+
+def test_weights_none_is_the_random_init_baseline_over_both_phases():
+    cfg = resolve({"model": "lenet5", "weights": "none", "data": "digits"}).config
+    assert cfg.weights is None and cfg.head_epochs == 0 and cfg.freeze == "none"
+    assert cfg.epochs == 5 + 5  # the app's head epochs and phase-2 epochs: the pretrained run's total
+    assert cfg.head_dropout == 0.2 and cfg.batch_size == 32  # the same network and recipe
+    assert resolve({"model": "lenet5", "weights": "none", "epochs": 2}).config.epochs == 2  # as asked
+    explicit = resolve({"model": "lenet5", "weights": "none", "head_epochs": 1, "epochs": 2, "data": "digits"})
+    assert explicit.config.head_epochs == 1 and explicit.config.epochs == 2
+
+
+def test_balanced_class_weights_follow_scikit_learn():
+    from sklearn.utils.class_weight import compute_class_weight
+
+    from kerascnn.config import TrainConfig
+    from kerascnn.data.build import DataBundle
+    from kerascnn.training.loop import class_weights
+
+    bundle = DataBundle(class_names=["a", "b", "c"], class_counts=[30, 10, 0])
+    weights = class_weights(TrainConfig(class_weight="balanced"), bundle, ["predictions"])
+    expected = compute_class_weight("balanced", classes=np.array([0, 1]), y=np.repeat([0, 1], [30, 10]))
+    assert set(weights) == {0, 1}
+    np.testing.assert_allclose([weights[0], weights[1]], expected)
+    assert weights[1] == pytest.approx(3 * weights[0])
+    assert class_weights(TrainConfig(), bundle, ["predictions"]) is None
+

@@ -27,6 +27,9 @@ def audit(folder, model, input_shape, as_json):
         from kerascnn.apps.transfer_learning import FINETUNE_DEFAULTS
         from kerascnn.models import get_spec
 
-        input_shape = get_spec(model or FINETUNE_DEFAULTS["model"]).default_input
+        from kerascnn.models.transfer import file_input_shape, is_model_file
+
+        model = model or FINETUNE_DEFAULTS["model"]
+        input_shape = file_input_shape(model) if is_model_file(model) else get_spec(model).default_input
     report = audit_folder(folder, input_shape)
     click.echo(json.dumps(report.to_json(), indent=1, ensure_ascii=False) if as_json else report.format(), nl=as_json)

@@ -39,10 +39,31 @@ def _report(result) -> None:
     click.echo(f"Run folder: {result.run_dir}" + (f"  (val top-1 {float(acc):.2%})" if acc is not None else ""))
 
 
+def _resume(resume, config_file, print_config, settings, command: str) -> None:
+    """`--resume RUN_DIR`: the run's own settings, only --epochs may change."""
+    from kerascnn.training import fit as train
+
+    extra = [k for k in settings if k != "epochs"] + (["config"] if config_file else [])
+    if extra:
+        flags = ", ".join("--" + k.replace("_", "-") for k in extra)
+        raise click.UsageError(f"--resume takes the run's own settings; drop {flags} (only --epochs may change).")
+    if print_config:
+        from kerascnn.settings import Resolved
+        from kerascnn.training.run_dir import read_config
+
+        print_settings(Resolved(read_config(resume), {}, f"{command} --resume"))
+        return
+    _report(train(resume=resume, epochs=settings.get("epochs"), verbose=verbosity()))
+
+
+_RESUME = click.option("--resume", type=click.Path(exists=True, file_okay=False), default=None, metavar="RUN_DIR",
+                       help="Continue an interrupted run from its last finished epoch (with --epochs: train "
+                            "further).")
+
+
 @main.command()
 @settings_options(TrainConfig)
-@click.option("--resume", type=click.Path(exists=True, file_okay=False), default=None, metavar="RUN_DIR",
-              help="Continue an interrupted run from its last finished epoch (with --epochs: train further).")
+@_RESUME
 @config_options
 @needs_tensorflow(preflight=_imagenet_preflight())
 def fit(resume, config_file, print_config, **opts):
@@ -55,17 +76,7 @@ def fit(resume, config_file, print_config, **opts):
 
     settings = given(opts)
     if resume:
-        extra = [k for k in settings if k != "epochs"] + (["config"] if config_file else [])
-        if extra:
-            flags = ", ".join("--" + k.replace("_", "-") for k in extra)
-            raise click.UsageError(f"--resume takes the run's own settings; drop {flags} (only --epochs may change).")
-        if print_config:
-            from kerascnn.settings import Resolved
-            from kerascnn.training.run_dir import read_config
-
-            print_settings(Resolved(read_config(resume), {}, "fit --resume"))
-            return
-        _report(train(resume=resume, epochs=settings.get("epochs"), verbose=verbosity()))
+        _resume(resume, config_file, print_config, settings, "fit")
         return
     from kerascnn.training.configure import resolve_train
 
@@ -84,18 +95,26 @@ def _finetune_defaults():
 
 @main.command()
 @settings_options(TrainConfig, app=_finetune_defaults()[0], app_defaults=_finetune_defaults()[1])
+@_RESUME
 @config_options
 @needs_tensorflow(preflight=_imagenet_preflight(_finetune_defaults()[1]))
-def finetune(config_file, print_config, **opts):
-    """Transfer learning: a pretrained backbone (--weights) and a new classifier for your --data.
+def finetune(resume, config_file, print_config, **opts):
+    """Transfer learning in two phases: a pretrained backbone (--weights, or --model FILE.keras) under
+    a new head for your --data's classes.
 
-    By default only the classifier trains (--freeze backbone); --freeze none trains everything, and
-    --weights none trains the same network from random initialisation (the baseline).
+    Phase 1 (--head-epochs) trains the head on the frozen backbone (on features computed once when
+    nothing augments the pixels); phase 2 (--epochs) also trains --unfreeze (all, the top K blocks,
+    from:LAYER) at --finetune-lr (default --lr / 10; --lr-decay for discriminative rates), with the
+    BatchNorm layers kept frozen. One run folder; --resume continues either phase. --weights none
+    trains the same network from random initialisation (the baseline).
     Example, offline: --model mobilenet_v2 --weights mobilenet_v2_imagenet_notop.weights.h5 --data FOLDER
     """
     from kerascnn.apps.transfer_learning import resolve
     from kerascnn.training import fit as train
 
+    if resume:
+        _resume(resume, config_file, print_config, given(opts), "finetune")
+        return
     resolved = resolve(given(opts), config_file=config_file, source="flag")
     if print_config:
         print_settings(resolved)

@@ -147,16 +147,17 @@ def audit_folder(folder: str, input_shape: Sequence[int] = (224, 224, 3), *, dup
     small = [(path, h, w) for _, path, _, h, w in files
              if h < SMALL_FRACTION * height or w < SMALL_FRACTION * width]
     return AuditReport(folder, classes, counts, list(source.skipped), same, across, small,
-                       (height, width, int(input_shape[2])), _class_weights(counts.get("train", {})))
+                       (height, width, int(input_shape[2])), balanced_class_weights(counts.get("train", {})))
 
 
-def _class_weights(train: Dict[str, int]) -> Dict[str, float]:
-    """scikit-learn's "balanced" weights, n_samples / (n_classes * n_c), for the classes present."""
+def balanced_class_weights(counts: Dict[str, int], digits: Optional[int] = 4) -> Dict[str, float]:
+    """scikit-learn's "balanced" weights, n_samples / (n_classes * n_c), for the classes present (the
+    weights `fit --class-weight balanced` trains with), rounded to `digits` (None: not rounded)."""
     from sklearn.utils.class_weight import compute_class_weight
 
-    present = [c for c, n in train.items() if n]
+    present = [c for c, n in counts.items() if n]
     if not present:
         return {}
-    labels = np.repeat(np.arange(len(present)), [train[c] for c in present])
+    labels = np.repeat(np.arange(len(present)), [counts[c] for c in present])
     weights = compute_class_weight("balanced", classes=np.arange(len(present)), y=labels)
-    return {c: round(float(w), 4) for c, w in zip(present, weights)}
+    return {c: float(w) if digits is None else round(float(w), digits) for c, w in zip(present, weights)}

@@ -40,6 +40,7 @@ class DataBundle:
     all: Any = None  # every example of the source, nothing held out (data the model never saw)
     class_names: List[str] = field(default_factory=list)
     counts: Dict[str, int] = field(default_factory=dict)  # examples per built split
+    class_counts: List[int] = field(default_factory=list)  # the train split's examples per class
     skipped: List[Tuple[str, str]] = field(default_factory=list)  # (file, reason)
     description: str = ""
     eval_split: Optional[str] = None  # "test" or "val": which split `eval` is
@@ -183,6 +184,9 @@ def build_datasets(cfg: DataConfig, image_shape: Sequence[int], batch_size: int,
     needed = [n for n in ("train", "val", "test", "all") if n in parts and n in wanted]
     bundle = DataBundle(class_names=list(source.class_names), skipped=list(source.skipped), image_shape=shape,
                         eval_split=eval_name if "eval" in splits else None)
+    labels = split_labels(parts["train"]) if "train" in parts else None
+    if labels is not None:  # TFDS records' labels are not known until read
+        bundle.class_counts = np.bincount(labels, minlength=bundle.num_classes).tolist()
     built, cached, counts = {}, {}, {}
     for name in needed:
         ds, count, cached[name], skipped, tracker = _build_split(parts[name], name == "train", shape,

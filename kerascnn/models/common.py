@@ -108,8 +108,15 @@ def _has_layer(model: keras.Model, name: str) -> bool:
 
 def _load_into(model: keras.Model, weights: str) -> None:
     if weights.endswith(".keras"):
-        source = keras.saving.load_model(weights, compile=False, safe_mode=True)
-        model.set_weights(source.get_weights())
+        # By layer name, so that a saved classifier's layers load into the same network under a new
+        # head too (its backbone: transfer learning from a model trained with `kerascnn fit`).
+        source = {layer.name: layer for layer in
+                  keras.saving.load_model(weights, compile=False, safe_mode=True).layers}
+        for layer in model.layers:
+            other = source.get(layer.name)
+            if other is not None and layer.weights and \
+                    [w.shape for w in layer.weights] == [w.shape for w in other.weights]:
+                layer.set_weights(other.get_weights())
         return
     with warnings.catch_warnings():
         # Keras warns for every layer the file lacks; load_weights counts what loaded instead.

@@ -182,6 +182,7 @@ class HistoryWriter(keras.callbacks.Callback):
         super().__init__()
         self.path = Path(path)
         self.rows: List[dict] = list(previous or [])
+        self.phase: Optional[int] = None  # a two-phase run's phase, written as a column
         self._t0 = 0.0
 
     @staticmethod
@@ -196,7 +197,7 @@ class HistoryWriter(keras.callbacks.Callback):
         self._t0 = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": epoch + 1}
+        row = {"epoch": epoch + 1, **({"phase": self.phase} if self.phase is not None else {})}
         row.update({k: float(v) for k, v in (logs or {}).items() if _is_number(v)})
         row["learning_rate"] = _current_lr(self.model.optimizer)
         row["seconds"] = round(time.perf_counter() - self._t0, 3)

@@ -17,6 +17,7 @@ from typing import Any, Mapping, Optional
 from kerascnn.config import TrainConfig
 from kerascnn.errors import DataError, SettingError
 from kerascnn.models.registry import ModelSpec, get_spec
+from kerascnn.models.transfer import is_model_file
 from kerascnn.settings import Layer, Resolved, layer_value, read_settings_file, resolve
 
 # Builder arguments every model takes and the harness sets itself; not for --model-arg.
@@ -43,10 +44,11 @@ def resolve_train(settings: Mapping[str, Any], *, config_file: Optional[os.PathL
     user = ([read_settings_file(config_file, TrainConfig)] if config_file is not None else []) + \
         [Layer(source, dict(settings))]
     model = layer_value(app_layers + user, TrainConfig, "model") or TrainConfig.model
-    spec = get_spec(model)
+    spec = None if is_model_file(model) else get_spec(model)  # a saved model has no recipe of its own
     named = layer_value(app_layers + user, TrainConfig, "recipe")
     recipe = [Layer(f"recipe {named}", recipe_settings(named))] if named else []
-    resolved = resolve(TrainConfig, [Layer(f"recipe {model}", spec.recipe), *app_layers, *recipe, *user], command)
+    model_recipe = [Layer(f"recipe {model}", spec.recipe)] if spec is not None else []
+    resolved = resolve(TrainConfig, [*model_recipe, *app_layers, *recipe, *user], command)
     cfg = check_train(resolved.config, spec)
     return Resolved(cfg, resolved.sources, command) if cfg is not resolved.config else resolved
 
@@ -66,8 +68,12 @@ def recipe_settings(name: str) -> dict:
 def check_train(cfg: TrainConfig, spec: Optional[ModelSpec] = None) -> TrainConfig:
     """Everything that can be checked without loading data or building the model; returns `cfg`
     with its weights setting normalised ("none" -> None)."""
+    from kerascnn.training.phases import check as check_phases
     from kerascnn.weights import check_imagenet_obtainable, check_weights
 
+    check_phases(cfg)
+    if is_model_file(cfg.model):
+        return _check_model_file(cfg)
     spec = spec or get_spec(cfg.model)
     check_model_args(spec, cfg.model_args)
     check_input_shape(spec, cfg.input_shape)
@@ -79,6 +85,20 @@ def check_train(cfg: TrainConfig, spec: Optional[ModelSpec] = None) -> TrainConf
     if weights == "imagenet":
         check_imagenet_obtainable(spec.name, cfg.input_shape, cfg.model_args.get("alpha", 1.0))
     return cfg if weights == cfg.weights else dataclasses.replace(cfg, weights=weights)
+
+
+def _check_model_file(cfg: TrainConfig) -> TrainConfig:
+    """A saved model as --model: it must exist, and brings its own weights, input and architecture."""
+    if not os.path.isfile(cfg.model):
+        raise SettingError("model", f"--model {cfg.model}: no such file. Give a registered model name "
+                                    f"(`kerascnn models`) or a .keras file, e.g. a run's model.keras.")
+    weights = None if str(cfg.weights).lower() == "none" else cfg.weights
+    for name, value in (("weights", weights), ("model_args", cfg.model_args), ("input_shape", cfg.input_shape)):
+        if value:
+            raise SettingError(name, f"--model {cfg.model} is a saved model: it brings its own weights, input "
+                                     f"size and architecture; drop --{name.replace('_', '-')}.")
+    check_data_spec(cfg.data.spec, "data")
+    return cfg if weights == cfg.weights else dataclasses.replace(cfg, weights=None)
 
 
 def check_model_args(spec: ModelSpec, model_args: Mapping[str, Any]) -> None:

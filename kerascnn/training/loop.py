@@ -25,13 +25,16 @@ from kerascnn.errors import UserError
 from kerascnn.jobs import JobDir
 from kerascnn.models import create_model, get_spec
 from kerascnn.models.common import freeze_backbone
+from kerascnn.models.transfer import file_input_shape, is_model_file, transfer_model
 from kerascnn.settings import Resolved
 from kerascnn.training import run_dir as rd
 from kerascnn.progress import format_duration
 from kerascnn.training.callbacks import (Checkpoints, EpochTensorBoard, EtaReport, Exporter, HistoryWriter,
                                          StreamedFailures, latest_backup, log_estimate, restore_backup)
 from kerascnn.training.distribute import set_precision, setup_distribution
-from kerascnn.training.optim import learning_rate, make_optimizer
+from kerascnn.training.feature_cache import FeatureCache, ForModel, split_head
+from kerascnn.training.phases import plan, prepare, total_epochs
+from kerascnn.training.optim import learning_rate
 from kerascnn.plots import plot_curves
 
 log = logging.getLogger(__name__)
@@ -83,17 +86,30 @@ def fit(cfg: Union[TrainConfig, Resolved] = TrainConfig(), *, resume: Optional[o
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
-def build_model(cfg: TrainConfig, image_shape, num_classes: int, optimizer, steps_per_execution: int = 1):
-    """The compiled model of a run: built (weights loaded), frozen as `cfg.freeze` says, with its loss
-    (label smoothing; auxiliary heads weighted `cfg.aux_weight`) and top-1 / top-5 metrics. Call it in
-    the strategy's scope."""
-    model = create_model(cfg.model, input_shape=image_shape, num_classes=num_classes,
-                         weights=cfg.weights, **dict(cfg.model_args))
-    if cfg.freeze == "backbone":
-        log.info("froze %d layers; training the classifier only", freeze_backbone(model))
-    elif cfg.freeze != "none":
-        raise UserError(f"--freeze must be one of {', '.join(FREEZE)}. Received: {cfg.freeze!r}")
+def image_shape_of(cfg: TrainConfig) -> Tuple[int, int, int]:
+    """The input the run's model takes: --input-shape, else the registered model's own, else (a .keras
+    --model) the saved model's."""
+    if is_model_file(cfg.model):
+        return file_input_shape(cfg.model)
+    return tuple(cfg.input_shape or get_spec(cfg.model).default_input)
+
+
+def create(cfg: TrainConfig, image_shape, num_classes: int) -> keras.Model:
+    """The run's network, weights loaded: the registered model, or a backbone under a new head
+    (`head_dropout` set, or a .keras --model). Call it in the strategy's scope."""
+    if cfg.head_dropout is not None or is_model_file(cfg.model):
+        return transfer_model(cfg.model, num_classes=num_classes, weights=cfg.weights, dropout=cfg.head_dropout,
+                              input_shape=None if is_model_file(cfg.model) else image_shape,
+                              model_args=cfg.model_args, at=cfg.head_at)
+    return create_model(cfg.model, input_shape=image_shape, num_classes=num_classes, weights=cfg.weights,
+                        **dict(cfg.model_args))
+
+
+def compile_model(model: keras.Model, cfg: TrainConfig, optimizer, steps_per_execution: int = 1) -> keras.Model:
+    """Compile with the run's loss (label smoothing; auxiliary heads weighted `cfg.aux_weight`) and
+    top-1 / top-5 metrics."""
     outputs = list(model.output_names)
+    num_classes = int(model.outputs[0].shape[-1])
     losses = {o: keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing) for o in outputs}
     metrics = [keras.metrics.CategoricalAccuracy(name="accuracy"),
                keras.metrics.TopKCategoricalAccuracy(k=min(5, num_classes), name="top5")]
@@ -106,6 +122,17 @@ def build_model(cfg: TrainConfig, image_shape, num_classes: int, optimizer, step
         steps_per_execution=steps_per_execution,
     )
     return model
+
+
+def build_model(cfg: TrainConfig, image_shape, num_classes: int, optimizer, steps_per_execution: int = 1):
+    """The compiled model of a single-phase run: built (weights loaded), frozen as `cfg.freeze` says
+    (`compile_model`). Call it in the strategy's scope."""
+    model = create(cfg, image_shape, num_classes)
+    if cfg.freeze == "backbone":
+        log.info("froze %d layers; training the classifier only", freeze_backbone(model))
+    elif cfg.freeze != "none":
+        raise UserError(f"--freeze must be one of {', '.join(FREEZE)}. Received: {cfg.freeze!r}")
+    return compile_model(model, cfg, optimizer, steps_per_execution)
 
 
 AUTO_MAX_STEPS = 8
@@ -183,45 +210,33 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose,
         rd.write_config(run, cfg)
         JobDir(run).write_settings(resolved or Resolved(cfg, {k: "TrainConfig" for k, _ in fields_of(cfg)}, "fit"))
 
-    spec = get_spec(cfg.model)
-    image_shape = tuple(cfg.input_shape or spec.default_input)
+    image_shape = image_shape_of(cfg)
     bundle = build_datasets(cfg.data, image_shape, cfg.batch_size, cfg.augment, splits=("train", "val"))
     steps_per_epoch = max(1, math.ceil(bundle.counts["train"] / cfg.batch_size))
     log.info("data: %s", bundle.description)
     _log_folder_audit(cfg, image_shape)
-
     with dist.strategy.scope():
-        model = build_model(cfg, image_shape, bundle.num_classes, make_optimizer(cfg, steps_per_epoch),
-                            dist.steps_per_execution(cfg.steps_per_execution or 1))
-    if cfg.steps_per_execution is None and dist.steps_per_execution(AUTO_MAX_STEPS) > 1:
-        _auto_steps(model, bundle.train, steps_per_epoch, cfg.epochs)
+        model = create(cfg, image_shape, bundle.num_classes)
     outputs = list(model.output_names)
-
-    export = Exporter()
     train, val = bundle.train, bundle.val
     if len(outputs) > 1:  # auxiliary classifiers learn the same labels
         train, val = (d.map(lambda x, y: (x, {o: y for o in outputs})) if d is not None else None
                       for d in (train, val))
-    train, val = dist.distribute(train), dist.distribute(val)
     monitor_acc = "val_predictions_accuracy" if len(outputs) > 1 else "val_accuracy"
 
-    initial_epoch = 0
+    done, backup = 0, None
     if resume_dir is not None:
-        initial_epoch, backup = latest_backup(resume_dir / rd.BACKUP)
-        if initial_epoch >= cfg.epochs and (resume_dir / rd.MODEL).exists():
+        done, backup = latest_backup(resume_dir / rd.BACKUP)
+        if done >= total_epochs(cfg) and (resume_dir / rd.MODEL).exists():
             raise UserError(f"--resume {resume_dir}: this run already finished ({rd.MODEL} is there); "
                             f"pass --epochs N larger than {cfg.epochs} to train it further.")
-        if backup is not None:
-            with dist.strategy.scope():  # restoring builds the optimizer's variables: mirror them
-                restore_backup(model, backup)
-            log.info("resuming %s after epoch %d", resume_dir, initial_epoch)
-    history = HistoryWriter(run / rd.HISTORY, HistoryWriter.read((shared or run) / rd.HISTORY, initial_epoch))
+    history = HistoryWriter(run / rd.HISTORY, HistoryWriter.read((shared or run) / rd.HISTORY, done))
     best = max((float(r[monitor_acc]) for r in history.rows if r.get(monitor_acc) not in (None, "")),
                default=-math.inf)  # resumed: best.keras holds the best epoch up to the backup's
+    export = Exporter()
     checkpoints = Checkpoints(run / rd.BACKUP, run / rd.BEST, monitor_acc, export,
                               budget=dist.checkpoint_budget(cfg.checkpoint_budget), best=best)
-    cbs = [EtaReport(cfg.epochs, initial_epoch, steps_per_epoch), checkpoints, history,
-           keras.callbacks.TerminateOnNaN(), EpochTensorBoard(str(run / rd.TENSORBOARD))]
+    cbs = [checkpoints, history, keras.callbacks.TerminateOnNaN(), EpochTensorBoard(str(run / rd.TENSORBOARD))]
     if bundle.streams and dist.num_workers == 1:  # with several workers each sees a shard only
         cbs.append(StreamedFailures(bundle.streams))
     if cfg.schedule == "plateau":
@@ -230,13 +245,106 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose,
         cbs.append(keras.callbacks.EarlyStopping(patience=cfg.early_stopping, verbose=1))
     cbs.extend(extra_callbacks)
 
-    if initial_epoch < cfg.epochs:
-        with warnings.catch_warnings():
-            # A streamed split's length is unknown to Keras (a file may fail to decode), so every epoch
-            # ends when the data does, which Keras 3 reports as "Your input ran out of data" each time.
-            warnings.filterwarnings("ignore", message="Your input ran out of data", category=UserWarning)
-            model.fit(train, validation_data=val, epochs=cfg.epochs, initial_epoch=initial_epoch,
-                      callbacks=cbs, verbose=verbose, shuffle=False)  # the pipeline shuffles
+    data = _Data(dist.distribute(train), dist.distribute(val), bundle, steps_per_epoch,
+                 class_weights(cfg, bundle, outputs))
+    with warnings.catch_warnings():
+        # A streamed split's length is unknown to Keras (a file may fail to decode), so every epoch
+        # ends when the data does, which Keras 3 reports as "Your input ran out of data" each time.
+        warnings.filterwarnings("ignore", message="Your input ran out of data", category=UserWarning)
+        _train_phases(model, cfg, dist, data, (done, backup), cbs, history, verbose)
+    return _finish(model, export, run, shared, cfg, dist, bundle, history, steps_per_epoch)
+
+
+@dataclass
+class _Data:
+    train: object
+    val: object
+    bundle: object
+    steps_per_epoch: int
+    class_weight: Optional[dict]
+
+
+def class_weights(cfg: TrainConfig, bundle, outputs: Sequence[str]) -> Optional[dict]:
+    """{class index: weight} for --class-weight balanced (scikit-learn's rule), else None."""
+    if cfg.class_weight == "none":
+        return None
+    if len(outputs) > 1:
+        raise UserError("--class-weight balanced: Keras weighs classes for single-output models only; drop the "
+                        "auxiliary classifiers (aux_logits=false) or the class weights.")
+    from kerascnn.data.audit import balanced_class_weights
+
+    if not bundle.class_counts:
+        log.warning("--class-weight balanced: the class counts of --data %s are not known before reading it "
+                    "(TFDS), so the classes are not weighted", cfg.data.spec)
+        return None
+    by_index = balanced_class_weights(dict(enumerate(bundle.class_counts)), digits=None)
+    log.info("class weights (balanced): %s", ", ".join(f"{bundle.class_names[i]} {w:.2f}"
+                                                        for i, w in by_index.items()))
+    return by_index
+
+
+def _train_phases(model, cfg: TrainConfig, dist, data: _Data, resume_state, cbs, history, verbose) -> None:
+    """Train each phase of `cfg` (kerascnn.training.phases) that the resumed state has not finished.
+
+    A backup taken in a phase is restored after the model is set up as in that phase (what trains and
+    the phase's optimizer, whose state the backup holds); a phase's last epoch is always backed up,
+    so a run resumed at the boundary starts phase 2 with a fresh optimizer, as an unbroken run does.
+    """
+    done, backup = resume_state
+    phases = plan(cfg)
+    steps_per_call = dist.steps_per_execution(cfg.steps_per_execution or 1)
+    auto = cfg.steps_per_execution is None and dist.steps_per_execution(AUTO_MAX_STEPS) > 1
+    cache = None
+    for phase in phases:
+        if done > phase.end:
+            continue
+        with dist.strategy.scope():
+            compile_model(model, cfg, prepare(model, cfg, phase, data.steps_per_epoch), steps_per_call)
+        if auto:
+            _auto_steps(model, data.bundle.train, data.steps_per_epoch, total_epochs(cfg) - done)
+            steps_per_call, auto = model.steps_per_execution, False
+        if backup is not None and phase.start < done <= phase.end:
+            with dist.strategy.scope():  # restoring builds the optimizer's variables: mirror them
+                restore_backup(model, backup)
+            log.info("resuming after epoch %d (phase %d of %d)", done, phase.number, len(phases))
+        if done >= phase.end:
+            continue
+        history.phase = phase.number if len(phases) > 1 else None
+        start = max(done, phase.start)
+        fit_args = dict(epochs=phase.end, initial_epoch=start, verbose=verbose, shuffle=False,
+                        class_weight=data.class_weight)
+        eta = EtaReport(phase.end, start, data.steps_per_epoch)
+        if phase.trains == "head" and cached_features_apply(cfg, model, dist):
+            cache = cache or _feature_cache(model, cfg, data)
+            head = compile_model(cache.head, cfg, model.optimizer, steps_per_call)
+            head.fit(cache.dataset("train"), validation_data=cache.dataset("val"),
+                     callbacks=[ForModel([eta, *cbs], model)], **fit_args)
+        else:
+            model.fit(data.train, validation_data=data.val, callbacks=[eta, *cbs], **fit_args)
+        if history.rows and not math.isfinite(float(history.rows[-1].get("loss", 0.0))):
+            break  # TerminateOnNaN stopped it: a later phase would start from broken weights
+
+
+def cached_features_apply(cfg: TrainConfig, model: keras.Model, dist) -> bool:
+    """Whether a head-only phase trains on cached backbone features: asked for (auto), no augmentation
+    that changes the pixels, one worker (a cache is per process), and a head that splits off."""
+    return (cfg.feature_cache == "auto" and not cfg.augment.enabled and dist.num_workers == 1
+            and split_head(model) is not None)
+
+
+def _feature_cache(model: keras.Model, cfg: TrainConfig, data: _Data) -> FeatureCache:
+    backbone, head = split_head(model)
+    cache = FeatureCache(backbone, data.bundle.train, data.bundle.val, data.bundle.counts, cfg.batch_size,
+                         cfg.seed)
+    cache.head = head
+    log.info("phase 1 trains the head on the frozen backbone's features, computed once "
+             "(--feature-cache off runs the backbone every epoch)")
+    return cache
+
+
+def _finish(model, export: Exporter, run: Path, shared, cfg: TrainConfig, dist, bundle, history,
+            steps_per_epoch: int) -> FitResult:
+    """Export the trained model (model.keras, classes, curves, report) and hand back the result."""
     exported = export(model)
     for m in (model, exported):
         # Several steps per call are for training; Keras's predict then drops a last partial batch

@@ -25,7 +25,6 @@ from kerascnn.config import TrainConfig, override
 from kerascnn.data import build_datasets
 from kerascnn.errors import SettingError
 from kerascnn.jobs import JobDir
-from kerascnn.models import get_spec
 from kerascnn.settings import Resolved
 
 log = logging.getLogger(__name__)
@@ -84,7 +83,7 @@ def lr_find(settings: Union[TrainConfig, Resolved], *, start_lr: float = 1e-7, e
     if steps < 10:
         raise SettingError("steps", f"steps must be >= 10 for a curve. Received: {steps}")
     from kerascnn.training.distribute import set_precision
-    from kerascnn.training.loop import build_model
+    from kerascnn.training.loop import build_model, image_shape_of
     from kerascnn.training.optim import make_optimizer
 
     resolved = settings if isinstance(settings, Resolved) else None
@@ -93,9 +92,11 @@ def lr_find(settings: Union[TrainConfig, Resolved], *, start_lr: float = 1e-7, e
     previous = keras.mixed_precision.global_policy()
     set_precision(cfg.precision)
     try:
-        shape = tuple(cfg.input_shape or get_spec(cfg.model).default_input)
+        shape = image_shape_of(cfg)
         bundle = build_datasets(cfg.data, shape, cfg.batch_size, cfg.augment, splits=("train",))
         constant = override(cfg, schedule="constant", lr=start_lr)
+        if cfg.head_epochs:  # a fine-tuning run: the rate sought is phase 1's, the head's on a frozen backbone
+            constant = override(constant, freeze="backbone")
         model = build_model(cfg, shape, bundle.num_classes, make_optimizer(constant, 1))
         lrs = start_lr * (end_lr / start_lr) ** (np.arange(steps) / (steps - 1))
         sweep = _Sweep(lrs)
