@@ -2,6 +2,7 @@
 a saved model as the backbone, resume in either phase, class weights."""
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -177,3 +178,38 @@ def test_balanced_class_weights_follow_scikit_learn():
     assert weights[1] == pytest.approx(3 * weights[0])
     assert class_weights(TrainConfig(), bundle, ["predictions"]) is None
 
+
+
+SAVED_BACKBONE = Path(__file__).resolve().parent.parent / "saved_models" / "lenet5_fashion_0to4" / "model.keras"
+FASHION_SAMPLE = Path(__file__).resolve().parent / "data" / "fashion_mnist_5to9_sample.npz"
+
+
+def _sample_folder(root):
+    """tests/data's Fashion-MNIST sample of the classes 5-9 (5 training and 100 test images a class,
+    chosen by bench/fashion_folders.py, seed 0) as PNG class folders."""
+    from PIL import Image
+
+    sample = np.load(FASHION_SAMPLE)
+    names = [str(n) for n in sample["class_names"]]
+    for split in ("train", "test"):
+        for i, (image, label) in enumerate(zip(sample[f"{split}_images"], sample[f"{split}_labels"])):
+            folder = root / split / names[label]
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(folder / f"{i}.png")
+    return root
+
+
+def test_our_backbone_beats_the_same_network_from_scratch_on_held_out_classes(tmp_path):
+    """The small version of `bench/finetune.py own`: the LeNet-5 this project trained on Fashion-MNIST
+    classes 0-4 (saved_models/), fine-tuned on 5 images of each of the classes 5-9, against LeNet-5
+    trained from scratch on the same 25 images for as many epochs; 500 real test images."""
+    import kerascnn
+
+    data = str(_sample_folder(tmp_path / "fm59"))
+    tuned = finetune(str(SAVED_BACKBONE), data=data, head_at="flatten", finetune_lr=1e-3, head_epochs=15, epochs=15,
+                     batch_size=25, val_split=0.0, out=str(tmp_path / "tuned"), verbose=0)
+    scratch = kerascnn.fit("lenet5", data=data, epochs=30, batch_size=25, val_split=0.0, out=str(tmp_path / "scratch"),
+                           verbose=0)
+    acc = {name: kerascnn.evaluate(r.run_dir / "model.keras", data=data, split="test", plot=False).top1
+           for name, r in (("tuned", tuned), ("scratch", scratch))}
+    assert acc["tuned"] > acc["scratch"] + 0.04, acc

@@ -26,12 +26,17 @@ def is_model_file(ref: Any) -> bool:
     return str(ref).endswith(".keras")
 
 
-def load_backbone_file(path: os.PathLike) -> keras.Model:
-    """A saved `.keras` model, loaded with Keras's safe_mode on (no code from the file runs)."""
-    path = Path(path)
-    if not path.is_file():
+def check_model_file(path: os.PathLike) -> None:
+    """A --model that names a `.keras` file must be one (checked before anything loads)."""
+    if not Path(path).is_file():
         raise SettingError("model", f"--model {path}: no such file. Give a registered model name "
                                     f"(`kerascnn models`) or a .keras file, e.g. a run's model.keras.")
+
+
+def load_backbone_file(path: os.PathLike) -> keras.Model:
+    """A saved `.keras` model, loaded with Keras's safe_mode on (no code from the file runs)."""
+    check_model_file(path)
+    path = Path(path)
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as e:  # noqa: BLE001  (Keras raises many kinds for a bad file)

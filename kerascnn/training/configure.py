@@ -17,7 +17,7 @@ from typing import Any, Mapping, Optional
 from kerascnn.config import TrainConfig
 from kerascnn.errors import DataError, SettingError
 from kerascnn.models.registry import ModelSpec, get_spec
-from kerascnn.models.transfer import is_model_file
+from kerascnn.models.transfer import check_model_file, is_model_file
 from kerascnn.settings import Layer, Resolved, layer_value, read_settings_file, resolve
 
 # Builder arguments every model takes and the harness sets itself; not for --model-arg.
@@ -89,9 +89,7 @@ def check_train(cfg: TrainConfig, spec: Optional[ModelSpec] = None) -> TrainConf
 
 def _check_model_file(cfg: TrainConfig) -> TrainConfig:
     """A saved model as --model: it must exist, and brings its own weights, input and architecture."""
-    if not os.path.isfile(cfg.model):
-        raise SettingError("model", f"--model {cfg.model}: no such file. Give a registered model name "
-                                    f"(`kerascnn models`) or a .keras file, e.g. a run's model.keras.")
+    check_model_file(cfg.model)
     weights = None if str(cfg.weights).lower() == "none" else cfg.weights
     for name, value in (("weights", weights), ("model_args", cfg.model_args), ("input_shape", cfg.input_shape)):
         if value:

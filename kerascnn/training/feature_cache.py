@@ -68,10 +68,12 @@ def feature_dataset(features: np.ndarray, labels: np.ndarray, batch_size: int, s
 
 
 class FeatureCache:
-    """The backbone's features of the train and val splits, computed on first use, kept for the run."""
+    """The frozen backbone's features of the train and val splits, computed on first use and kept for
+    the run, and `head`, the model that trains on them (`split_head(model)`, which must not be None)."""
 
-    def __init__(self, backbone: keras.Model, train, val, counts: dict, batch_size: int, seed: int):
-        self.backbone, self.sources, self.counts = backbone, {"train": train, "val": val}, counts
+    def __init__(self, model: keras.Model, train, val, counts: dict, batch_size: int, seed: int):
+        self.backbone, self.head = split_head(model)
+        self.sources, self.counts = {"train": train, "val": val}, counts
         self.batch_size, self.seed = batch_size, seed
         self._arrays = {}
 

@@ -333,10 +333,7 @@ def cached_features_apply(cfg: TrainConfig, model: keras.Model, dist) -> bool:
 
 
 def _feature_cache(model: keras.Model, cfg: TrainConfig, data: _Data) -> FeatureCache:
-    backbone, head = split_head(model)
-    cache = FeatureCache(backbone, data.bundle.train, data.bundle.val, data.bundle.counts, cfg.batch_size,
-                         cfg.seed)
-    cache.head = head
+    cache = FeatureCache(model, data.bundle.train, data.bundle.val, data.bundle.counts, cfg.batch_size, cfg.seed)
     log.info("phase 1 trains the head on the frozen backbone's features, computed once "
              "(--feature-cache off runs the backbone every epoch)")
     return cache
