@@ -47,20 +47,21 @@ FINETUNE_DEFAULTS = {"model": "mobilenet_v2", "weights": "imagenet", "head_dropo
 def resolve(settings: dict, *, config_file: Optional[os.PathLike] = None, source: str = "argument") -> Resolved:
     """The checked settings of a finetune run, each with its source (`kerascnn finetune --print-config`)."""
     from kerascnn.config import TrainConfig
+    from kerascnn.models.transfer import is_model_file
     from kerascnn.settings import Layer, layer_value, read_settings_file
     from kerascnn.training.configure import resolve_train
 
     user = ([read_settings_file(config_file, TrainConfig)] if config_file is not None else []) + \
         [Layer(source, dict(settings))]
     defaults = dict(FINETUNE_DEFAULTS)
-    if str(layer_value(user, TrainConfig, "model") or "").endswith(".keras"):
+    if is_model_file(layer_value(user, TrainConfig, "model") or ""):
         del defaults["weights"]  # a saved model brings its own
     if layer_value(user, TrainConfig, "freeze") is not None and layer_value(user, TrainConfig, "head_epochs") is None:
         defaults["head_epochs"] = 0  # --freeze says what trains: one phase
     resolved = resolve_train(settings, config_file=config_file, source=source, app=APP,
                              app_defaults=defaults, command=APP)
     cfg, sources = resolved.config, resolved.sources
-    pretrained = cfg.weights is not None or cfg.model.endswith(".keras")  # a saved model brings its weights
+    pretrained = cfg.weights is not None or is_model_file(cfg.model)  # a saved model brings its weights
     if not pretrained and sources["head_epochs"] == f"app {APP}" and cfg.head_epochs:
         # The random-init baseline (weights none) trains its whole network from the start (a frozen
         # random backbone would be another experiment), by default for as many epochs as the two

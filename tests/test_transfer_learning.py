@@ -213,3 +213,18 @@ def test_our_backbone_beats_the_same_network_from_scratch_on_held_out_classes(tm
     acc = {name: kerascnn.evaluate(r.run_dir / "model.keras", data=data, split="test", plot=False).top1
            for name, r in (("tuned", tuned), ("scratch", scratch))}
     assert acc["tuned"] > acc["scratch"] + 0.04, acc
+
+
+def test_any_keras_application_is_a_backbone_with_its_own_preprocessing():
+    from kerascnn.models.transfer import application, transfer_model
+
+    model = transfer_model("keras:MobileNetV3Small", num_classes=3, input_shape=(32, 32, 3), weights=None)
+    assert model.get_layer("preprocess").get_config()["mode"] == "none"  # it rescales inside itself
+    assert [layer.name for layer in model.layers[-4:]] == ["avg_pool", "head_dropout", "logits", "predictions"]
+    assert model.output_shape == (None, 3)
+    assert application("keras:DenseNet121")[1] == "torch" and application("keras:ResNet50")[1] == "caffe"
+
+
+def test_cli_unknown_keras_application_suggests_the_name():
+    r = CliRunner().invoke(main, ["finetune", "--model", "keras:EfficentNetB0", "--data", "digits"])
+    assert r.exit_code == 2 and "keras:EfficientNetB0" in r.output and "Traceback" not in r.output, r.output

@@ -25,11 +25,8 @@ def audit(folder, model, input_shape, as_json):
 
     if input_shape is None:
         from kerascnn.apps.transfer_learning import FINETUNE_DEFAULTS
-        from kerascnn.models import get_spec
+        from kerascnn.models.transfer import input_shape_for
 
-        from kerascnn.models.transfer import file_input_shape, is_model_file
-
-        model = model or FINETUNE_DEFAULTS["model"]
-        input_shape = file_input_shape(model) if is_model_file(model) else get_spec(model).default_input
+        input_shape = input_shape_for(model or FINETUNE_DEFAULTS["model"])
     report = audit_folder(folder, input_shape)
     click.echo(json.dumps(report.to_json(), indent=1, ensure_ascii=False) if as_json else report.format(), nl=as_json)

@@ -16,6 +16,7 @@ def _imagenet_preflight(app_defaults=None):
         if resume or print_config:
             return
         from kerascnn.config import setting_names
+        from kerascnn.models.transfer import is_backbone_ref
         from kerascnn.settings import Layer, layer_value, read_settings_file
         from kerascnn.weights import check_imagenet_obtainable
 
@@ -25,8 +26,8 @@ def _imagenet_preflight(app_defaults=None):
         names = setting_names(TrainConfig)
         layers.append(Layer("flag", {k: v for k, v in given(opts).items() if k in names}))
         weights = layer_value(layers, TrainConfig, "weights")
-        if isinstance(weights, str) and weights.lower() == "imagenet":
-            model = layer_value(layers, TrainConfig, "model") or TrainConfig.model
+        model = layer_value(layers, TrainConfig, "model") or TrainConfig.model
+        if isinstance(weights, str) and weights.lower() == "imagenet" and not is_backbone_ref(model):
             alpha = (layer_value(layers, TrainConfig, "model_args") or {}).get("alpha", 1.0)
             check_imagenet_obtainable(model, layer_value(layers, TrainConfig, "input_shape"), alpha)
 

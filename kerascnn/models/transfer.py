@@ -21,9 +21,63 @@ from kerascnn.models.registry import create_model
 HEAD_DROPOUT = "head_dropout"  # layer names of the new head (kerascnn.models.blocks.HEAD_LAYERS)
 
 
+KERAS_PREFIX = "keras:"  # --model keras:EfficientNetB0: any keras.applications network as a backbone
+# keras.applications' preprocess_input of each module, as kerascnn.preprocessing modes ("none": the
+# network rescales inside itself, EfficientNet, ConvNeXt and MobileNetV3's include_preprocessing).
+APPLICATION_PREPROCESSING = {
+    "convnext": "none", "efficientnet": "none", "efficientnet_v2": "none", "mobilenet_v3": "none",
+    "densenet": "torch", "resnet": "caffe", "vgg16": "caffe", "vgg19": "caffe",
+    "resnet_v2": "tf", "inception_v3": "tf", "inception_resnet_v2": "tf", "xception": "tf", "mobilenet": "tf",
+    "mobilenet_v2": "tf", "nasnet": "tf",
+}
+DEFAULT_INPUT = (224, 224, 3)  # a keras.applications backbone's input unless --input-shape says
+
+
 def is_model_file(ref: Any) -> bool:
     """Whether a --model value names a saved model rather than a registered one."""
     return str(ref).endswith(".keras")
+
+
+def is_application(ref: Any) -> bool:
+    """Whether a --model value names a keras.applications network (`keras:NAME`)."""
+    return str(ref).startswith(KERAS_PREFIX)
+
+
+def is_backbone_ref(ref: Any) -> bool:
+    """A --model that only `transfer_model` builds: a saved model or a keras.applications network."""
+    return is_model_file(ref) or is_application(ref)
+
+
+def application(ref: str):
+    """(the keras.applications constructor named by `keras:NAME`, its preprocessing mode)."""
+    name = str(ref)[len(KERAS_PREFIX):]
+    known = sorted(n for n in dir(keras.applications) if n[:1].isupper() and callable(getattr(keras.applications, n))
+                   and getattr(keras.applications, n).__module__.rsplit(".", 1)[-1] in APPLICATION_PREPROCESSING)
+    if name not in known:
+        import difflib
+
+        from kerascnn.errors import UnknownNameError
+
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        raise UnknownNameError("model", f"keras.applications has no network {name!r}"
+                                        + (f"; did you mean {' or '.join(KERAS_PREFIX + c for c in close)}?" if close
+                                           else f"; known: {', '.join(known)}."))
+    constructor = getattr(keras.applications, name)
+    return constructor, APPLICATION_PREPROCESSING[constructor.__module__.rsplit(".", 1)[-1]]
+
+
+def input_shape_for(ref: str, input_shape: Optional[Sequence[int]] = None) -> Tuple[int, int, int]:
+    """The input a --model takes: a saved model's own; else --input-shape, else the registered model's
+    (or, for keras:NAME, 224x224x3)."""
+    if is_model_file(ref):
+        return file_input_shape(ref)
+    if input_shape is not None:
+        return tuple(input_shape)
+    if is_application(ref):
+        return DEFAULT_INPUT
+    from kerascnn.models.registry import get_spec
+
+    return tuple(get_spec(ref).default_input)
 
 
 def check_model_file(path: os.PathLike) -> None:
@@ -83,7 +137,8 @@ def transfer_model(ref: str, *, num_classes: int, input_shape: Optional[Sequence
     "predictions".
 
     Args:
-        ref: a registered model name, or a `.keras` file (its layers up to the input of "logits").
+        ref: a registered model name, `keras:NAME` (any keras.applications network, e.g.
+            keras:EfficientNetB0), or a `.keras` file (its layers up to the input of "logits").
         num_classes: the new head's classes.
         input_shape: a registered backbone's input; a file's must match its own (or be None).
         weights: a registered backbone's weights (None, "imagenet" or a file); a `.keras` file
@@ -103,16 +158,33 @@ def transfer_model(ref: str, *, num_classes: int, input_shape: Optional[Sequence
             raise SettingError("input_shape", f"--model {ref} was built for {tuple(source.input_shape[1:])} "
                                               f"inputs. Received: input_shape={tuple(input_shape)}")
         inputs, x, name = source.input, features_of(source, at), Path(ref).parent.name or Path(ref).stem
+    elif at is not None:
+        raise SettingError("head_at", "--head-at picks a layer of a .keras --model; other backbones end at their "
+                                      "pooled features.")
+    elif is_application(ref):
+        source, name = _application_backbone(ref, input_shape, weights, model_args), ref[len(KERAS_PREFIX):]
+        inputs, x = source.input, source.output
     else:
-        if at is not None:
-            raise SettingError("head_at", "--head-at picks a layer of a .keras --model; a registered backbone "
-                                          "ends at its pooled features.")
         source = create_model(ref, input_shape=input_shape, num_classes=num_classes, include_top=False,
                               weights=weights, pooling="avg", **dict(model_args or {}))
         inputs, x, name = source.input, source.output, ref
     if dropout:
         x = keras.layers.Dropout(dropout, name=HEAD_DROPOUT)(x)
     return keras.Model(inputs, classifier(x, num_classes, "softmax"), name=_model_name(name))
+
+
+def _application_backbone(ref: str, input_shape, weights: Optional[str], model_args) -> keras.Model:
+    """A keras.applications network without its top, pooled, on kerascnn's Preprocess layer (the same
+    wrapper as the registered keras.applications networks: official ImageNet weights, offline hints)."""
+    from kerascnn.models.keras_apps import build_application
+
+    constructor, mode = application(ref)
+    try:
+        return build_application(constructor, name=_model_name(ref[len(KERAS_PREFIX):].lower()), preprocessing=mode,
+                                 default_input=DEFAULT_INPUT, min_input=(32, 32, 3), input_shape=input_shape,
+                                 include_top=False, weights=weights, pooling="avg", **dict(model_args or {}))
+    except (ValueError, TypeError) as e:  # Keras's own argument checks (NASNet's fixed ImageNet input, ...)
+        raise ModelError(f"--model {ref}: {str(e).splitlines()[0][:300]}") from None
 
 
 def _model_name(name: str) -> str:

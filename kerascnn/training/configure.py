@@ -17,7 +17,7 @@ from typing import Any, Mapping, Optional
 from kerascnn.config import TrainConfig
 from kerascnn.errors import DataError, SettingError
 from kerascnn.models.registry import ModelSpec, get_spec
-from kerascnn.models.transfer import check_model_file, is_model_file
+from kerascnn.models.transfer import check_model_file, is_application, is_backbone_ref, is_model_file
 from kerascnn.settings import Layer, Resolved, layer_value, read_settings_file, resolve
 
 # Builder arguments every model takes and the harness sets itself; not for --model-arg.
@@ -44,7 +44,7 @@ def resolve_train(settings: Mapping[str, Any], *, config_file: Optional[os.PathL
     user = ([read_settings_file(config_file, TrainConfig)] if config_file is not None else []) + \
         [Layer(source, dict(settings))]
     model = layer_value(app_layers + user, TrainConfig, "model") or TrainConfig.model
-    spec = None if is_model_file(model) else get_spec(model)  # a saved model has no recipe of its own
+    spec = None if is_backbone_ref(model) else get_spec(model)  # no recipe of its own
     named = layer_value(app_layers + user, TrainConfig, "recipe")
     recipe = [Layer(f"recipe {named}", recipe_settings(named))] if named else []
     model_recipe = [Layer(f"recipe {model}", spec.recipe)] if spec is not None else []
@@ -74,6 +74,8 @@ def check_train(cfg: TrainConfig, spec: Optional[ModelSpec] = None) -> TrainConf
     check_phases(cfg)
     if is_model_file(cfg.model):
         return _check_model_file(cfg)
+    if is_application(cfg.model):
+        return _check_application(cfg)
     spec = spec or get_spec(cfg.model)
     check_model_args(spec, cfg.model_args)
     check_input_shape(spec, cfg.input_shape)
@@ -97,6 +99,21 @@ def _check_model_file(cfg: TrainConfig) -> TrainConfig:
                                      f"size and architecture; drop --{name.replace('_', '-')}.")
     check_data_spec(cfg.data.spec, "data")
     return cfg if weights == cfg.weights else dataclasses.replace(cfg, weights=None)
+
+
+def _check_application(cfg: TrainConfig) -> TrainConfig:
+    """--model keras:NAME: a known network, its weights (none, imagenet or a file) and input size."""
+    from kerascnn.models.transfer import application
+    from kerascnn.weights import check_weights
+
+    application(cfg.model)  # UnknownNameError with close matches
+    shape = cfg.input_shape
+    if shape is not None and (len(shape) != 3 or shape[0] < 32 or shape[1] < 32):
+        raise SettingError("input_shape", f"{cfg.model} needs (height, width, channels) of at least 32x32. "
+                                          f"Received: {tuple(shape)}")
+    check_data_spec(cfg.data.spec, "data")
+    weights = check_weights(cfg.model, cfg.weights, ("imagenet",))
+    return cfg if weights == cfg.weights else dataclasses.replace(cfg, weights=weights)
 
 
 def check_model_args(spec: ModelSpec, model_args: Mapping[str, Any]) -> None:

@@ -23,9 +23,9 @@ from kerascnn.config import FREEZE, TrainConfig, fields_of, override
 from kerascnn.data import build_datasets
 from kerascnn.errors import UserError
 from kerascnn.jobs import JobDir
-from kerascnn.models import create_model, get_spec
+from kerascnn.models import create_model
 from kerascnn.models.common import freeze_backbone
-from kerascnn.models.transfer import file_input_shape, is_model_file, transfer_model
+from kerascnn.models.transfer import input_shape_for, is_backbone_ref, is_model_file, transfer_model
 from kerascnn.settings import Resolved
 from kerascnn.training import run_dir as rd
 from kerascnn.progress import format_duration
@@ -87,17 +87,14 @@ def fit(cfg: Union[TrainConfig, Resolved] = TrainConfig(), *, resume: Optional[o
 
 
 def image_shape_of(cfg: TrainConfig) -> Tuple[int, int, int]:
-    """The input the run's model takes: --input-shape, else the registered model's own, else (a .keras
-    --model) the saved model's."""
-    if is_model_file(cfg.model):
-        return file_input_shape(cfg.model)
-    return tuple(cfg.input_shape or get_spec(cfg.model).default_input)
+    """The input the run's model takes: a saved --model's own, else --input-shape, else the model's."""
+    return input_shape_for(cfg.model, cfg.input_shape)
 
 
 def create(cfg: TrainConfig, image_shape, num_classes: int) -> keras.Model:
     """The run's network, weights loaded: the registered model, or a backbone under a new head
     (`head_dropout` set, or a .keras --model). Call it in the strategy's scope."""
-    if cfg.head_dropout is not None or is_model_file(cfg.model):
+    if cfg.head_dropout is not None or is_backbone_ref(cfg.model):
         return transfer_model(cfg.model, num_classes=num_classes, weights=cfg.weights, dropout=cfg.head_dropout,
                               input_shape=None if is_model_file(cfg.model) else image_shape,
                               model_args=cfg.model_args, at=cfg.head_at)
