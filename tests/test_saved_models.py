@@ -45,3 +45,13 @@ def test_lenet5_fashion_mnist_scores_what_the_readme_says_on_the_test_images():
     r = evaluate(SAVED / "lenet5_fashion_mnist" / "model.keras", plot=False)  # its run's data: idx:FASHION
     assert (r.data, r.split, r.count) == (f"idx:{FASHION}", "test", 10_000)
     assert f"{r.top1:.2%} top-1" in (SAVED / "README.md").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (FASHION / "t10k-images-idx3-ubyte.gz").is_file(),
+                    reason="apt-get install dataset-fashion-mnist")
+def test_resnet20_recipe_model_scores_what_the_readme_says_on_the_test_images():
+    r = evaluate(SAVED / "resnet20_fashion_mnist" / "model.keras", plot=False)  # its config's data: idx:FASHION
+    assert (r.data, r.split, r.count) == (f"idx:{FASHION}", "test", 10_000)
+    assert r.top1 >= 0.935  # issue 14's goal for --recipe resnet_cifar
+    assert f"{r.top1:.2%} top-1" in (SAVED / "README.md").read_text()
