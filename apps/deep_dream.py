@@ -28,7 +28,6 @@ raw pixels and the model's own preprocessing stays in the gradient.
 from __future__ import annotations
 
 import logging
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +36,11 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tup
 import numpy as np
 
 from kerascnn.config import setting
+from kerascnn.color import preserve_colors
+from kerascnn.features import any_size, format_layer_weights, parse_layer_weights
 from kerascnn.errors import SettingError
 from kerascnn.settings import Layer, Resolved, read_settings_file, resolve as resolve_layers
+from kerascnn.tiles import gradient, splits
 
 log = logging.getLogger("kerascnn.dream")
 
@@ -99,7 +101,7 @@ def resolve(settings: Mapping[str, Any], *, config_file: Optional[os.PathLike] =
         values["class_"] = values.pop("class")
     for key in ("layers", "channels"):
         if values.get(key) is not None and not isinstance(values[key], str):
-            values[key] = (format_layers if key == "layers" else format_channels)(values[key])
+            values[key] = (format_layer_weights if key == "layers" else format_channels)(values[key])
     if values.get("class_") is not None:
         values["class_"] = str(values["class_"])
     layers.append(Layer(source, values))
@@ -137,27 +139,7 @@ def resolve(settings: Mapping[str, Any], *, config_file: Optional[os.PathLike] =
 
 def parse_layers(text: Optional[str]) -> Optional[Dict[str, float]]:
     """"mixed3:1.0,mixed5:1.5" (or "mixed3,mixed5") -> {"mixed3": 1.0, "mixed5": 1.5}; None -> None."""
-    if text is None:
-        return None
-    out: Dict[str, float] = {}
-    for item in filter(None, (s.strip() for s in text.split(","))):
-        name, _, weight = item.partition(":")
-        try:
-            out[name.strip()] = float(weight) if weight else 1.0
-        except ValueError:
-            raise SettingError("layers", f"expected LAYER[:WEIGHT],... such as mixed3:1.0,mixed5:1.5; "
-                                         f"{weight!r} is not a number. Received: {text!r}") from None
-    if not out or not all(out):
-        raise SettingError("layers", f"expected LAYER[:WEIGHT],... such as mixed3:1.0,mixed5:1.5. Received: {text!r}")
-    return out
-
-
-def format_layers(layers: Union[str, Sequence[str], Mapping[str, float]]) -> str:
-    if isinstance(layers, str):
-        return layers
-    if isinstance(layers, Mapping):
-        return ",".join(f"{k}:{float(v)!r}" for k, v in layers.items())
-    return ",".join(layers)
+    return parse_layer_weights(text, "layers")
 
 
 def parse_channels(text: Optional[str]) -> Dict[str, Union[Tuple[int, ...], int]]:
@@ -211,21 +193,9 @@ class Objective(NamedTuple):
 def build_model(cfg: DreamConfig):
     """The network the dream reads: a registry model (its logits kept only for class visualisation)
     or a .keras file."""
-    if cfg.model.endswith(".keras"):
-        from kerascnn.inference import load_model
+    from kerascnn.models.networks import network
 
-        return load_model(cfg.model)
-    from kerascnn.models.registry import create_model, get_spec
-    from kerascnn.weights import check_weights
-
-    spec = get_spec(cfg.model)
-    weights = check_weights(cfg.model, cfg.weights, spec.pretrained)
-    if weights is None:
-        import keras
-
-        # A random network (tests, baselines): the seed makes its weights, and so the dream, repeatable.
-        keras.utils.set_random_seed(cfg.seed)
-    return create_model(cfg.model, include_top=cfg.class_ is not None, weights=weights)
+    return network(cfg.model, cfg.weights, include_top=cfg.class_ is not None, seed=cfg.seed)
 
 
 def _min_side(model) -> int:
@@ -245,7 +215,7 @@ def build_objective(model, cfg: DreamConfig, photo: np.ndarray) -> Objective:
         from kerascnn.imageio import imagenet_class_index
 
         index = imagenet_class_index(cfg.class_)
-        extractor = _free_size(feature_extractor(model, "logits"))
+        extractor = any_size(feature_extractor(model, "logits"))
         if int(extractor.output.shape[-1]) <= index:
             raise SettingError("class", f"Model {model.name} has {extractor.output.shape[-1]} classes; "
                                         f"class {cfg.class_!r} is index {index}.")
@@ -258,7 +228,7 @@ def build_objective(model, cfg: DreamConfig, photo: np.ndarray) -> Objective:
     if cfg.tile < 2 * min_side:  # tiles may be half the tile size; none may be below the model's input
         raise SettingError("tile", f"tile must be at least {2 * min_side} px for {model.name} (its smallest input "
                                    f"is {min_side} px). Received: {cfg.tile}")
-    extractor = _free_size(_extractor(model, layers))
+    extractor = any_size(_extractor(model, layers))
     picked = _pick_channels(extractor, channels, photo, cfg.tile)
     guides = _guides(extractor, picked, cfg.guide) if cfg.guide else (None,) * len(picked)
     return Objective(extractor, tuple(extractor.layer_weights), picked, guides, None, None, min_side)
@@ -276,14 +246,6 @@ def _extractor(model, layers):
         more = (f" Its layers: {', '.join(names)}." if len(names) <= 30 else
                 f" `kerascnn dream --model {model.name} --list-layers` lists them.")
         raise UnknownNameError(e.param, str(e) + more) from None
-
-
-def _free_size(extractor):
-    """`extractor`, callable on any image size. A Keras model checks its calls against the input
-    shape it was built with; the dream layers are convolutional and take any size, so the check
-    (the public `input_spec`) is dropped. A head that does need its size is found by `_fixed_input`."""
-    extractor.input_spec = None
-    return extractor
 
 
 def _fixed_input(extractor, model) -> Optional[Tuple[int, int]]:
@@ -381,34 +343,6 @@ def make_tile_gradient(obj: Objective):
 # The ascent
 
 
-def splits(size: int, tile: int) -> List[Tuple[int, int]]:
-    """[start, stop) ranges cutting `size` pixels into ceil(size / tile) near-equal pieces (each
-    at least tile / 2, so no sliver smaller than the model's input)."""
-    n = max(1, math.ceil(size / tile))
-    bounds = [round(i * size / n) for i in range(n + 1)]
-    return list(zip(bounds[:-1], bounds[1:]))
-
-
-def gradient(tile_gradient, image: np.ndarray, tile: int, shift: Tuple[int, int] = (0, 0)) -> Tuple[float, np.ndarray]:
-    """The objective and its gradient over `image`, computed tile by tile on the image rolled by
-    `shift` (the roll is undone on the gradient)."""
-    import tensorflow as tf
-
-    h, w = image.shape[:2]
-    rolled = np.roll(image, shift, axis=(0, 1)) if any(shift) else image
-    grad = np.empty_like(image)
-    total = 0.0
-    for y0, y1 in splits(h, tile):
-        for x0, x1 in splits(w, tile):
-            fraction = (y1 - y0) * (x1 - x0) / (h * w)
-            loss, g = tile_gradient(tf.constant(rolled[y0:y1, x0:x1]), tf.constant(fraction, tf.float32))
-            grad[y0:y1, x0:x1] = g.numpy()
-            total += float(loss)
-    if any(shift):
-        grad = np.roll(grad, (-shift[0], -shift[1]), axis=(0, 1))
-    return total, grad
-
-
 def ascend(tile_gradient, image: np.ndarray, cfg: DreamConfig, rng: np.random.Generator, bar=None) -> np.ndarray:
     """`cfg.steps` steps of normalised gradient ascent on `image` (float32 (h, w, 3) in [0, 255])."""
     image = image.astype(np.float32, copy=True)
@@ -447,15 +381,6 @@ def octave_shapes(height: int, width: int, octaves: int, scale: float, min_side:
         log.info("dream: %d octaves instead of %d: a smaller one would go below the model's %d px on "
                  "the image's %dx%d.", len(shapes), octaves, min_side, height, width)
     return shapes
-
-
-def preserve_colors(dreamed: np.ndarray, photo: np.ndarray) -> np.ndarray:
-    """The dream's luminance with the photo's chrominance (YUV), so the patterns keep the photo's colours."""
-    import tensorflow as tf
-
-    y = tf.image.rgb_to_yuv(dreamed / 255.0)[..., :1]
-    uv = tf.image.rgb_to_yuv(photo / 255.0)[..., 1:]
-    return np.clip(tf.image.yuv_to_rgb(tf.concat([y, uv], -1)).numpy() * 255.0, 0.0, 255.0)
 
 
 def read_photo(image, cfg: DreamConfig) -> np.ndarray:

@@ -105,6 +105,45 @@ def feature_extractor(model: Union[keras.Model, str], layers: Layers, *, name: O
     return extractor
 
 
+def any_size(extractor: keras.Model) -> keras.Model:
+    """`extractor`, callable on images of any size. A Keras model checks its calls against the input
+    shape it was built with; convolutional layers take any size, so the check (the public
+    `input_spec`) is dropped. A layer that does need its size (a Flatten before a Dense) still fails
+    when called on another."""
+    extractor.input_spec = None
+    return extractor
+
+
+def parse_layer_weights(text: Optional[str], param: str = "layers") -> Optional[Dict[str, float]]:
+    """"mixed3:1.0,mixed5:1.5" (or "mixed3,mixed5") -> {"mixed3": 1.0, "mixed5": 1.5}; None -> None.
+
+    Raises:
+        SettingError: (param `param`) a weight that is not a number, or no names.
+    """
+    if text is None:
+        return None
+    out: Dict[str, float] = {}
+    example = "LAYER[:WEIGHT],... such as block4_conv2:1.0,block5_conv2:0.5"
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        name, _, weight = item.partition(":")
+        try:
+            out[name.strip()] = float(weight) if weight else 1.0
+        except ValueError:
+            raise SettingError(param, f"expected {example}; {weight!r} is not a number. Received: {text!r}") from None
+    if not out or not all(out):
+        raise SettingError(param, f"expected {example}. Received: {text!r}")
+    return out
+
+
+def format_layer_weights(layers: Union[str, Sequence[str], Mapping[str, float]]) -> str:
+    """The inverse of `parse_layer_weights` (a mapping or list of names -> "a:1.0,b:0.5")."""
+    if isinstance(layers, str):
+        return layers
+    if isinstance(layers, Mapping):
+        return ",".join(f"{k}:{float(v)!r}" for k, v in layers.items())
+    return ",".join(layers)
+
+
 # ------------------------------------------------------------------------------------------------
 # Names
 

@@ -2,8 +2,9 @@
 
 Blocks are pure functions `block(x, ..., name) -> x` that name every layer from `name`, so layer
 names stay stable whatever order models are built in (they are the contract with the apps and with
-saved weights). Operations Keras lacks (LRN, the option-A shortcut, a per-position bias) are
-registered Layer subclasses, never Lambda layers, so `.keras` files load with `safe_mode=True`.
+saved weights). Operations Keras lacks (LRN, the option-A shortcut, a per-position bias,
+reflection padding, conditional instance normalisation) are registered Layer subclasses, never
+Lambda layers, so `.keras` files load with `safe_mode=True`.
 """
 from __future__ import annotations
 
@@ -151,6 +152,117 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
             inputs, gamma, beta, mean=tf.cast(self.moving_mean, tf.float32),
             variance=tf.cast(self.moving_variance, tf.float32), epsilon=self.epsilon, is_training=False)
         return y
+
+
+@keras.saving.register_keras_serializable(package="kerascnn")
+class ReflectionPadding2D(keras.layers.Layer):
+    """Pads height and width by `padding` pixels on every side, mirroring the image (channels last).
+
+    The style network (Johnson et al. 2016; Dumoulin et al. 2017) pads by reflection instead of
+    with zeros: zero borders show up as dark frames in the painted image. Reflection needs
+    `padding` < the padded dimension (keras.ops.pad / np.pad "reflect" excludes the edge pixel).
+    """
+
+    def __init__(self, padding: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        if int(padding) < 0:
+            raise ValueError(f"padding must be >= 0. Received: padding={padding}")
+        self.padding = int(padding)
+
+    def call(self, inputs):
+        p = self.padding
+        if not p:
+            return inputs
+        return ops.pad(inputs, [[0, 0], [p, p], [p, p], [0, 0]], mode="reflect")
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        p = 2 * self.padding
+        return (n, None if h is None else h + p, None if w is None else w + p, c)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding}
+
+
+@keras.saving.register_keras_serializable(package="kerascnn")
+class StyleWeights(keras.layers.Layer):
+    """Normalises a (B, N) batch of non-negative style weights so that every row sums to 1.
+
+    Inside the model rather than in the caller so that any weighting (one-hot, 2:1, a 4-way mix)
+    feeds conditional instance normalisation a convex combination, which is what the paper's style
+    blending interpolates. The sum is floored at 1e-8 so an all-zero row gives zeros, not NaN.
+    `style_names` is not used in the computation: it lives in the config so that a saved `.keras`
+    file knows which style each column is (kerascnn.models.style_net.style_names_of).
+    """
+
+    def __init__(self, style_names: Sequence[str] = (), **kwargs):
+        super().__init__(**kwargs)
+        self.style_names = [str(s) for s in style_names]
+
+    def call(self, inputs):
+        total = ops.sum(inputs, axis=-1, keepdims=True)
+        return inputs / ops.maximum(total, ops.cast(1e-8, inputs.dtype))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "style_names": list(self.style_names)}
+
+
+@keras.saving.register_keras_serializable(package="kerascnn")
+class ConditionalInstanceNormalization(keras.layers.Layer):
+    """Conditional instance normalisation (Dumoulin, Shlens & Kudlur 2017, equation 5).
+
+    Called on `[x, weights]`, x (B, H, W, C) and weights (B, N):
+
+        y = gamma * (x - mean_hw(x)) / sqrt(var_hw(x) + epsilon) + beta,
+        gamma = weights @ gamma_table,   beta = weights @ beta_table      (tables: N x C)
+
+    The statistics are per sample and channel (instance normalisation), so they do not depend on
+    the batch and the layer behaves the same in training and inference. A one-hot row selects one
+    style's (gamma, beta); a convex mix interpolates them, the paper's style blending. The
+    statistics and the affine transform run in float32 whatever the compute dtype: the variance of
+    float16 activations overflows/underflows easily, and the tables are read without autocasting.
+    """
+
+    def __init__(self, num_styles: int, epsilon: float = 1e-5, **kwargs):
+        super().__init__(**kwargs)
+        if int(num_styles) < 1:
+            raise ValueError(f"num_styles must be >= 1. Received: num_styles={num_styles}")
+        self.num_styles = int(num_styles)
+        self.epsilon = float(epsilon)
+
+    def build(self, input_shape):
+        x_shape, w_shape = input_shape
+        if w_shape[-1] is not None and w_shape[-1] != self.num_styles:
+            raise ValueError(f"{self.name}: weights have {w_shape[-1]} columns, expected "
+                             f"num_styles={self.num_styles}.")
+        channels = x_shape[-1]
+        if channels is None:
+            raise ValueError(f"{self.name}: the channel dimension of x must be known.")
+        # autocast=False: keep the float32 tables float32 under mixed precision (see call).
+        self.gamma_table = self.add_weight(name="gamma_table", shape=(self.num_styles, channels),
+                                           initializer="ones", autocast=False)
+        self.beta_table = self.add_weight(name="beta_table", shape=(self.num_styles, channels),
+                                          initializer="zeros", autocast=False)
+
+    def call(self, inputs):
+        x, weights = inputs
+        x = ops.cast(x, "float32")
+        weights = ops.cast(weights, "float32")
+        mean, variance = ops.moments(x, axes=(1, 2), keepdims=True)
+        normalized = (x - mean) * ops.rsqrt(variance + self.epsilon)
+        # (B, N) @ (N, C) -> (B, C) -> (B, 1, 1, C), broadcast over H and W
+        gamma = ops.matmul(weights, ops.cast(self.gamma_table, "float32"))[:, None, None, :]
+        beta = ops.matmul(weights, ops.cast(self.beta_table, "float32"))[:, None, None, :]
+        return ops.cast(normalized * gamma + beta, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0])
+
+    def get_config(self):
+        return {**super().get_config(), "num_styles": self.num_styles, "epsilon": self.epsilon}
 
 
 # ----------------------------------------------------------------------------------------------

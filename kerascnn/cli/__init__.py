@@ -83,7 +83,8 @@ class _Group(click.Group):
 
     # Two-word commands of the issues' spelling, e.g. `kerascnn dream zoom IMAGE` for `dream-zoom`
     # (unless a file of that name is meant, `kerascnn dream zoom -o out.jpg` on a file named "zoom").
-    SUBCOMMANDS = {("dream", "zoom"): "dream-zoom"}
+    SUBCOMMANDS = {("dream", "zoom"): "dream-zoom", ("stylize", "train"): "stylize-train",
+                   ("stylize", "apply"): "stylize-apply"}
 
     def resolve_command(self, ctx: click.Context, args):
         if len(args) >= 2 and tuple(args[:2]) in self.SUBCOMMANDS and not os.path.exists(args[1]):
@@ -142,5 +143,5 @@ def print_settings(resolved) -> None:
 
 
 # Commands register by explicit import (no scanning); each module adds its commands to `main`.
-from kerascnn.cli import dream, infer, train, visualize, zoo  # noqa: E402,F401
+from kerascnn.cli import dream, infer, stylize, train, visualize, zoo  # noqa: E402,F401
 from kerascnn.cli import data  # noqa: E402,F401  (kerascnn audit)

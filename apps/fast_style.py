@@ -1,0 +1,435 @@
+"""Fast multi-style transfer (Dumoulin, Shlens & Kudlur, "A Learned Representation for Artistic
+Style", ICLR 2017; perceptual losses as in Johnson, Alahi & Fei-Fei 2016): train one feed-forward
+network that paints N styles, then apply it to any photo in one pass.
+
+The network (kerascnn.models.style_net) shares every convolution between the styles; each style is
+only its conditional instance normalisation (CIN) parameters, so blending styles interpolates them.
+What this app adds, each a gap users meet in magenta's image_stylization, fast-style-transfer and
+the keras-io example:
+
+* trains from any folder of the user's photos (tf.data straight from the files: no TFRecords);
+* upsample-then-convolve decoder: no checkerboard artefacts (no transposed convolutions);
+* the same normalised losses as `kerascnn stylize` (kerascnn.stylization), so the weights of one
+  mean the same in the other, on any feature network;
+* checkpoints every `checkpoint_every` steps, written atomically as the training harness writes
+  them (kerascnn.training.callbacks), and an interrupted run resumes from the newest one;
+* the saved model knows its style names and loads with Keras's safe mode on; apply by name or index,
+  blend several (`3:0.5,7:0.5`), keep the photo's colours, any size, a whole folder at once.
+
+    from kerascnn.apps.fast_style import train, apply_file
+    train(["a.jpg", "b.jpg"], "photos/", "styles.keras", model="vgg16", weights="vgg16.weights.h5")
+    apply_file("styles.keras", "photo.jpg", "out.jpg", style="b")
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from kerascnn.config import setting
+from kerascnn.errors import SettingError, UserError
+from kerascnn.settings import Layer, Resolved, read_settings_file, resolve as resolve_layers
+
+log = logging.getLogger("kerascnn.stylize")
+
+APP = "stylize-train"
+CACHE_LIMIT = 4000  # folders up to this many photos are decoded once and kept in memory (resized)
+
+
+@dataclass(frozen=True)
+class FastStyleConfig:
+    """`kerascnn stylize train`: the style network, its losses and its training."""
+
+    model: str = setting("vgg19", "The loss network: a registered model, keras:NAME or a .keras file.")
+    weights: Optional[str] = setting("imagenet", "none | imagenet | a .weights.h5 / .keras file.")
+    content_layers: Optional[str] = setting(None, "Content layers with weights; unset: the model's content layers.")
+    style_layers: Optional[str] = setting(None, "Style layers with weights; unset: the model's style layers.")
+    content_weight: float = setting(1.0, "Weight of the content loss (relative squared feature error).", lo=0.0)
+    style_weight: float = setting(10.0, "Weight of the style loss (relative squared Gram error).", lo=0.0)
+    tv_weight: float = setting(1.0, "Weight of the total-variation loss.", lo=0.0)
+    image_size: int = setting(256, "Side of the square training crops of the photos.", lo=32)
+    style_size: int = setting(256, "Longest side the style images are seen at (larger: bigger strokes).", lo=32)
+    batch_size: int = setting(4, "Photos per step (the styles take turns within a batch).", lo=1)
+    steps: int = setting(4000, "Training steps.", lo=1)
+    learning_rate: float = setting(1e-3, "Adam's learning rate.", lo=0.0, lo_open=True)
+    width: int = setting(32, "Filters of the first convolution, doubled at each of the two downsamplings.", lo=1)
+    residual_blocks: int = setting(5, "Residual blocks at the lowest resolution.", lo=0)
+    checkpoint_every: int = setting(200, "Steps between checkpoints (an interrupted run resumes from the last).",
+                                    lo=1)
+    seed: int = setting(0, "Seeds the network's initialisation and the photos' order and crops.")
+
+
+def resolve(settings: Mapping[str, Any], *, config_file: Optional[os.PathLike] = None,
+            source: str = "argument", check_model: bool = True) -> Resolved:
+    """The checked settings of a training run, each with its source."""
+    from kerascnn.features import format_layer_weights, parse_layer_weights
+
+    values = dict(settings)
+    for key in ("content_layers", "style_layers"):
+        if values.get(key) is not None and not isinstance(values[key], str):
+            values[key] = format_layer_weights(values[key])
+    layers = ([read_settings_file(config_file, FastStyleConfig)] if config_file else []) + [Layer(source, values)]
+    resolved = resolve_layers(FastStyleConfig, layers, APP)
+    cfg = resolved.config
+    parse_layer_weights(cfg.content_layers, "content_layers")
+    parse_layer_weights(cfg.style_layers, "style_layers")
+    if check_model:
+        from kerascnn.models.networks import check_network
+
+        check_network(cfg.model, cfg.weights)
+    return resolved
+
+
+# ------------------------------------------------------------------------------------------------
+# Data: the photos as random square crops, the style each one is painted in
+
+
+def photo_files(content_dir: Union[str, os.PathLike]) -> List[str]:
+    """The image files under `content_dir` (recursively, sorted)."""
+    from kerascnn.data.images import IMAGE_EXTENSIONS
+
+    if not os.path.isdir(content_dir):
+        raise SettingError("content_dir", f"{content_dir} is not a folder of photos.")
+    files = sorted(os.path.join(root, f) for root, _, names in os.walk(content_dir) for f in names
+                   if f.lower().endswith(IMAGE_EXTENSIONS))
+    if not files:
+        raise SettingError("content_dir", f"{content_dir} holds no images ({', '.join(IMAGE_EXTENSIONS)}).")
+    return files
+
+
+def photo_dataset(files: Sequence[str], cfg: FastStyleConfig, num_styles: int, start_step: int = 0):
+    """Batches of (crops (B, S, S, 3) float 0-255, style indices (B,)), endless.
+
+    Each photo is resized so that its shorter side is 1.25 crop sides (a crop then keeps most of the
+    picture), decoded once and kept in memory for folders of up to CACHE_LIMIT photos; crops and
+    flips are random, seeded by (seed, position in the stream), so a resumed run continues the stream
+    of crops instead of repeating its start (the photos' shuffled order restarts). The styles take turns: sample k is painted in style k mod N.
+    """
+    import tensorflow as tf
+
+    side = cfg.image_size
+    short = int(round(1.25 * side))
+
+    def load(path):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        hw = tf.cast(tf.shape(image)[:2], tf.float32)
+        scale = short / tf.reduce_min(hw)
+        size = tf.maximum(tf.cast(tf.round(hw * scale), tf.int32), short)
+        return tf.cast(tf.clip_by_value(tf.image.resize(image, size, antialias=True), 0, 255), tf.uint8)
+
+    ds = tf.data.Dataset.from_tensor_slices(list(files)).map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.apply(tf.data.experimental.ignore_errors(log_warning=True))
+    if len(files) <= CACHE_LIMIT:
+        ds = ds.cache()
+    ds = ds.shuffle(min(len(files), 1000), seed=cfg.seed, reshuffle_each_iteration=True).repeat()
+    first = start_step * cfg.batch_size
+    counter = tf.data.Dataset.counter(first)
+
+    def crop(image, k):
+        seed = tf.stack([tf.cast(cfg.seed, tf.int64), k])
+        patch = tf.image.stateless_random_crop(image, (side, side, 3), seed)
+        patch = tf.image.stateless_random_flip_left_right(patch, seed + 1)
+        return tf.cast(patch, tf.float32), tf.cast(k % num_styles, tf.int32)
+
+    ds = tf.data.Dataset.zip((ds, counter)).map(crop, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(cfg.batch_size, drop_remainder=True).prefetch(2)
+
+
+# ------------------------------------------------------------------------------------------------
+# Training
+
+
+class PerceptualLoss:
+    """Johnson et al.'s perceptual losses with kerascnn.stylization's normalisation, batched: each
+    sample's relative content error to its photo, relative Gram error to its style, and total
+    variation, averaged over the batch."""
+
+    def __init__(self, network, cfg: FastStyleConfig, style_images: Sequence[np.ndarray]):
+        import tensorflow as tf
+
+        from kerascnn.features import any_size, feature_extractor, parse_layer_weights
+        from kerascnn.perceptual import gram_matrix
+        from kerascnn.stylization import expand_layers, normalised
+
+        content = expand_layers(network, parse_layer_weights(cfg.content_layers, "content_layers")
+                                or {"content": 1.0}, "content_layers")
+        style = expand_layers(network, parse_layer_weights(cfg.style_layers, "style_layers")
+                              or {"style": 1.0}, "style_layers")
+        self.nc = len(content)
+        self.content_weights = list(normalised(content, "content_layers").values())
+        self.style_weights = list(normalised(style, "style_layers").values())
+        self.layers = list(content) + list(style)
+        self.extractor = any_size(feature_extractor(network, self.layers, name="loss_features"))
+        self.extractor.trainable = False
+        self.weights = (cfg.content_weight, cfg.style_weight, cfg.tv_weight)
+        grams: List[List[np.ndarray]] = []
+        for image in style_images:
+            feats = self._features(tf.constant(image[None], tf.float32))
+            grams.append([gram_matrix(f)[0].numpy() for f in feats[self.nc:]])
+        # per style layer: (N, C, C), gathered by each sample's style index
+        self.grams = [tf.constant(np.stack([g[j] for g in grams])) for j in range(len(style))]
+
+    def _features(self, x) -> list:
+        out = self.extractor(x, training=False)
+        return list(out) if isinstance(out, (list, tuple)) else [out]
+
+    def __call__(self, photos, styled, styles):
+        """(total, content, style, tv) for a batch: photos and styled images (B, H, W, 3) in 0-255,
+        the style index of each sample (B,)."""
+        import tensorflow as tf
+
+        from kerascnn.perceptual import gram_matrix, relative_sq, total_variation
+
+        target = [tf.stop_gradient(f) for f in self._features(photos)[:self.nc]]
+        feats = self._features(styled)
+        c = tf.add_n([w * tf.reduce_mean(relative_sq(f, p, axes=(1, 2, 3)))
+                      for w, f, p in zip(self.content_weights, feats[:self.nc], target)])
+        s = tf.add_n([w * tf.reduce_mean(relative_sq(gram_matrix(f), tf.gather(a, styles), axes=(1, 2)))
+                      for w, f, a in zip(self.style_weights, feats[self.nc:], self.grams)])
+        t = tf.reduce_mean(total_variation(styled))
+        wc, ws, wt = self.weights
+        return wc * c + ws * s + wt * t, c, s, t
+
+
+def style_name(path: Union[str, os.PathLike]) -> str:
+    return Path(path).stem
+
+
+def run_dir(out: Path) -> Path:
+    """Where the run keeps its checkpoints and settings: OUT.run/ beside OUT."""
+    return out.with_name(out.name + ".run")
+
+
+def train(styles: Sequence[Union[str, os.PathLike]], content_dir: Union[str, os.PathLike], out: os.PathLike, *,
+          resolved: Optional[Resolved] = None, config_file: Optional[os.PathLike] = None, network=None,
+          progress: bool = True, **settings: Any) -> Dict[str, Any]:
+    """Train one network for the style images `styles` on the photos under `content_dir`, and save it
+    as `out` (.keras) with `out`.json beside it (settings, styles, losses, time).
+
+    Checkpoints go to OUT.run/backup/ every `checkpoint_every` steps; run the same command again
+    after an interruption and it resumes from the newest one (the settings must be the same).
+    `network` reuses a built loss network (tests). Returns the JSON record.
+    """
+    import keras
+    import tensorflow as tf
+
+    from kerascnn.imageio import load_image
+    from kerascnn.jobs import atomic_save, atomic_write_text
+    from kerascnn.models.networks import network as build_network
+    from kerascnn.models.style_net import style_network
+    from kerascnn.progress import Progress
+    from kerascnn.training.callbacks import latest_backup, restore_backup
+
+    out = Path(out)
+    if out.suffix != ".keras":
+        raise SettingError("out", f"{out}: the trained network is saved as a .keras file.")
+    if not styles:
+        raise SettingError("styles", "Give at least one style image.")
+    for s in styles:
+        if not os.path.isfile(s):
+            raise SettingError("styles", f"Style image {s} does not exist.")
+    names = [style_name(s) for s in styles]
+    if len(set(names)) != len(names):
+        raise SettingError("styles", f"Two style images share a name ({', '.join(names)}); the model names its "
+                                     "styles by file name, so rename one.")
+    files = photo_files(content_dir)
+    if resolved is None:
+        resolved = resolve(settings, config_file=config_file, check_model=network is None)
+    cfg: FastStyleConfig = resolved.config
+
+    # The run folder: settings.json says what the checkpoints are of; a resumed run must match.
+    folder = run_dir(out)
+    backup = folder / "backup"
+    # `steps` may differ: a finished run trains further with more steps, as `fit --resume` does.
+    same = {k: v for k, v in resolved.to_json()["settings"].items() if k != "steps"}
+    record_settings = {"settings": same, "styles": [os.fspath(s) for s in styles],
+                       "content_dir": os.fspath(content_dir)}
+    done_rounds, latest = latest_backup(backup)
+    if latest is not None:
+        settings_file = folder / "settings.json"
+        previous = json.loads(settings_file.read_text()) if settings_file.is_file() else None
+        if previous != json.loads(json.dumps(record_settings)):
+            raise UserError(f"{folder} holds checkpoints of a run with other settings or images; delete it or "
+                            f"choose another -o to start afresh.")
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / "settings.json", json.dumps(record_settings, indent=1))
+
+    keras.utils.set_random_seed(cfg.seed)
+    net = style_network(names, filters=(cfg.width, 2 * cfg.width, 4 * cfg.width),
+                        residual_blocks=cfg.residual_blocks)
+    net.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))  # compiled: save_weights keeps Adam's state
+    start_step = 0
+    if latest is not None:
+        restore_backup(net, latest)
+        start_step = min(cfg.steps, done_rounds * cfg.checkpoint_every)
+        log.info("stylize train: resuming from %s (step %d of %d)", latest, start_step, cfg.steps)
+    lossnet = network if network is not None else build_network(cfg.model, cfg.weights, seed=cfg.seed)
+    style_images = [load_image(s, size=cfg.style_size) for s in styles]
+    loss_fn = PerceptualLoss(lossnet, cfg, style_images)
+    eye = tf.eye(len(names))
+    optimizer = net.optimizer
+
+    @tf.function
+    def step(photos, indices):
+        with tf.GradientTape() as tape:
+            styled = net([photos, tf.gather(eye, indices)], training=True)
+            total, c, s, t = loss_fn(photos, styled, indices)
+        grads = tape.gradient(total, net.trainable_variables)
+        optimizer.apply(grads, net.trainable_variables)
+        return total, c, s, t
+
+    t0 = time.perf_counter()
+    history_file = folder / "history.json"
+    # the losses at each checkpoint, the interrupted run's included (written with every checkpoint)
+    history: List[Dict[str, float]] = [h for h in (json.loads(history_file.read_text()) if latest is not None
+                                                   and history_file.is_file() else []) if h["step"] <= start_step]
+    data = iter(photo_dataset(files, cfg, len(names), start_step))
+    running = None
+    with Progress(cfg.steps - start_step, "stylize train", unit="step", disable=not progress) as bar:
+        for k in range(start_step, cfg.steps):
+            photos, indices = next(data)
+            values = [float(v) for v in step(photos, indices)]
+            running = values if running is None else [0.9 * r + 0.1 * v for r, v in zip(running, values)]
+            bar.update(loss=running[0], content=running[1], style=running[2])
+            if (k + 1) % cfg.checkpoint_every == 0 or k + 1 == cfg.steps:
+                rounds = -(-(k + 1) // cfg.checkpoint_every)
+                backup.mkdir(parents=True, exist_ok=True)
+                atomic_save(backup / f"epoch-{rounds:04d}.weights.h5", lambda p: net.save_weights(p))
+                for old in sorted(backup.glob("epoch-*.weights.h5"))[:-1]:
+                    old.unlink(missing_ok=True)
+                history.append({"step": k + 1, "loss": running[0], "content": running[1], "style": running[2],
+                                "tv": running[3]})
+                atomic_write_text(history_file, json.dumps(history))
+    seconds = time.perf_counter() - t0
+    # The saved network: a clean copy (no optimizer), loadable with safe mode on.
+    final = style_network(names, filters=(cfg.width, 2 * cfg.width, 4 * cfg.width),
+                          residual_blocks=cfg.residual_blocks)
+    final.set_weights(net.get_weights())
+    atomic_save(out, lambda p: final.save(p))
+    record = {**resolved.to_json(), "styles": names, "style_files": [os.fspath(s) for s in styles],
+              "content_dir": os.fspath(content_dir), "photos": len(files), "steps": cfg.steps,
+              "resumed_at_step": start_step, "seconds": round(seconds, 1), "history": history}
+    atomic_write_text(out.with_suffix(".json"), json.dumps(record, indent=1))
+    return record
+
+
+# ------------------------------------------------------------------------------------------------
+# Applying a trained network
+
+
+@dataclass(frozen=True)
+class ApplyConfig:
+    """`kerascnn stylize apply`: which style(s), colours, size."""
+
+    style: Optional[str] = setting(None, "The style: its name or index (`--list-styles`); unset: the first.")
+    blend: Optional[str] = setting(None, "Several styles mixed, INDEX|NAME:WEIGHT,... such as 3:0.5,7:0.5 "
+                                         "(weights normalised); overrides --style.")
+    preserve_colors: bool = setting(False, "Keep the photo's colours (the style's luminance only).")
+    size: Optional[int] = setting(None, "Resize each photo so its longest side is this; unset: as it is.", lo=16)
+
+
+def parse_blend(text: Optional[str]) -> Optional[Dict[Union[int, str], float]]:
+    """"3:0.5,starry:0.5" -> {3: 0.5, "starry": 0.5}; None -> None."""
+    if text is None:
+        return None
+    out: Dict[Union[int, str], float] = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        key, sep, weight = item.rpartition(":")
+        if not sep or not key:
+            raise SettingError("blend", f"expected INDEX|NAME:WEIGHT,... such as 3:0.5,7:0.5. Received: {text!r}")
+        try:
+            w = float(weight)
+        except ValueError:
+            raise SettingError("blend", f"{weight!r} is not a weight in {text!r}.") from None
+        out[int(key) if key.isdigit() else key] = out.get(int(key) if key.isdigit() else key, 0.0) + w
+    return out
+
+
+class Stylizer:
+    """A trained style network, ready to paint photos of any size."""
+
+    def __init__(self, model: Union[str, os.PathLike, Any]):
+        import tensorflow as tf
+
+        from kerascnn.models.style_net import style_names_of
+
+        if isinstance(model, (str, os.PathLike)):
+            from kerascnn.inference import load_model
+
+            model = load_model(model)
+        self.model = model
+        self.names = style_names_of(model)
+        self._run = tf.function(lambda x, w: model([x, w], training=False), reduce_retracing=True)
+
+    def vector(self, style: Union[None, int, str] = None, blend: Optional[Mapping] = None) -> np.ndarray:
+        from kerascnn.models.style_net import style_vector
+
+        if blend:
+            return style_vector(self.names, dict(blend))
+        if isinstance(style, str) and style.isdigit():
+            style = int(style)
+        return style_vector(self.names, 0 if style is None else style)
+
+    def __call__(self, photo: np.ndarray, weights: np.ndarray, preserve_colors: bool = False) -> np.ndarray:
+        """Paint `photo` (h, w, 3) in [0, 255] with the style `weights` (N,); the same size back."""
+        import tensorflow as tf
+
+        from kerascnn.color import preserve_colors as keep_colors
+        from kerascnn.models.style_net import pad_to_multiple
+
+        padded, (h, w) = pad_to_multiple(np.asarray(photo, np.float32), 4)
+        out = self._run(tf.constant(padded[None]), tf.constant(weights[None], tf.float32))[0].numpy()[:h, :w]
+        out = np.clip(out, 0.0, 255.0)
+        return keep_colors(out, photo) if preserve_colors else out
+
+
+def apply(model, photo, *, style: Union[None, int, str] = None, blend: Optional[Mapping] = None,
+          preserve_colors: bool = False, size: Optional[int] = None) -> np.ndarray:
+    """Paint one photo (a path or (h, w, 3) pixels) with a trained network (a path or a loaded model)."""
+    from kerascnn.imageio import load_image, resize_longest
+
+    painter = model if isinstance(model, Stylizer) else Stylizer(model)
+    if isinstance(photo, np.ndarray):
+        pixels = resize_longest(np.asarray(photo, np.float32), size) if size else np.asarray(photo, np.float32)
+    else:
+        pixels = load_image(photo, size=size)
+    return painter(pixels, painter.vector(style, blend), preserve_colors)
+
+
+def apply_files(model, inputs: Union[str, os.PathLike], out: Union[str, os.PathLike], *,
+                resolved: Optional[Resolved] = None, progress: bool = True, **settings: Any) -> List[Path]:
+    """`kerascnn stylize apply`: a photo to a file, or a folder of photos to a folder (same names,
+    the output folder's format: .jpg unless `out` is a file name). Returns the files written."""
+    from kerascnn.imageio import SAVE_FORMATS, load_image, save_image
+    from kerascnn.progress import Progress
+
+    cfg: ApplyConfig = (resolved.config if resolved is not None
+                        else resolve_layers(ApplyConfig, [Layer("argument", dict(settings))], "stylize-apply").config)
+    painter = model if isinstance(model, Stylizer) else Stylizer(model)
+    weights = painter.vector(cfg.style, parse_blend(cfg.blend))
+    inputs, out = Path(inputs), Path(out)
+    if inputs.is_dir():
+        pairs = [(Path(f), out / (Path(f).stem + ".jpg")) for f in photo_files(inputs)]
+    elif inputs.is_file():
+        if out.suffix.lower() not in SAVE_FORMATS:
+            raise SettingError("out", f"{out}: the output must end in {', '.join(SAVE_FORMATS)}.")
+        pairs = [(inputs, out)]
+    else:
+        raise SettingError("photo", f"{inputs} is neither an image nor a folder of images.")
+    written = []
+    with Progress(len(pairs), "stylize apply", unit="photo", disable=not progress or len(pairs) < 2) as bar:
+        for src, dst in pairs:
+            pixels = load_image(src, size=cfg.size)
+            written.append(save_image(dst, painter(pixels, weights, cfg.preserve_colors)))
+            bar.update()
+    return written
+
+
+__all__ = ["FastStyleConfig", "ApplyConfig", "PerceptualLoss", "Stylizer", "apply", "apply_files", "parse_blend",
+           "photo_files", "photo_dataset", "resolve", "run_dir", "train"]

@@ -1,0 +1,163 @@
+"""`kerascnn stylize`: style transfer by optimisation (kerascnn.apps.style_transfer), every
+StylizeConfig setting a flag; `kerascnn stylize train` / `apply`: the fast multi-style network
+(kerascnn.apps.fast_style)."""
+from __future__ import annotations
+
+import click
+
+from kerascnn.cli import main, needs_tensorflow, print_settings
+from kerascnn.cli.options import config_options, given, settings_options
+
+
+def _config_class():
+    from kerascnn.apps.style_transfer import StylizeConfig
+
+    return StylizeConfig
+
+
+_HINTS = {"content": "CONTENT", "style": "STYLE", "out": "-o/--out"}
+
+
+def _preflight(config_cls, model_key="model", weights_key="weights"):
+    """Offline with an empty Keras cache, `--weights imagenet` (the default) fails before TensorFlow
+    loads, naming the file to fetch; the full check runs again when the network is built."""
+
+    def check(config_file=None, print_config=False, **opts):
+        if print_config:
+            return
+        from kerascnn.config import setting_names
+        from kerascnn.settings import Layer, layer_value, read_settings_file
+        from kerascnn.weights import check_imagenet_obtainable
+
+        cls = config_cls()
+        flags = {k: v for k, v in given(opts).items() if k in setting_names(cls)}  # not CONTENT, -o ...
+        layers = ([read_settings_file(config_file, cls)] if config_file else []) + [Layer("flag", flags)]
+        model = layer_value(layers, cls, model_key) or getattr(cls, model_key)
+        weights = layer_value(layers, cls, weights_key)
+        weights = getattr(cls, weights_key) if weights is None else weights
+        if isinstance(weights, str) and weights.lower() == "imagenet" and not str(model).endswith(".keras"):
+            check_imagenet_obtainable(model)
+
+    return check
+
+
+@main.command()
+@click.argument("content", required=False, type=click.Path(dir_okay=False), metavar="CONTENT")
+@click.argument("style", nargs=-1, type=click.Path(dir_okay=False), metavar="STYLE [STYLE ...]")
+@click.option("-o", "--out", type=click.Path(dir_okay=False), default=None, metavar="OUT.jpg",
+              help="The picture (.jpg/.png); OUT.json beside it records every setting and the quality figures.")
+@settings_options(_config_class())
+@config_options
+@click.pass_context
+@needs_tensorflow(preflight=_preflight(_config_class))
+def stylize(ctx, content, style, out, config_file, print_config, **opts):
+    """Paint CONTENT in the style of STYLE (Gatys et al. 2016); several styles blend (--style-blend).
+
+    L-BFGS on VGG19 features by default, coarse to fine from --start-size up to --size, in tiles
+    beyond --tile pixels (any size runs). --preserve-colors keeps the photo's colours. The quality
+    figures (style and content distance, next to the photo's own) are printed and saved in OUT.json.
+    Offline: --model vgg16 --weights vgg16_notop.weights.h5.  Redo a picture: --config OUT.json.
+
+    The fast network: `kerascnn stylize train --help`, `kerascnn stylize apply --help`.
+    """
+    from kerascnn.apps import style_transfer
+
+    ctx.meta.setdefault("kerascnn.param_hints", {}).update(_HINTS)
+    resolved = style_transfer.resolve(given(opts), config_file=config_file, source="flag")
+    if print_config:
+        print_settings(resolved)
+        return
+    if content is None or not style or out is None:
+        raise click.UsageError("give CONTENT, at least one STYLE and -o OUT.jpg (or --print-config).")
+    written, record = style_transfer.stylize_file(content, style, out, resolved=resolved)
+    click.echo(f"Stylized: {written}  ({record['seconds']:.0f} s; settings and figures: "
+               f"{written.with_suffix('.json')})")
+    click.echo(style_transfer.summary(record["figures"]))
+
+
+def _train_class():
+    from kerascnn.apps.fast_style import FastStyleConfig
+
+    return FastStyleConfig
+
+
+def _apply_class():
+    from kerascnn.apps.fast_style import ApplyConfig
+
+    return ApplyConfig
+
+
+@main.command("stylize-train")
+@click.argument("styles", nargs=-1, type=click.Path(dir_okay=False), metavar="[--styles] STYLE...")
+@click.option("--styles", "styles_flag", is_flag=True, default=False,
+              help="Marks the style images that follow (optional: they may also come last).")
+@click.option("--content-dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="A folder of your photos (any layout, any image format) to train on.")
+@click.option("-o", "--out", type=click.Path(dir_okay=False), default=None, metavar="STYLES.keras",
+              help="The trained network; OUT.json beside it records settings and losses, OUT.run/ its checkpoints.")
+@settings_options(_train_class(), app="stylize-train")
+@config_options
+@click.pass_context
+@needs_tensorflow(preflight=_preflight(_train_class))
+def stylize_train(ctx, styles, styles_flag, content_dir, out, config_file, print_config, **opts):
+    """Train one fast network for several styles (Dumoulin et al. 2017): `kerascnn stylize train
+    --styles a.jpg b.jpg --content-dir photos/ -o styles.keras`.
+
+    Conditional instance normalisation: every style shares the network and has its own
+    normalisation parameters, so styles blend. Checkpoints every --checkpoint-every steps; run the
+    same command again after an interruption and it resumes. Offline: --model vgg16 --weights
+    vgg16_notop.weights.h5.  Then: kerascnn stylize apply styles.keras photo.jpg --style NAME.
+    """
+    from kerascnn.apps import fast_style
+
+    ctx.meta.setdefault("kerascnn.param_hints", {}).update(
+        {"styles": "--styles", "content_dir": "--content-dir", "out": "-o/--out"})
+    resolved = fast_style.resolve(given(opts), config_file=config_file, source="flag")
+    if print_config:
+        print_settings(resolved)
+        return
+    if not styles or content_dir is None or out is None:
+        raise click.UsageError("give --styles STYLE..., --content-dir DIR and -o OUT.keras (or --print-config).")
+    record = fast_style.train(styles, content_dir, out, resolved=resolved)
+    last = record["history"][-1] if record["history"] else {}
+    click.echo(f"Trained: {out}  ({len(record['styles'])} styles: {', '.join(record['styles'])}; "
+               f"{record['steps']} steps, {record['seconds']:.0f} s"
+               + (f"; loss {last['loss']:.3f}: content {last['content']:.3f}, style {last['style']:.3f}" if last
+                  else "") + ")")
+
+
+@main.command("stylize-apply")
+@click.argument("model", type=click.Path(dir_okay=False), metavar="STYLES.keras")
+@click.argument("photo", required=False, type=click.Path(), metavar="PHOTO|DIR")
+@click.option("-o", "--out", type=click.Path(), default=None, metavar="OUT.jpg|DIR",
+              help="The painted photo, or a folder for a folder of photos.")
+@click.option("--list-styles", is_flag=True, default=False, help="List the network's styles and exit.")
+@settings_options(_apply_class(), app="stylize-apply")
+@config_options
+@click.pass_context
+@needs_tensorflow()
+def stylize_apply(ctx, model, photo, out, list_styles, config_file, print_config, **opts):
+    """Paint PHOTO (or every photo in DIR) with a network from `kerascnn stylize train`, in one pass.
+
+    --style NAME|INDEX, or --blend 3:0.5,7:0.5 to mix styles; --preserve-colors; any size.
+    """
+    from kerascnn.apps import fast_style
+    from kerascnn.settings import resolve
+
+    ctx.meta.setdefault("kerascnn.param_hints", {}).update({"photo": "PHOTO", "out": "-o/--out"})
+    from kerascnn.settings import Layer, read_settings_file
+
+    layers = ([read_settings_file(config_file, _apply_class())] if config_file else []) + [Layer("flag", given(opts))]
+    resolved = resolve(_apply_class(), layers, "stylize-apply")
+    if print_config:
+        print_settings(resolved)
+        return
+    painter = fast_style.Stylizer(model)
+    if list_styles:
+        for i, name in enumerate(painter.names):
+            click.echo(f"{i:3d}  {name}")
+        return
+    if photo is None or out is None:
+        raise click.UsageError("give PHOTO (or a folder) and -o OUT.jpg (or a folder), or --list-styles.")
+    written = fast_style.apply_files(painter, photo, out, resolved=resolved)
+    click.echo(f"Stylized: {written[0]}" if len(written) == 1 else f"Stylized {len(written)} photos into {out}")

@@ -1,0 +1,162 @@
+"""The fast multi-style network (kerascnn.apps.fast_style) and `kerascnn stylize train` / `apply`:
+trained for a few steps on a tiny random loss network and synthetic photos, offline, in seconds."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
+
+from click.testing import CliRunner  # noqa: E402
+
+from kerascnn.apps import fast_style as fs  # noqa: E402
+from kerascnn.cli import main  # noqa: E402
+from kerascnn.color import rgb_to_yuv  # noqa: E402
+from kerascnn.errors import SettingError, UserError  # noqa: E402
+from kerascnn.imageio import load_image, save_image  # noqa: E402
+
+TRAIN = dict(content_layers="c2:1", style_layers="c1:1,c2:1", image_size=32, style_size=32, batch_size=2,
+             width=4, residual_blocks=1, learning_rate=0.02, checkpoint_every=10, style_weight=10.0, tv_weight=0.1)
+
+
+def tiny_cnn() -> "keras.Model":
+    """Raw [0, 255] pixels in; two named convs, one 2x downsampling."""
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((None, None, 3), name="input")
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="preprocess")(inputs)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="c1")(x)
+    x = keras.layers.Conv2D(12, 3, strides=2, padding="same", activation="relu", name="c2")(x)
+    return keras.Model(inputs, x, name="tiny")
+
+
+def photo(h: int, w: int, k: int) -> np.ndarray:
+    y, x = np.mgrid[0:h, 0:w]
+    return np.stack([128 + 80 * np.sin(x / (3.0 + k)), 128 + 80 * np.cos(y / (4.0 + k)),
+                     128 + 60 * np.sin((x + y) / 6.0)], -1).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fast_style")
+    photos = root / "photos" / "sub"
+    photos.mkdir(parents=True)
+    for k in range(5):
+        save_image(photos / f"p{k}.png", photo(40 + 4 * k, 48, k))
+    rng = np.random.default_rng(0)
+    stripes = np.zeros((48, 48, 3), np.float32)
+    stripes[:, ::6] = [255, 40, 0]
+    stripes[:, 1::6] = [255, 40, 0]
+    save_image(root / "stripes.png", stripes)
+    save_image(root / "dots.png", np.kron(rng.uniform(0, 255, (12, 12, 3)), np.ones((4, 4, 1))) * [0.2, 0.6, 1.0])
+    model = tiny_cnn()
+    model.save(root / "tiny.keras")
+    return {"root": root, "photos": root / "photos", "styles": [root / "stripes.png", root / "dots.png"],
+            "model": model, "keras": root / "tiny.keras"}
+
+
+@pytest.fixture(scope="module")
+def trained(files):
+    out = files["root"] / "net" / "styles.keras"
+    record = fs.train(files["styles"], files["photos"], out, network=files["model"], progress=False, steps=40,
+                      **TRAIN)
+    return out, record
+
+
+def test_training_records_and_lowers_the_loss(trained):
+    out, record = trained
+    assert record["styles"] == ["stripes", "dots"] and record["photos"] == 5
+    assert [h["step"] for h in record["history"]] == [10, 20, 30, 40]
+    assert record["history"][-1]["style"] < 0.8 * record["history"][0]["style"]
+    on_disk = json.loads(out.with_suffix(".json").read_text())
+    assert on_disk["settings"]["steps"] == 40 and on_disk["sources"]["steps"] == "argument"
+    # one checkpoint kept, named as the harness names its backups
+    assert [p.name for p in (fs.run_dir(out) / "backup").iterdir()] == ["epoch-0004.weights.h5"]
+
+
+def test_saved_network_loads_safely_and_knows_its_styles(trained):
+    from kerascnn.inference import load_model
+    from kerascnn.models.style_net import style_names_of
+
+    model = load_model(trained[0])  # safe_mode=True
+    assert style_names_of(model) == ["stripes", "dots"]
+    assert not any(isinstance(layer, keras.layers.Conv2DTranspose) for layer in model.layers)
+
+
+def test_two_styles_differ_and_a_blend_lies_between(trained):
+    painter = fs.Stylizer(trained[0])
+    x = photo(36, 44, 1)
+    a = painter(x, painter.vector("stripes"))
+    b = painter(x, painter.vector(1))
+    mix = painter(x, painter.vector(blend={0: 0.5, "dots": 0.5}))
+    assert a.shape == b.shape == mix.shape == x.shape
+    d_ab = np.linalg.norm(a - b)
+    assert np.mean(np.abs(a - b)) > 1.0  # the two styles paint differently
+    assert np.linalg.norm(mix - a) < d_ab and np.linalg.norm(mix - b) < d_ab
+    # "between": the mix is not one of the ends
+    assert np.linalg.norm(mix - a) > 0.1 * d_ab and np.linalg.norm(mix - b) > 0.1 * d_ab
+
+
+def test_any_size_and_preserved_colours(trained):
+    painter = fs.Stylizer(trained[0])
+    x = photo(37, 29, 2)
+    y = painter(x, painter.vector(0))
+    assert y.shape == x.shape and 0.0 <= y.min() and y.max() <= 255.0
+    kept = painter(x, painter.vector(0), preserve_colors=True)
+    uv = lambda img: rgb_to_yuv(img)[..., 1:]  # noqa: E731
+    assert np.abs(uv(kept) - uv(x)).mean() < 0.1 * np.abs(uv(y) - uv(x)).mean()
+
+
+def test_an_interrupted_run_resumes_and_settings_must_match(files, tmp_path):
+    out = tmp_path / "r.keras"
+    fs.train(files["styles"], files["photos"], out, network=files["model"], progress=False, steps=20, **TRAIN)
+    out.unlink()  # as if killed before the final save; the checkpoint of step 20 is on disk
+    record = fs.train(files["styles"], files["photos"], out, network=files["model"], progress=False, steps=30,
+                      **TRAIN)
+    assert record["resumed_at_step"] == 20
+    assert [h["step"] for h in record["history"]] == [10, 20, 30]
+    with pytest.raises(UserError, match="other settings"):
+        fs.train(files["styles"], files["photos"], out, network=files["model"], progress=False, steps=30,
+                 **{**TRAIN, "style_weight": 3.0})
+
+
+def test_bad_inputs_fail_clearly(files, tmp_path):
+    with pytest.raises(SettingError, match="no images"):
+        fs.train(files["styles"], tmp_path, tmp_path / "x.keras", network=files["model"], **TRAIN)
+    with pytest.raises(SettingError, match="does not exist"):
+        fs.train([tmp_path / "nope.jpg"], files["photos"], tmp_path / "x.keras", network=files["model"], **TRAIN)
+    with pytest.raises(SettingError, match=".keras"):
+        fs.train(files["styles"], files["photos"], tmp_path / "x.h5", network=files["model"], **TRAIN)
+    with pytest.raises(SettingError, match="INDEX"):
+        fs.parse_blend("0.5,0.5")
+    assert fs.parse_blend("3:0.5,starry:0.25,3:0.25") == {3: 0.75, "starry": 0.25}
+
+
+def test_apply_a_folder(trained, files, tmp_path):
+    written = fs.apply_files(trained[0], files["photos"], tmp_path / "out", style="dots", progress=False)
+    assert sorted(p.name for p in written) == [f"p{k}.jpg" for k in range(5)]
+    for k, p in enumerate(sorted(written)):
+        assert load_image(p).shape == (40 + 4 * k, 48, 3)
+
+
+def test_cli_train_then_apply(files, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "cli.keras"
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in TRAIN.items()]
+    r = runner.invoke(main, ["stylize", "train", "--styles", *map(str, files["styles"]), "--content-dir",
+                             str(files["photos"]), "-o", str(out), "--model", str(files["keras"]), "--weights",
+                             "none", "--steps", "4", *flags])
+    assert r.exit_code == 0, r.output
+    assert "2 styles: stripes, dots" in r.output and out.is_file()
+    r = runner.invoke(main, ["stylize", "apply", str(out), "--list-styles"])
+    assert r.exit_code == 0 and "stripes" in r.output and "dots" in r.output
+    src = files["photos"] / "sub" / "p1.png"
+    r = runner.invoke(main, ["stylize", "apply", str(out), str(src), "--blend", "0:0.5,1:0.5", "--preserve-colors",
+                             "-o", str(tmp_path / "o.png")])
+    assert r.exit_code == 0, r.output
+    assert load_image(tmp_path / "o.png").shape == (44, 48, 3)
+    r = runner.invoke(main, ["stylize", "apply", str(out), str(src), "--style", "starry", "-o", str(tmp_path / "x.png")])
+    assert r.exit_code == 2 and "starry" in r.output and "Traceback" not in r.output
+    assert len(r.output.strip().splitlines()) <= 3
