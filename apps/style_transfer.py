@@ -72,7 +72,7 @@ class StylizeConfig:
                                    f"(at least {MIN_FINE_EVALUATIONS}).", lo=1)
     size: int = setting(512, "The output's longest side, in pixels (no upper limit: large sizes run in tiles).",
                         lo=16)
-    start_size: int = setting(256, "Coarse to fine: the first scale's longest side; the picture doubles from "
+    start_size: int = setting(128, "Coarse to fine: the first scale's longest side; the picture doubles from "
                                    "there up to --size.", lo=16)
     tile: int = setting(1024, "Beyond this many pixels a side, gradients are computed in tiles of it.", lo=32)
     halo: int = setting(96, "Context around each tile, in pixels (features near a tile edge see it).", lo=0)

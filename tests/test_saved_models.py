@@ -55,3 +55,20 @@ def test_resnet20_recipe_model_scores_what_the_readme_says_on_the_test_images():
     assert (r.data, r.split, r.count) == (f"idx:{FASHION}", "test", 10_000)
     assert r.top1 >= 0.935  # issue 14's goal for --recipe resnet_cifar
     assert f"{r.top1:.2%} top-1" in (SAVED / "README.md").read_text()
+
+
+def test_cin_styles_loads_safely_knows_its_styles_and_paints_them_differently():
+    import numpy as np
+
+    from kerascnn.apps.fast_style import Stylizer
+
+    painter = Stylizer(SAVED / "cin_styles" / "styles.keras")  # kerascnn.inference.load_model: safe_mode on
+    record = json.loads((SAVED / "cin_styles" / "styles.json").read_text())
+    assert painter.names == record["styles"] == ["elephants", "hubble", "dune"]
+    y, x = np.mgrid[0:42, 0:50]
+    photo = np.stack([128 + 90 * np.sin(x / 4.0), 128 + 90 * np.cos(y / 5.0), 100 + 0 * x], -1).astype("float32")
+    outs = [painter(photo, painter.vector(i)) for i in range(3)]
+    assert all(o.shape == photo.shape for o in outs)
+    for i in range(3):
+        for j in range(i):
+            assert np.mean(np.abs(outs[i] - outs[j])) > 5.0  # three styles, three different paintings
