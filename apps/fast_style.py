@@ -206,27 +206,8 @@ def run_dir(out: Path) -> Path:
     return out.with_name(out.name + ".run")
 
 
-def train(styles: Sequence[Union[str, os.PathLike]], content_dir: Union[str, os.PathLike], out: os.PathLike, *,
-          resolved: Optional[Resolved] = None, config_file: Optional[os.PathLike] = None, network=None,
-          progress: bool = True, **settings: Any) -> Dict[str, Any]:
-    """Train one network for the style images `styles` on the photos under `content_dir`, and save it
-    as `out` (.keras) with `out`.json beside it (settings, styles, losses, time).
-
-    Checkpoints go to OUT.run/backup/ every `checkpoint_every` steps; run the same command again
-    after an interruption and it resumes from the newest one (the settings must be the same).
-    `network` reuses a built loss network (tests). Returns the JSON record.
-    """
-    import keras
-    import tensorflow as tf
-
-    from kerascnn.imageio import load_image
-    from kerascnn.jobs import atomic_save, atomic_write_text
-    from kerascnn.models.networks import network as build_network
-    from kerascnn.models.style_net import style_network
-    from kerascnn.progress import Progress
-    from kerascnn.training.callbacks import latest_backup, restore_backup
-
-    out = Path(out)
+def _check_inputs(styles, out: Path) -> List[str]:
+    """The style names (file stems), after the checks of `train`'s file arguments."""
     if out.suffix != ".keras":
         raise SettingError("out", f"{out}: the trained network is saved as a .keras file.")
     if not styles:
@@ -238,78 +219,116 @@ def train(styles: Sequence[Union[str, os.PathLike]], content_dir: Union[str, os.
     if len(set(names)) != len(names):
         raise SettingError("styles", f"Two style images share a name ({', '.join(names)}); the model names its "
                                      "styles by file name, so rename one.")
-    files = photo_files(content_dir)
-    if resolved is None:
-        resolved = resolve(settings, config_file=config_file, check_model=network is None)
-    cfg: FastStyleConfig = resolved.config
+    return names
 
-    # The run folder: settings.json says what the checkpoints are of; a resumed run must match.
-    folder = run_dir(out)
-    backup = folder / "backup"
-    # `steps` may differ: a finished run trains further with more steps, as `fit --resume` does.
+
+def _open_run(folder: Path, resolved: Resolved, styles, content_dir):
+    """(finished rounds, newest checkpoint or None) of the run in `folder`, after checking that its
+    checkpoints are of this run's settings and images (`steps` may differ: a finished run trains
+    further with more steps, as `fit --resume` does); writes the run's settings.json."""
+    from kerascnn.jobs import atomic_write_text
+    from kerascnn.training.callbacks import latest_backup
+
     same = {k: v for k, v in resolved.to_json()["settings"].items() if k != "steps"}
-    record_settings = {"settings": same, "styles": [os.fspath(s) for s in styles],
-                       "content_dir": os.fspath(content_dir)}
-    done_rounds, latest = latest_backup(backup)
+    run_settings = json.loads(json.dumps({"settings": same, "styles": [os.fspath(s) for s in styles],
+                                          "content_dir": os.fspath(content_dir)}))
+    done_rounds, latest = latest_backup(folder / "backup")
+    settings_file = folder / "settings.json"
     if latest is not None:
-        settings_file = folder / "settings.json"
         previous = json.loads(settings_file.read_text()) if settings_file.is_file() else None
-        if previous != json.loads(json.dumps(record_settings)):
+        if previous != run_settings:
             raise UserError(f"{folder} holds checkpoints of a run with other settings or images; delete it or "
                             f"choose another -o to start afresh.")
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(folder / "settings.json", json.dumps(record_settings, indent=1))
+    atomic_write_text(settings_file, json.dumps(run_settings, indent=1))
+    return done_rounds, latest
 
-    keras.utils.set_random_seed(cfg.seed)
-    net = style_network(names, filters=(cfg.width, 2 * cfg.width, 4 * cfg.width),
-                        residual_blocks=cfg.residual_blocks)
-    net.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))  # compiled: save_weights keeps Adam's state
-    start_step = 0
-    if latest is not None:
-        restore_backup(net, latest)
-        start_step = min(cfg.steps, done_rounds * cfg.checkpoint_every)
-        log.info("stylize train: resuming from %s (step %d of %d)", latest, start_step, cfg.steps)
-    lossnet = network if network is not None else build_network(cfg.model, cfg.weights, seed=cfg.seed)
-    style_images = [load_image(s, size=cfg.style_size) for s in styles]
-    loss_fn = PerceptualLoss(lossnet, cfg, style_images)
-    eye = tf.eye(len(names))
-    optimizer = net.optimizer
+
+def _build(names: Sequence[str], cfg: FastStyleConfig):
+    from kerascnn.models.style_net import style_network
+
+    return style_network(names, filters=(cfg.width, 2 * cfg.width, 4 * cfg.width), residual_blocks=cfg.residual_blocks)
+
+
+def _loop(net, loss_fn, data, cfg: FastStyleConfig, folder: Path, start_step: int,
+          history: List[Dict[str, float]], progress: bool) -> List[Dict[str, float]]:
+    """Steps `start_step` to `cfg.steps`; a checkpoint (weights and Adam's state) and the losses so far
+    written atomically every `checkpoint_every` steps and at the end."""
+    import tensorflow as tf
+
+    from kerascnn.jobs import atomic_save, atomic_write_text
+    from kerascnn.progress import Progress
+
+    eye, optimizer, backup = tf.eye(net.input_shape[1][-1]), net.optimizer, folder / "backup"
 
     @tf.function
     def step(photos, indices):
         with tf.GradientTape() as tape:
             styled = net([photos, tf.gather(eye, indices)], training=True)
             total, c, s, t = loss_fn(photos, styled, indices)
-        grads = tape.gradient(total, net.trainable_variables)
-        optimizer.apply(grads, net.trainable_variables)
+        optimizer.apply(tape.gradient(total, net.trainable_variables), net.trainable_variables)
         return total, c, s, t
 
-    t0 = time.perf_counter()
-    history_file = folder / "history.json"
-    # the losses at each checkpoint, the interrupted run's included (written with every checkpoint)
-    history: List[Dict[str, float]] = [h for h in (json.loads(history_file.read_text()) if latest is not None
-                                                   and history_file.is_file() else []) if h["step"] <= start_step]
-    data = iter(photo_dataset(files, cfg, len(names), start_step))
     running = None
     with Progress(cfg.steps - start_step, "stylize train", unit="step", disable=not progress) as bar:
         for k in range(start_step, cfg.steps):
-            photos, indices = next(data)
-            values = [float(v) for v in step(photos, indices)]
+            values = [float(v) for v in step(*next(data))]
             running = values if running is None else [0.9 * r + 0.1 * v for r, v in zip(running, values)]
             bar.update(loss=running[0], content=running[1], style=running[2])
             if (k + 1) % cfg.checkpoint_every == 0 or k + 1 == cfg.steps:
-                rounds = -(-(k + 1) // cfg.checkpoint_every)
                 backup.mkdir(parents=True, exist_ok=True)
+                rounds = -(-(k + 1) // cfg.checkpoint_every)
                 atomic_save(backup / f"epoch-{rounds:04d}.weights.h5", lambda p: net.save_weights(p))
                 for old in sorted(backup.glob("epoch-*.weights.h5"))[:-1]:
                     old.unlink(missing_ok=True)
-                history.append({"step": k + 1, "loss": running[0], "content": running[1], "style": running[2],
-                                "tv": running[3]})
-                atomic_write_text(history_file, json.dumps(history))
+                history.append(dict(zip(("step", "loss", "content", "style", "tv"), [k + 1, *running])))
+                atomic_write_text(folder / "history.json", json.dumps(history))
+    return history
+
+
+def train(styles: Sequence[Union[str, os.PathLike]], content_dir: Union[str, os.PathLike], out: os.PathLike, *,
+          resolved: Optional[Resolved] = None, config_file: Optional[os.PathLike] = None, network=None,
+          progress: bool = True, **settings: Any) -> Dict[str, Any]:
+    """Train one network for the style images `styles` on the photos under `content_dir`, and save it
+    as `out` (.keras) with `out`.json beside it (settings, styles, losses, time).
+
+    Checkpoints go to OUT.run/backup/ every `checkpoint_every` steps; run the same command again
+    after an interruption and it resumes from the newest one (the settings must be the same).
+    `network` reuses a built loss network (tests). Returns the JSON record.
+    """
+    import keras
+
+    from kerascnn.imageio import load_image
+    from kerascnn.jobs import atomic_save, atomic_write_text
+    from kerascnn.models.networks import network as build_network
+    from kerascnn.training.callbacks import restore_backup
+
+    out = Path(out)
+    names = _check_inputs(styles, out)
+    files = photo_files(content_dir)
+    if resolved is None:
+        resolved = resolve(settings, config_file=config_file, check_model=network is None)
+    cfg: FastStyleConfig = resolved.config
+    folder = run_dir(out)
+    done_rounds, latest = _open_run(folder, resolved, styles, content_dir)
+
+    keras.utils.set_random_seed(cfg.seed)
+    net = _build(names, cfg)
+    net.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))  # compiled: save_weights keeps Adam's state
+    start_step, history = 0, []
+    if latest is not None:
+        restore_backup(net, latest)
+        start_step = min(cfg.steps, done_rounds * cfg.checkpoint_every)
+        log.info("stylize train: resuming from %s (step %d of %d)", latest, start_step, cfg.steps)
+        if (folder / "history.json").is_file():  # the interrupted run's losses, up to its checkpoint
+            history = [h for h in json.loads((folder / "history.json").read_text()) if h["step"] <= start_step]
+    lossnet = network if network is not None else build_network(cfg.model, cfg.weights, seed=cfg.seed)
+    loss_fn = PerceptualLoss(lossnet, cfg, [load_image(s, size=cfg.style_size) for s in styles])
+    t0 = time.perf_counter()
+    history = _loop(net, loss_fn, iter(photo_dataset(files, cfg, len(names), start_step)), cfg, folder,
+                    start_step, history, progress)
     seconds = time.perf_counter() - t0
-    # The saved network: a clean copy (no optimizer), loadable with safe mode on.
-    final = style_network(names, filters=(cfg.width, 2 * cfg.width, 4 * cfg.width),
-                          residual_blocks=cfg.residual_blocks)
+    final = _build(names, cfg)  # the saved network: a clean copy (no optimizer), loadable with safe mode on
     final.set_weights(net.get_weights())
     atomic_save(out, lambda p: final.save(p))
     record = {**resolved.to_json(), "styles": names, "style_files": [os.fspath(s) for s in styles],
@@ -332,6 +351,13 @@ class ApplyConfig:
                                          "(weights normalised); overrides --style.")
     preserve_colors: bool = setting(False, "Keep the photo's colours (the style's luminance only).")
     size: Optional[int] = setting(None, "Resize each photo so its longest side is this; unset: as it is.", lo=16)
+
+
+def resolve_apply(settings: Mapping[str, Any], *, config_file: Optional[os.PathLike] = None,
+                  source: str = "argument") -> Resolved:
+    """The checked settings of `kerascnn stylize apply`, each with its source."""
+    layers = ([read_settings_file(config_file, ApplyConfig)] if config_file else []) + [Layer(source, dict(settings))]
+    return resolve_layers(ApplyConfig, layers, "stylize-apply")
 
 
 def parse_blend(text: Optional[str]) -> Optional[Dict[Union[int, str], float]]:
@@ -409,8 +435,7 @@ def apply_files(model, inputs: Union[str, os.PathLike], out: Union[str, os.PathL
     from kerascnn.imageio import SAVE_FORMATS, load_image, save_image
     from kerascnn.progress import Progress
 
-    cfg: ApplyConfig = (resolved.config if resolved is not None
-                        else resolve_layers(ApplyConfig, [Layer("argument", dict(settings))], "stylize-apply").config)
+    cfg: ApplyConfig = (resolved or resolve_apply(settings)).config
     painter = model if isinstance(model, Stylizer) else Stylizer(model)
     weights = painter.vector(cfg.style, parse_blend(cfg.blend))
     inputs, out = Path(inputs), Path(out)
@@ -432,4 +457,4 @@ def apply_files(model, inputs: Union[str, os.PathLike], out: Union[str, os.PathL
 
 
 __all__ = ["FastStyleConfig", "ApplyConfig", "PerceptualLoss", "Stylizer", "apply", "apply_files", "parse_blend",
-           "photo_files", "photo_dataset", "resolve", "run_dir", "train"]
+           "photo_files", "photo_dataset", "resolve", "resolve_apply", "run_dir", "train"]

@@ -142,13 +142,9 @@ def stylize_apply(ctx, model, photo, out, list_styles, config_file, print_config
     --style NAME|INDEX, or --blend 3:0.5,7:0.5 to mix styles; --preserve-colors; any size.
     """
     from kerascnn.apps import fast_style
-    from kerascnn.settings import resolve
 
     ctx.meta.setdefault("kerascnn.param_hints", {}).update({"photo": "PHOTO", "out": "-o/--out"})
-    from kerascnn.settings import Layer, read_settings_file
-
-    layers = ([read_settings_file(config_file, _apply_class())] if config_file else []) + [Layer("flag", given(opts))]
-    resolved = resolve(_apply_class(), layers, "stylize-apply")
+    resolved = fast_style.resolve_apply(given(opts), config_file=config_file, source="flag")
     if print_config:
         print_settings(resolved)
         return
