@@ -43,8 +43,8 @@ log = logging.getLogger("kerascnn.stylize")
 
 APP = "stylize"
 MIN_FINE_EVALUATIONS = 20  # the fewest evaluations a finer scale gets
-NOISE_STD = 40.0
-FIRST_STEP = 8.0  # L-BFGS's first step, in pixels at most (see lbfgs)  # --init noise: Gaussian pixels around mid-grey
+NOISE_STD = 40.0  # --init noise: Gaussian pixels around mid-grey
+FIRST_STEP = 8.0  # L-BFGS's first step, in pixels at most (see lbfgs)
 
 Image = Union[str, os.PathLike, np.ndarray]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from kerascnn.cli import main, needs_tensorflow, print_settings
-from kerascnn.cli.options import config_options, given, settings_options
+from kerascnn.cli.options import config_options, given, imagenet_preflight, settings_options
 
 
 def _config_class():
@@ -19,24 +19,6 @@ _FLAGS = ["model", "weights", "layers", "channels", "octaves", "octave_scale", "
 _HINTS = {"image": "IMAGE", "class_": "--class", "class": "--class", "out": "-o/--out"}
 
 
-def _preflight(image=None, out=None, config_file=None, print_config=False, list_layers=False, frames_dir=None,
-               **opts):
-    """Offline with an empty Keras cache, `--weights imagenet` (the default) fails before TensorFlow
-    loads, naming the file to fetch; the full check runs again when the model is built."""
-    if print_config:
-        return
-    from kerascnn.settings import Layer, layer_value, read_settings_file
-    from kerascnn.weights import check_imagenet_obtainable
-
-    cls = _zoom_class()  # DreamConfig's settings and the zoom's: either command's flags
-    layers = ([read_settings_file(config_file, cls)] if config_file else []) + [Layer("flag", given(opts))]
-    model = layer_value(layers, cls, "model") or cls.model
-    weights = layer_value(layers, cls, "weights")
-    weights = cls.weights if weights is None else weights
-    if isinstance(weights, str) and weights.lower() == "imagenet" and not str(model).endswith(".keras"):
-        check_imagenet_obtainable(model)
-
-
 @main.command()
 @click.argument("image", required=False, type=click.Path(dir_okay=False), metavar="IMAGE")
 @click.option("-o", "--out", type=click.Path(dir_okay=False), default=None, metavar="OUT.jpg",
@@ -49,7 +31,7 @@ def _preflight(image=None, out=None, config_file=None, print_config=False, list_
               help="List the model's layers (names for --layers / --channels) and exit.")
 @config_options
 @click.pass_context
-@needs_tensorflow(preflight=_preflight)
+@needs_tensorflow(preflight=imagenet_preflight(lambda: _zoom_class()))  # either command's flags
 def dream(ctx, image, out, list_layers, config_file, print_config, **opts):
     """DeepDream: make IMAGE excite chosen layers of a network, at several scales (octaves).
 
@@ -110,7 +92,7 @@ def _zoom_defaults():
               help="Class visualisation: raise this ImageNet class's logit instead of layer activations.")
 @config_options
 @click.pass_context
-@needs_tensorflow(preflight=_preflight)
+@needs_tensorflow(preflight=imagenet_preflight(lambda: _zoom_class()))  # either command's flags
 def dream_zoom(ctx, image, out, frames_dir, config_file, print_config, **opts):
     """A DeepDream zoom animation: dream IMAGE, zoom in a little, dream again, --frames times.
 

@@ -167,3 +167,27 @@ def config_options(fn):
 def given(opts: Mapping[str, Any]) -> Dict[str, Any]:
     """The options the user actually gave (click passes None for the others)."""
     return {k: v for k, v in opts.items() if v is not None}
+
+
+def imagenet_preflight(config_cls: Callable[[], Any]) -> Callable:
+    """A `needs_tensorflow` preflight for the apps that read a network's features (dream, stylize):
+    offline with an empty Keras cache, `--weights imagenet` (their default) fails before TensorFlow
+    loads, naming the file to fetch; the full check runs again when the network is built.
+    `config_cls()` gives the command's settings class (imported lazily)."""
+
+    def check(config_file=None, print_config=False, **opts):
+        if print_config:
+            return
+        from kerascnn.settings import Layer, layer_value, read_settings_file
+        from kerascnn.weights import check_imagenet_obtainable
+
+        cls = config_cls()
+        flags = {k: v for k, v in given(opts).items() if k in setting_names(cls)}  # not IMAGE, -o ...
+        layers = ([read_settings_file(config_file, cls)] if config_file else []) + [Layer("flag", flags)]
+        model = layer_value(layers, cls, "model") or cls.model
+        weights = layer_value(layers, cls, "weights")
+        weights = cls.weights if weights is None else weights
+        if isinstance(weights, str) and weights.lower() == "imagenet" and not str(model).endswith(".keras"):
+            check_imagenet_obtainable(model)
+
+    return check

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from kerascnn.cli import main, needs_tensorflow, print_settings
-from kerascnn.cli.options import config_options, given, settings_options
+from kerascnn.cli.options import config_options, given, imagenet_preflight, settings_options
 
 
 def _config_class():
@@ -18,29 +18,6 @@ def _config_class():
 _HINTS = {"content": "CONTENT", "style": "STYLE", "out": "-o/--out"}
 
 
-def _preflight(config_cls, model_key="model", weights_key="weights"):
-    """Offline with an empty Keras cache, `--weights imagenet` (the default) fails before TensorFlow
-    loads, naming the file to fetch; the full check runs again when the network is built."""
-
-    def check(config_file=None, print_config=False, **opts):
-        if print_config:
-            return
-        from kerascnn.config import setting_names
-        from kerascnn.settings import Layer, layer_value, read_settings_file
-        from kerascnn.weights import check_imagenet_obtainable
-
-        cls = config_cls()
-        flags = {k: v for k, v in given(opts).items() if k in setting_names(cls)}  # not CONTENT, -o ...
-        layers = ([read_settings_file(config_file, cls)] if config_file else []) + [Layer("flag", flags)]
-        model = layer_value(layers, cls, model_key) or getattr(cls, model_key)
-        weights = layer_value(layers, cls, weights_key)
-        weights = getattr(cls, weights_key) if weights is None else weights
-        if isinstance(weights, str) and weights.lower() == "imagenet" and not str(model).endswith(".keras"):
-            check_imagenet_obtainable(model)
-
-    return check
-
-
 @main.command()
 @click.argument("content", required=False, type=click.Path(dir_okay=False), metavar="CONTENT")
 @click.argument("style", nargs=-1, type=click.Path(dir_okay=False), metavar="STYLE [STYLE ...]")
@@ -49,7 +26,7 @@ def _preflight(config_cls, model_key="model", weights_key="weights"):
 @settings_options(_config_class())
 @config_options
 @click.pass_context
-@needs_tensorflow(preflight=_preflight(_config_class))
+@needs_tensorflow(preflight=imagenet_preflight(_config_class))
 def stylize(ctx, content, style, out, config_file, print_config, **opts):
     """Paint CONTENT in the style of STYLE (Gatys et al. 2016); several styles blend (--style-blend).
 
@@ -98,7 +75,7 @@ def _apply_class():
 @settings_options(_train_class(), app="stylize-train")
 @config_options
 @click.pass_context
-@needs_tensorflow(preflight=_preflight(_train_class))
+@needs_tensorflow(preflight=imagenet_preflight(_train_class))
 def stylize_train(ctx, styles, styles_flag, content_dir, out, config_file, print_config, **opts):
     """Train one fast network for several styles (Dumoulin et al. 2017): `kerascnn stylize train
     --styles a.jpg b.jpg --content-dir photos/ -o styles.keras`.
@@ -143,7 +120,7 @@ def stylize_apply(ctx, model, photo, out, list_styles, config_file, print_config
     """
     from kerascnn.apps import fast_style
 
-    ctx.meta.setdefault("kerascnn.param_hints", {}).update({"photo": "PHOTO", "out": "-o/--out"})
+    ctx.meta.setdefault("kerascnn.param_hints", {}).update({"model": "STYLES.keras", "photo": "PHOTO", "out": "-o/--out"})
     resolved = fast_style.resolve_apply(given(opts), config_file=config_file, source="flag")
     if print_config:
         print_settings(resolved)
