@@ -120,7 +120,8 @@ def stylize_apply(ctx, model, photo, out, list_styles, config_file, print_config
     """
     from kerascnn.apps import fast_style
 
-    ctx.meta.setdefault("kerascnn.param_hints", {}).update({"model": "STYLES.keras", "photo": "PHOTO", "out": "-o/--out"})
+    ctx.meta.setdefault("kerascnn.param_hints", {}).update(
+        {"model": "STYLES.keras", "photo": "PHOTO", "out": "-o/--out"})
     resolved = fast_style.resolve_apply(given(opts), config_file=config_file, source="flag")
     if print_config:
         print_settings(resolved)
