@@ -7,11 +7,15 @@ adds to the paper's recipe, each because it is faster or because users asked for
 trackers of neural-style, fast-style-transfer and the keras-io example:
 
 * L-BFGS (SciPy's L-BFGS-B, pixels kept in [0, 255] by its bounds) on TensorFlow gradients, the
-  optimiser of the paper and of neural-style, which needs far fewer evaluations than Adam; Adam too.
+  optimiser of the paper and of neural-style: no learning rate to tune, and a given loss in 1.5-2x
+  fewer evaluations than Adam at its best fixed rate (bench/RESULTS.md); Adam too.
 * coarse to fine: the picture is made at `start_size` first, then enlarged 2x at a time up to
-  `size`, each scale starting from the last one's result with half as many evaluations; the coarse
-  scales settle the layout cheaply, the fine ones add brush strokes. No outside script is needed
-  for large prints (neural-style's multires.sh).
+  `size`, each scale starting from the last one's result, with half the evaluations of the next;
+  the coarse scales settle the layout of large prints cheaply, the fine ones add brush strokes. No
+  outside script is needed (neural-style's multires.sh). From 512 px by default: up to that size one
+  scale reaches a given loss sooner (the upsampled picture lacks the texture the finer scale wants).
+* bfloat16 features where the hardware has bfloat16 arithmetic (`precision`, auto): 1.6x faster an
+  evaluation on an AVX512-BF16 CPU, the losses summed in float32.
 * tiles: beyond `tile` pixels a side, features and gradients are computed in overlapping tiles whose
   grid moves at every scale (kerascnn.tiles.Grid), so a 4000x3000 picture runs in bounded memory
   without seams.
@@ -35,14 +39,14 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from kerascnn.config import setting
+from kerascnn.config import PRECISIONS, setting
 from kerascnn.errors import SettingError
 from kerascnn.settings import Layer, Resolved, read_settings_file, resolve as resolve_layers
 
 log = logging.getLogger("kerascnn.stylize")
 
 APP = "stylize"
-MIN_FINE_EVALUATIONS = 20  # the fewest evaluations a finer scale gets
+MIN_COARSE_EVALUATIONS = 20  # the fewest evaluations a coarser scale gets
 NOISE_STD = 40.0  # --init noise: Gaussian pixels around mid-grey
 FIRST_STEP = 8.0  # L-BFGS's first step, in pixels at most (see lbfgs)
 
@@ -68,12 +72,12 @@ class StylizeConfig:
     learning_rate: float = setting(4.0, "Adam's step size, in pixels (0-255).", lo=0.0, lo_open=True)
     init: str = setting("content", "Start from the photo, the style image or noise.",
                         choices=("content", "style", "noise"))
-    iterations: int = setting(200, "Loss evaluations at the coarsest scale; each finer scale gets half as many "
-                                   f"(at least {MIN_FINE_EVALUATIONS}).", lo=1)
+    iterations: int = setting(300, "Loss evaluations at the output's size; each coarser scale gets half as many "
+                                   f"as the next (at least {MIN_COARSE_EVALUATIONS}).", lo=1)
     size: int = setting(512, "The output's longest side, in pixels (no upper limit: large sizes run in tiles).",
                         lo=16)
-    start_size: int = setting(128, "Coarse to fine: the first scale's longest side; the picture doubles from "
-                                   "there up to --size.", lo=16)
+    start_size: int = setting(512, "Coarse to fine: the first scale's longest side; the picture doubles from "
+                                   "there up to --size (up to 512 px one scale is faster to a given loss).", lo=16)
     tile: int = setting(1024, "Beyond this many pixels a side, gradients are computed in tiles of it.", lo=32)
     halo: int = setting(96, "Context around each tile, in pixels (features near a tile edge see it).", lo=0)
     preserve_colors: bool = setting(False, "Keep the photo's colours: transfer on luminance only (Gatys et al. "
@@ -81,6 +85,10 @@ class StylizeConfig:
     style_blend: Optional[str] = setting(None, "Weights of several styles, 0.7,0.3 (normalised); unset: equal.")
     style_scale: float = setting(1.0, "The style image's size relative to the output (larger: bigger brush "
                                       "strokes).", lo=0.05, hi=8.0)
+    precision: str = setting("auto", "The feature network's arithmetic; auto: mixed_bfloat16 where the hardware "
+                                     "computes bfloat16 natively (CPUs with AVX512-BF16 or AMX, recent GPUs: 1.6x "
+                                     "faster an evaluation), else float32. Losses are summed in float32.",
+                             choices=PRECISIONS)
     seed: int = setting(0, "Seeds the noise and the tile grid's shifts.")
     save_every: int = setting(0, "Also save the picture every N evaluations (OUT-0010.jpg ...); 0: never.", lo=0)
 
@@ -139,15 +147,22 @@ def scale_sizes(size: int, start_size: int) -> List[int]:
 
 
 def scale_evaluations(iterations: int, scales: int) -> List[int]:
-    """Evaluations per scale: `iterations` at the coarsest, half as many at each finer one."""
-    return [iterations if i == 0 else max(MIN_FINE_EVALUATIONS, iterations >> i) for i in range(scales)]
+    """Evaluations per scale, coarsest first: `iterations` at the output's size, half as many at each
+    coarser one (at least MIN_COARSE_EVALUATIONS, or `iterations` if fewer).
+
+    The finest scale gets the most because it does most of the work: an upsampled picture lacks the
+    fine texture the style's Gram matrices at the new size ask for, and on the GPU curves of
+    bench/RESULTS.md a coarse start saves the fine scale few evaluations. The coarse scales are cheap
+    (a quarter of the pixels a halving) and settle the layout of large pictures."""
+    floor = min(MIN_COARSE_EVALUATIONS, iterations)
+    return [max(floor, iterations >> (scales - 1 - i)) for i in range(scales)]
 
 
 # ------------------------------------------------------------------------------------------------
 # Optimisers: f(x) -> (loss, gradient) on float32 pixels, `evaluations` calls at most
 
 
-def lbfgs(f: Callable, x0: np.ndarray, evaluations: int) -> np.ndarray:
+def lbfgs(f: Callable, x0: np.ndarray, evaluations: int, memory: Optional[int] = None) -> np.ndarray:
     """SciPy's L-BFGS-B, pixels bounded to [0, 255]; returns the best picture it evaluated.
 
     With bounds, L-BFGS-B's first step is the gradient itself (its Hessian guess is the identity),
@@ -173,7 +188,7 @@ def lbfgs(f: Callable, x0: np.ndarray, evaluations: int) -> np.ndarray:
         return loss * best["scale"], grad.ravel().astype(np.float64) * best["scale"]
 
     # The history of 10 steps costs 20 copies of the picture in float64: fewer for very large ones.
-    memory = 10 if x0.size <= 8_000_000 else 4
+    memory = memory or (10 if x0.size <= 8_000_000 else 4)
     try:
         minimize(fun, x0.ravel().astype(np.float64), jac=True, method="L-BFGS-B", bounds=Bounds(0.0, 255.0),
                  options={"maxfun": evaluations, "maxiter": evaluations, "maxcor": memory, "ftol": 0.0,
@@ -230,12 +245,17 @@ def _resize(image: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
 
 
 def build_objective(cfg: StylizeConfig, model=None):
-    """The StyleObjective of `cfg` (on `model` if given, else the network `cfg.model` names)."""
+    """The StyleObjective of `cfg` (on `model` if given, as it was built; else the network `cfg.model`
+    names, built in `cfg.precision`)."""
     from kerascnn.features import parse_layer_weights
     from kerascnn.models.networks import network
     from kerascnn.stylization import StyleObjective, Weights
 
-    model = model if model is not None else network(cfg.model, cfg.weights, seed=cfg.seed)
+    if model is None:
+        from kerascnn.training.distribute import precision_scope
+
+        with precision_scope(cfg.precision):
+            model = network(cfg.model, cfg.weights, seed=cfg.seed)
     content = parse_layer_weights(cfg.content_layers, "content_layers") or {"content": 1.0}
     style = parse_layer_weights(cfg.style_layers, "style_layers") or {"style": 1.0}
     return StyleObjective(model, content, style, Weights(cfg.content_weight, cfg.style_weight, cfg.tv_weight),
@@ -250,6 +270,7 @@ class Result:
     figures: Dict[str, Any]  # output / photo / style images: quality figures (see kerascnn.stylization)
     scales: List[Dict[str, Any]]  # per scale: size, evaluations, loss, seconds
     seconds: float
+    precision: str = "float32"  # the feature network's dtype policy
 
 
 def run(resolved: Union[Resolved, StylizeConfig], content: Image, styles: Sequence[Image], *, model=None,
@@ -297,7 +318,7 @@ def run(resolved: Union[Resolved, StylizeConfig], content: Image, styles: Sequen
     figures = _figures(objective, targets, picture, photo_s, style_images, cfg)
     if cfg.preserve_colors:
         picture = preserve_colors(picture, photo)
-    return Result(picture.astype(np.float32), figures, scales, time.perf_counter() - start)
+    return Result(picture.astype(np.float32), figures, scales, time.perf_counter() - start, objective.precision)
 
 
 def _shape_for(shape: Tuple[int, int], side: float) -> Tuple[int, int]:
@@ -401,7 +422,8 @@ def stylize_file(content: Union[str, os.PathLike], styles: Sequence[Union[str, o
     result = run(resolved, content, styles, progress=progress, on_frame=frame)
     save_image(out, result.image)
     record = {**resolved.to_json(), "content": os.fspath(content), "styles": [os.fspath(s) for s in styles],
-              "output": os.fspath(out), "seconds": round(result.seconds, 2), "scales": result.scales,
+              "output": os.fspath(out), "seconds": round(result.seconds, 2), "precision": result.precision,
+              "scales": result.scales,
               "figures": result.figures}
     JobDir(out.parent).write_json(out.with_suffix(".json").name, record)
     return out, record

@@ -8,13 +8,15 @@ Feature network: VGG16 with `../shared/weights/vgg16_hed_notop.weights.h5` (Imag
 ImageNet file cannot be downloaded here), content photo scikit-image's `chelsea`, style Debian's
 mate-backgrounds painting `Elephants.jpg` (`apt-get install mate-backgrounds`).
 
-gatys: `kerascnn stylize` at its defaults (L-BFGS, content init, coarse to fine from 256 px) against
-a plain loop written without the app's refinements: content init, Keras's Adam at a fixed learning
-rate, one scale, on the same objective (same network, layers and loss weights). Quality is the
-objective's loss at the output size (the weighted sum of the relative content, style and TV
-terms), and the printed figures (style and content distance). The plain loop runs until its loss is
-at most the app's final loss, or for `--cap` times the app's time; the ratio is app time / plain
-time (< 1/cap when the plain loop never gets there). Peak memory is each section's maximum RSS.
+gatys: `kerascnn stylize` at its defaults (L-BFGS, content init, coarse to fine from 128 px, bfloat16
+where the CPU has it) against a plain loop written without the app's refinements: content init,
+Keras's Adam at a fixed learning rate (the one that gets there soonest on the GPU curves of
+bench/stylize_gpu.py), one scale, float32, on the same objective (same network, layers and loss
+weights). Quality is the objective's loss at the output size in float32 (the weighted sum of the
+relative content, style and TV terms), and the printed figures (style and content distance). The
+plain loop runs until its loss is at most the app's final loss, or for `--cap` times the app's
+time; the ratio is app time / plain time (< 1/cap when the plain loop never gets there). Peak
+memory is each section's maximum RSS.
 """
 from __future__ import annotations
 
@@ -42,6 +44,20 @@ def photo(name: str = "chelsea"):
     return np.asarray(getattr(skimage.data, name)(), np.float32)
 
 
+def plain_learning_rate(curves: str, size: int, loss: float, default: float) -> float:
+    """The fixed Adam learning rate that reaches `loss` in the fewest evaluations in the GPU curves
+    (bench/stylize_gpu.py; the most favourable choice for the plain loop), else `default`."""
+    if not curves or not Path(curves).is_file():
+        return default
+    best = (float("inf"), default)
+    for run in json.loads(Path(curves).read_text())["runs"]:
+        if run["method"] == "adam" and run["size"] == size:
+            reached = next((c for c, v in run["trace"] if v <= loss), None)
+            if reached is not None and reached < best[0]:
+                best = (reached, run["lr"])
+    return best[1]
+
+
 def gatys(args) -> dict:
     import keras
     import numpy as np
@@ -49,16 +65,19 @@ def gatys(args) -> dict:
     from kerascnn.apps.style_transfer import StylizeConfig, _read, _resize, _shape_for, build_objective, run
     from kerascnn.imageio import save_image
     from kerascnn.models.networks import network
+    from kerascnn.training.distribute import precision_scope
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    net = network("vgg16", str(args.weights))
+    net = network("vgg16", str(args.weights))  # the plain loop's, and the quality figures': float32
+    with precision_scope(args.precision) as precision:  # the app's, as `kerascnn stylize` builds it
+        app_net = network("vgg16", str(args.weights))
     results = {}
     for size in [int(s) for s in args.sizes.split(",")]:
-        cfg = StylizeConfig(model="vgg16", weights="none", size=size)
+        cfg = StylizeConfig(model="vgg16", weights="none", size=size, precision=precision)
         content = photo(args.photo)
         t0 = time.perf_counter()
-        result = run(cfg, content, [str(args.style)], model=net, progress=False)
+        result = run(cfg, content, [str(args.style)], model=app_net, progress=False)
         app_s = time.perf_counter() - t0
         objective = build_objective(cfg, net)
         target_photo = _read(content, "content", size)
@@ -68,9 +87,10 @@ def gatys(args) -> dict:
         app_fig = objective.figures(result.image, targets)
         save_image(out / f"stylize_{size}_app.jpg", result.image)
 
-        # The plain loop: content init, Adam at a fixed rate, one scale.
+        # The plain loop: content init, Adam at a fixed rate, one scale, float32.
+        lr = plain_learning_rate(args.curves, size, app_loss, args.plain_lr)
         x = keras.Variable(target_photo.copy())
-        opt = keras.optimizers.Adam(args.plain_lr)
+        opt = keras.optimizers.Adam(lr)
         trace, reached, t0 = [], None, time.perf_counter()
         best = (np.inf, None)
         while time.perf_counter() - t0 < args.cap * app_s:
@@ -88,6 +108,7 @@ def gatys(args) -> dict:
         save_image(out / f"stylize_{size}_plain.jpg", plain_img)
         results[size] = {
             "app_seconds": round(app_s, 1), "app_evaluations": sum(s["evaluations"] for s in result.scales),
+            "app_precision": result.precision,
             "app_loss": round(app_loss, 4), "app_style_distance": round(app_fig["style_distance"], 4),
             "app_content_distance": round(app_fig["content_distance"], 4),
             "plain_seconds": round(reached if reached is not None else trace[-1][0], 1),
@@ -96,7 +117,7 @@ def gatys(args) -> dict:
             "plain_content_distance": round(plain_fig["content_distance"], 4),
             "ratio_app_over_plain": round(app_s / (reached if reached is not None else trace[-1][0]), 3),
             "photo_style_distance": round(result.figures["photo"]["style_distance"], 4),
-            "plain_lr": args.plain_lr, "cap": args.cap,
+            "plain_lr": lr, "cap": args.cap,
             "plain_trace": trace[:: max(1, len(trace) // 40)],
         }
         print(json.dumps({k: v for k, v in results[size].items() if k != "plain_trace"}), flush=True)
@@ -138,19 +159,21 @@ def large(args) -> dict:
     from kerascnn.apps.style_transfer import StylizeConfig, run
     from kerascnn.imageio import save_image
     from kerascnn.models.networks import network
+    from kerascnn.training.distribute import precision_scope
 
-    net = network("vgg16", str(args.weights))
+    with precision_scope(args.precision) as precision:
+        net = network("vgg16", str(args.weights))
     h, w = int(args.size * 3 / 4), args.size
     content = np.clip(tf.image.resize(photo("chelsea"), (h, w), method="bicubic").numpy(), 0, 255)
     cfg = StylizeConfig(model="vgg16", weights="none", size=args.size, start_size=args.size,
-                        iterations=args.evaluations)
+                        iterations=args.evaluations, tile=args.tile, precision=precision)
     t0 = time.perf_counter()
     result = run(cfg, content, [str(args.style)], model=net, progress=True)
     seconds = time.perf_counter() - t0
     save_image(Path(args.out) / f"large_{w}x{h}.jpg", result.image)
     res = {"shape": list(result.image.shape), "evaluations": args.evaluations, "seconds": round(seconds, 1),
            "seconds_per_evaluation": round(result.scales[-1]["seconds"] / args.evaluations, 1),
-           "peak_rss_mib": round(peak_mib()), "tile": cfg.tile, "halo": cfg.halo}
+           "peak_rss_mib": round(peak_mib()), "tile": cfg.tile, "halo": cfg.halo, "precision": result.precision}
     print(res, flush=True)
     return res
 
@@ -162,12 +185,17 @@ def main(argv=None) -> int:
     p.add_argument("--style", default=str(STYLE))
     p.add_argument("--photo", default="chelsea")
     p.add_argument("--sizes", default="256,512")
-    p.add_argument("--plain-lr", type=float, default=4.0)
+    p.add_argument("--plain-lr", type=float, default=4.0, help="without --curves")
+    p.add_argument("--curves", default="bench/outputs/stylize/gpu_curves.json",
+                   help="GPU curves (bench/stylize_gpu.py): the plain loop's learning rate is the one that "
+                        "reaches the app's loss soonest there")
+    p.add_argument("--precision", default="auto", help="the app's (as `kerascnn stylize --precision`)")
     p.add_argument("--cap", type=float, default=6.0)
     p.add_argument("--model", default="saved_models/cin_styles/styles.keras")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--size", type=int, default=4000)
     p.add_argument("--evaluations", type=int, default=2)
+    p.add_argument("--tile", type=int, default=1024, help="large: the tile side (the app's default 1024)")
     p.add_argument("--out", default="bench/outputs")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)

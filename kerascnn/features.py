@@ -105,6 +105,15 @@ def feature_extractor(model: Union[keras.Model, str], layers: Layers, *, name: O
     return extractor
 
 
+def compute_policy(model: keras.Model) -> str:
+    """The dtype policy a model computes in: its first layer with weights' ("mixed_bfloat16" ...). A
+    loaded model's own policy is the global one at load time, not what its layers compute in."""
+    for _, layer, _ in _walk(model):
+        if layer.weights and not _has_graph(layer):
+            return layer.dtype_policy.name
+    return "float32"
+
+
 def any_size(extractor: keras.Model) -> keras.Model:
     """`extractor`, callable on images of any size. A Keras model checks its calls against the input
     shape it was built with; convolutional layers take any size, so the check (the public

@@ -93,7 +93,7 @@ class StyleObjective:
 
     def __init__(self, model, content_layers: Mapping[str, float], style_layers: Mapping[str, float],
                  weights: Weights = Weights(), *, tile: int = 1024, halo: int = 96):
-        from kerascnn.features import any_size, feature_extractor
+        from kerascnn.features import any_size, compute_policy, feature_extractor
 
         content = expand_layers(model, content_layers, "content_layers")
         style = expand_layers(model, style_layers, "style_layers")
@@ -102,6 +102,7 @@ class StyleObjective:
         self.extractor = any_size(feature_extractor(model, list(content) + list(style), name="style_features"))
         self.content_names, self.style_names = list(content), list(style)
         self.nc = len(content)
+        self.precision = compute_policy(model)
         self.weights = weights
         self.tile, self.halo = int(tile), int(halo)
         self.strides = self._strides()

@@ -263,14 +263,15 @@ def test_stylize_file_writes_the_picture_its_settings_and_frames(tmp_path, files
     assert saved["settings"]["model"] == str(keras_file) and saved["sources"]["size"] == "argument"
     assert saved["content"] == str(files["content"]) and saved["styles"] == [str(files["style"])]
     assert [s["size"] for s in saved["scales"]] == [[12, 20], [25, 40]]
-    assert [s["evaluations"] for s in saved["scales"]] == st.scale_evaluations(6, 2) == [6, st.MIN_FINE_EVALUATIONS]
+    assert [s["evaluations"] for s in saved["scales"]] == st.scale_evaluations(6, 2) == [6, 6]
+    assert saved["precision"] == "float32"  # a saved model computes as it was saved
     fig = saved["figures"]
     assert fig["photo"]["content_distance"] < 1e-6
     assert fig["output"]["content_distance"] > 0
     assert fig["output"]["style_distance"] < fig["photo"]["style_distance"]
     assert len(fig["style_images_content_distance"]) == 1 and fig["measured_on"] == "rgb"
     frames = sorted(tmp_path.glob("out-*.png"))
-    total = 6 + st.MIN_FINE_EVALUATIONS
+    total = 6 + 6
     assert [f.name for f in frames][:total // 5] == [f"out-{n:04d}.png" for n in range(5, total + 1, 5)]
     assert load_image(frames[0]).shape == (12, 20, 3) and load_image(frames[-1]).shape == (25, 40, 3)
     assert "style distance" in st.summary(fig)
@@ -326,10 +327,11 @@ def test_blend_weights_scale_sizes_and_evaluations():
     assert st.scale_sizes(500, 256) == [500]
     assert st.scale_sizes(1000, 100) == [125, 250, 500, 1000]
     assert st.scale_sizes(64, 64) == [64]
-    assert st.scale_evaluations(200, 3) == [200, 100, 50]
-    assert st.scale_evaluations(200, 5) == [200, 100, 50, 25, st.MIN_FINE_EVALUATIONS]
+    assert st.scale_evaluations(200, 3) == [50, 100, 200]
+    assert st.scale_evaluations(200, 5) == [st.MIN_COARSE_EVALUATIONS, 25, 50, 100, 200]
     assert st.scale_evaluations(7, 1) == [7]
-    assert st.scale_evaluations(30, 2) == [30, st.MIN_FINE_EVALUATIONS]
+    assert st.scale_evaluations(30, 2) == [st.MIN_COARSE_EVALUATIONS, 30]
+    assert st.scale_evaluations(6, 3) == [6, 6, 6]
 
 
 def test_style_blend_picks_the_style(model, photo, style):
@@ -345,3 +347,32 @@ def test_style_blend_picks_the_style(model, photo, style):
     # blend 1,0 is the first style alone
     _, fs = st.stylize(photo, [style], **kw)
     np.testing.assert_allclose(fs["output"]["style_distance"], fa["output"]["style_distance"], rtol=1e-3)
+
+
+def test_precision_builds_the_network_in_bfloat16_with_the_float32_loss(photo, style):
+    """--precision mixed_bfloat16 builds the named network's layers in bfloat16 (the global policy is
+    restored after), and its loss and gradient stay those of the float32 network to bfloat16's
+    resolution; auto resolves to one of the two."""
+    import keras
+
+    settings = {"model": "vgg11", "weights": "none", "content_layers": "block3_conv1", "size": 32,
+                "style_layers": "block1_conv1,block2_conv1,block3_conv1", "tile": 1024}
+    objectives = {p: st.build_objective(st.resolve({**settings, "precision": p}).config)
+                  for p in ("float32", "mixed_bfloat16", "auto")}
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert objectives["float32"].precision == "float32"
+    assert objectives["mixed_bfloat16"].precision == "mixed_bfloat16"
+    assert objectives["auto"].precision in ("float32", "mixed_bfloat16")
+    conv = objectives["mixed_bfloat16"].extractor.get_layer("block1_conv1")
+    assert conv.compute_dtype == "bfloat16" and conv.variable_dtype == "float32"
+    x = pattern(32, 32)
+    s = np.asarray(style[:32, :32], np.float32)
+    results = {}
+    for p in ("float32", "mixed_bfloat16"):
+        o = objectives[p]
+        targets = o.targets(x, [s], [1.0])
+        results[p] = o.loss_and_gradient(np.clip(x + 30.0, 0, 255), targets)
+    (l32, _, g32), (l16, _, g16) = results["float32"], results["mixed_bfloat16"]
+    assert abs(l16 - l32) < 0.03 * l32
+    cos = float(np.sum(g32 * g16) / np.linalg.norm(g32) / np.linalg.norm(g16))
+    assert cos > 0.98, cos

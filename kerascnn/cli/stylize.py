@@ -47,7 +47,7 @@ def stylize(ctx, content, style, out, config_file, print_config, **opts):
     if content is None or not style or out is None:
         raise click.UsageError("give CONTENT, at least one STYLE and -o OUT.jpg (or --print-config).")
     written, record = style_transfer.stylize_file(content, style, out, resolved=resolved)
-    click.echo(f"Stylized: {written}  ({record['seconds']:.0f} s; settings and figures: "
+    click.echo(f"Stylized: {written}  ({record['seconds']:.0f} s, {record['precision']}; settings and figures: "
                f"{written.with_suffix('.json')})")
     click.echo(style_transfer.summary(record["figures"]))
 

@@ -25,6 +25,7 @@ afterwards by whoever set it.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -225,6 +226,17 @@ def set_precision(policy: str) -> str:
                     "with AVX512-BF16 or AMX.")
     keras.mixed_precision.set_global_policy(resolved)
     return resolved
+
+
+@contextlib.contextmanager
+def precision_scope(policy: str):
+    """Build models under `policy` (auto resolved; yields the resolved name), then restore the global
+    policy: Keras layers take the policy in force when they are built (apps' feature networks)."""
+    previous = keras.mixed_precision.global_policy()
+    try:
+        yield set_precision(policy)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def resolve_precision(policy: str) -> str:
