@@ -82,16 +82,14 @@ def lr_find(settings: Union[TrainConfig, Resolved], *, start_lr: float = 1e-7, e
         raise SettingError("start_lr", f"need 0 < start_lr < end_lr. Received: {start_lr}, {end_lr}")
     if steps < 10:
         raise SettingError("steps", f"steps must be >= 10 for a curve. Received: {steps}")
-    from kerascnn.training.distribute import set_precision
+    from kerascnn.training.distribute import precision_scope
     from kerascnn.training.loop import build_model, image_shape_of
     from kerascnn.training.optim import make_optimizer
 
     resolved = settings if isinstance(settings, Resolved) else None
     cfg = resolved.config if resolved else settings
     keras.utils.set_random_seed(cfg.seed)
-    previous = keras.mixed_precision.global_policy()
-    set_precision(cfg.precision)
-    try:
+    with precision_scope(cfg.precision):
         shape = image_shape_of(cfg)
         bundle = build_datasets(cfg.data, shape, cfg.batch_size, cfg.augment, splits=("train",))
         constant = override(cfg, schedule="constant", lr=start_lr)
@@ -101,8 +99,6 @@ def lr_find(settings: Union[TrainConfig, Resolved], *, start_lr: float = 1e-7, e
         lrs = start_lr * (end_lr / start_lr) ** (np.arange(steps) / (steps - 1))
         sweep = _Sweep(lrs)
         model.fit(bundle.train.repeat(), steps_per_epoch=steps, epochs=1, callbacks=[sweep], verbose=verbose)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
     result = _analyse(lrs[:len(sweep.losses)], sweep.losses)
     job = JobDir.create("lr-find", cfg.model, out)
     if resolved is not None:
