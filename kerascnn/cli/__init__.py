@@ -142,6 +142,21 @@ def print_settings(resolved) -> None:
     click.echo(resolved.format(), nl=False)
 
 
+def resolve_flags(resolve, opts, config_file, print_config: bool, hints=None):
+    """A settings command's start: its flags (and --config file) resolved by the app's `resolve`,
+    `hints` naming the arguments in its errors. Returns the Resolved, or None once --print-config
+    has printed it (the command then stops)."""
+    from kerascnn.cli.options import given
+
+    if hints:
+        click.get_current_context().meta.setdefault("kerascnn.param_hints", {}).update(hints)
+    resolved = resolve(given(opts), config_file=config_file, source="flag")
+    if print_config:
+        print_settings(resolved)
+        return None
+    return resolved
+
+
 # Commands register by explicit import (no scanning); each module adds its commands to `main`.
 from kerascnn.cli import dream, infer, stylize, train, visualize, zoo  # noqa: E402,F401
 from kerascnn.cli import data  # noqa: E402,F401  (kerascnn audit)

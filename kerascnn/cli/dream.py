@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
-from kerascnn.cli import main, needs_tensorflow, print_settings
-from kerascnn.cli.options import config_options, given, imagenet_preflight, settings_options
+from kerascnn.cli import main, needs_tensorflow, resolve_flags
+from kerascnn.cli.options import config_options, imagenet_preflight, settings_options
 
 
 def _config_class():
@@ -30,9 +30,8 @@ _HINTS = {"image": "IMAGE", "class_": "--class", "class": "--class", "out": "-o/
 @click.option("--list-layers", is_flag=True, default=False,
               help="List the model's layers (names for --layers / --channels) and exit.")
 @config_options
-@click.pass_context
 @needs_tensorflow(preflight=imagenet_preflight(lambda: _zoom_class()))  # either command's flags
-def dream(ctx, image, out, list_layers, config_file, print_config, **opts):
+def dream(image, out, list_layers, config_file, print_config, **opts):
     """DeepDream: make IMAGE excite chosen layers of a network, at several scales (octaves).
 
     Gradients are computed in randomly shifted tiles (--tile), so any image size runs in bounded
@@ -43,10 +42,8 @@ def dream(ctx, image, out, list_layers, config_file, print_config, **opts):
     """
     from kerascnn.apps import deep_dream
 
-    ctx.meta.setdefault("kerascnn.param_hints", {}).update(_HINTS)
-    resolved = deep_dream.resolve(given(opts), config_file=config_file, source="flag")
-    if print_config:
-        print_settings(resolved)
+    resolved = resolve_flags(deep_dream.resolve, opts, config_file, print_config, _HINTS)
+    if resolved is None:
         return
     if list_layers:
         _list_layers(resolved.config)
@@ -91,9 +88,8 @@ def _zoom_defaults():
 @click.option("--class", "class_", default=None, metavar="N|NAME",
               help="Class visualisation: raise this ImageNet class's logit instead of layer activations.")
 @config_options
-@click.pass_context
 @needs_tensorflow(preflight=imagenet_preflight(lambda: _zoom_class()))  # either command's flags
-def dream_zoom(ctx, image, out, frames_dir, config_file, print_config, **opts):
+def dream_zoom(image, out, frames_dir, config_file, print_config, **opts):
     """A DeepDream zoom animation: dream IMAGE, zoom in a little, dream again, --frames times.
 
     Takes every `kerascnn dream` flag (defaults here: --octaves 2 --steps 8 per frame).
@@ -101,10 +97,8 @@ def dream_zoom(ctx, image, out, frames_dir, config_file, print_config, **opts):
     """
     from kerascnn.apps.deep_dream_zoom import resolve_zoom, zoom_file
 
-    ctx.meta.setdefault("kerascnn.param_hints", {}).update(_HINTS)
-    resolved = resolve_zoom(given(opts), config_file=config_file, source="flag")
-    if print_config:
-        print_settings(resolved)
+    resolved = resolve_flags(resolve_zoom, opts, config_file, print_config, _HINTS)
+    if resolved is None:
         return
     written = zoom_file(image, out, frames_dir=frames_dir, resolved=resolved)
     click.echo(f"Zoom: {written[0]}" + (f" (+ {len(written) - 1} frames)" if len(written) > 1 else ""))

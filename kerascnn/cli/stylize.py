@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import click
 
-from kerascnn.cli import main, needs_tensorflow, print_settings
-from kerascnn.cli.options import config_options, given, imagenet_preflight, settings_options
+from kerascnn.cli import main, needs_tensorflow, resolve_flags
+from kerascnn.cli.options import config_options, imagenet_preflight, settings_options
 
 
 def _config_class():
@@ -25,9 +25,8 @@ _HINTS = {"content": "CONTENT", "style": "STYLE", "out": "-o/--out"}
               help="The picture (.jpg/.png); OUT.json beside it records every setting and the quality figures.")
 @settings_options(_config_class())
 @config_options
-@click.pass_context
 @needs_tensorflow(preflight=imagenet_preflight(_config_class))
-def stylize(ctx, content, style, out, config_file, print_config, **opts):
+def stylize(content, style, out, config_file, print_config, **opts):
     """Paint CONTENT in the style of STYLE (Gatys et al. 2016); several styles blend (--style-blend).
 
     L-BFGS on VGG19 features by default, coarse to fine from --start-size up to --size, in tiles
@@ -39,10 +38,8 @@ def stylize(ctx, content, style, out, config_file, print_config, **opts):
     """
     from kerascnn.apps import style_transfer
 
-    ctx.meta.setdefault("kerascnn.param_hints", {}).update(_HINTS)
-    resolved = style_transfer.resolve(given(opts), config_file=config_file, source="flag")
-    if print_config:
-        print_settings(resolved)
+    resolved = resolve_flags(style_transfer.resolve, opts, config_file, print_config, _HINTS)
+    if resolved is None:
         return
     if content is None or not style or out is None:
         raise click.UsageError("give CONTENT, at least one STYLE and -o OUT.jpg (or --print-config).")
@@ -74,9 +71,8 @@ def _apply_class():
               help="The trained network; OUT.json beside it records settings and losses, OUT.run/ its checkpoints.")
 @settings_options(_train_class(), app="stylize-train")
 @config_options
-@click.pass_context
 @needs_tensorflow(preflight=imagenet_preflight(_train_class))
-def stylize_train(ctx, styles, styles_flag, content_dir, out, config_file, print_config, **opts):
+def stylize_train(styles, styles_flag, content_dir, out, config_file, print_config, **opts):
     """Train one fast network for several styles (Dumoulin et al. 2017): `kerascnn stylize train
     --styles a.jpg b.jpg --content-dir photos/ -o styles.keras`.
 
@@ -87,11 +83,9 @@ def stylize_train(ctx, styles, styles_flag, content_dir, out, config_file, print
     """
     from kerascnn.apps import fast_style
 
-    ctx.meta.setdefault("kerascnn.param_hints", {}).update(
-        {"styles": "--styles", "content_dir": "--content-dir", "out": "-o/--out"})
-    resolved = fast_style.resolve(given(opts), config_file=config_file, source="flag")
-    if print_config:
-        print_settings(resolved)
+    resolved = resolve_flags(fast_style.resolve, opts, config_file, print_config,
+                             {"styles": "--styles", "content_dir": "--content-dir", "out": "-o/--out"})
+    if resolved is None:
         return
     if not styles or content_dir is None or out is None:
         raise click.UsageError("give --styles STYLE..., --content-dir DIR and -o OUT.keras (or --print-config).")
@@ -111,20 +105,17 @@ def stylize_train(ctx, styles, styles_flag, content_dir, out, config_file, print
 @click.option("--list-styles", is_flag=True, default=False, help="List the network's styles and exit.")
 @settings_options(_apply_class(), app="stylize-apply")
 @config_options
-@click.pass_context
 @needs_tensorflow()
-def stylize_apply(ctx, model, photo, out, list_styles, config_file, print_config, **opts):
+def stylize_apply(model, photo, out, list_styles, config_file, print_config, **opts):
     """Paint PHOTO (or every photo in DIR) with a network from `kerascnn stylize train`, in one pass.
 
     --style NAME|INDEX, or --blend 3:0.5,7:0.5 to mix styles; --preserve-colors; any size.
     """
     from kerascnn.apps import fast_style
 
-    ctx.meta.setdefault("kerascnn.param_hints", {}).update(
-        {"model": "STYLES.keras", "photo": "PHOTO", "out": "-o/--out"})
-    resolved = fast_style.resolve_apply(given(opts), config_file=config_file, source="flag")
-    if print_config:
-        print_settings(resolved)
+    resolved = resolve_flags(fast_style.resolve_apply, opts, config_file, print_config,
+                             {"model": "STYLES.keras", "photo": "PHOTO", "out": "-o/--out"})
+    if resolved is None:
         return
     painter = fast_style.Stylizer(model)
     if list_styles:

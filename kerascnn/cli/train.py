@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from kerascnn.cli import main, needs_tensorflow, print_settings, verbosity
+from kerascnn.cli import main, needs_tensorflow, print_settings, resolve_flags, verbosity
 from kerascnn.cli.options import config_options, given, settings_options
 from kerascnn.config import TrainConfig
 
@@ -81,9 +81,8 @@ def fit(resume, config_file, print_config, **opts):
         return
     from kerascnn.training.configure import resolve_train
 
-    resolved = resolve_train(settings, config_file=config_file, source="flag")
-    if print_config:
-        print_settings(resolved)
+    resolved = resolve_flags(resolve_train, opts, config_file, print_config)
+    if resolved is None:
         return
     _report(train(resolved, verbose=verbosity()))
 
@@ -116,9 +115,8 @@ def finetune(resume, config_file, print_config, **opts):
     if resume:
         _resume(resume, config_file, print_config, given(opts), "finetune")
         return
-    resolved = resolve(given(opts), config_file=config_file, source="flag")
-    if print_config:
-        print_settings(resolved)
+    resolved = resolve_flags(resolve, opts, config_file, print_config)
+    if resolved is None:
         return
     _report(train(resolved, verbose=verbosity()))
 
