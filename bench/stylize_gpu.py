@@ -5,7 +5,7 @@
         --json $OUT/curves.json     # on the GPU machine
 
 The GPU machines lent to this project have JAX but no TensorFlow, so the objective is written here
-again in keras.ops on the JAX backend: the same network (kerascnn's VGG16 with the ImageNet feature
+again in jax.numpy on Keras's JAX backend: the same network (kerascnn's VGG16 with the ImageNet feature
 weights), layers, layer weights and loss as kerascnn.stylization.StyleObjective (untiled), and the
 app's own optimiser (apps.style_transfer.lbfgs, SciPy's L-BFGS-B) or Keras's Adam rule in numpy.
 The photo and style image are resized here with the app's resizing (`prepare`), so both machines
@@ -57,12 +57,14 @@ def prepare(args) -> None:
 
 
 class Objective:
-    """kerascnn.stylization.StyleObjective's untiled loss, in keras.ops (JAX), jitted per shape."""
+    """kerascnn.stylization.StyleObjective's untiled loss in jax.numpy on the Keras network, jitted per
+    shape."""
 
-    def __init__(self, weights_file: str, loss_weights=(1.0, 10.0, 1.0)):
+    def __init__(self, weights_file: str):
         import jax
 
-        from kerascnn.features import feature_extractor
+        from apps.style_transfer import StylizeConfig
+        from kerascnn.features import any_size, feature_extractor
         from kerascnn.models.networks import network
         from kerascnn.stylization import expand_layers, normalised
 
@@ -73,13 +75,12 @@ class Objective:
                 layer.set_weights([saved[f"{layer.name}/{j}"] for j in range(len(layer.get_weights()))])
         content = normalised(expand_layers(net, {"content": 1.0}, "content_layers"), "content_layers")
         style = normalised(expand_layers(net, {"style": 1.0}, "style_layers"), "style_layers")
-        self.extractor = feature_extractor(net, list(content) + list(style))
-        self.extractor.input_spec = None
+        self.extractor = any_size(feature_extractor(net, list(content) + list(style)))
         self.cw, self.sw, self.nc = list(content.values()), list(style.values()), len(content)
-        self.w = loss_weights
+        cfg = StylizeConfig()  # the app's loss weights
+        self.w = (cfg.content_weight, cfg.style_weight, cfg.tv_weight)
         self._vg = jax.jit(jax.value_and_grad(self._loss, has_aux=True))
         self._stats = jax.jit(self._statistics)
-        self.evaluations = 0
 
     def _statistics(self, image):
         import jax.numpy as jnp
@@ -114,7 +115,6 @@ class Objective:
 
     def __call__(self, image, targets):
         (loss, parts), grad = self._vg(image, *targets)
-        self.evaluations += 1
         return float(loss), np.asarray(grad, np.float32)
 
 
