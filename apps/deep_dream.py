@@ -36,11 +36,11 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tup
 import numpy as np
 
 from kerascnn.config import setting
-from kerascnn.color import preserve_colors
-from kerascnn.features import any_size, format_layer_weights, parse_layer_weights
+from kerascnn.synthesis.color import preserve_colors
+from kerascnn.models.features import any_size, format_layer_weights, parse_layer_weights
 from kerascnn.errors import SettingError
 from kerascnn.settings import Layer, Resolved, read_settings_file, resolve as resolve_layers
-from kerascnn.tiles import gradient, splits
+from kerascnn.synthesis.tiles import gradient, splits
 
 log = logging.getLogger("kerascnn.dream")
 
@@ -110,7 +110,7 @@ def resolve(settings: Mapping[str, Any], *, config_file: Optional[os.PathLike] =
     parse_layers(cfg.layers)
     parse_channels(cfg.channels)
     if cfg.class_ is not None:
-        from kerascnn.imageio import imagenet_class_index
+        from kerascnn.data.imageio import imagenet_class_index
 
         imagenet_class_index(cfg.class_)  # UnknownNameError (param "class") with close matches
     if cfg.guide is not None and not os.path.isfile(cfg.guide):
@@ -121,7 +121,7 @@ def resolve(settings: Mapping[str, Any], *, config_file: Optional[os.PathLike] =
         return resolved
     if not cfg.model.endswith(".keras"):
         from kerascnn.models.registry import get_spec
-        from kerascnn.weights import check_weights
+        from kerascnn.models.weights import check_weights
 
         spec = get_spec(cfg.model)  # UnknownNameError with close matches
         check_weights(cfg.model, cfg.weights, spec.pretrained)
@@ -208,11 +208,11 @@ def _min_side(model) -> int:
 
 def build_objective(model, cfg: DreamConfig, photo: np.ndarray) -> Objective:
     """The extractor and per-layer weights, channels and guide vectors for `cfg` on `model`."""
-    from kerascnn.features import feature_extractor
+    from kerascnn.models.features import feature_extractor
 
     channels = parse_channels(cfg.channels)
     if cfg.class_ is not None:
-        from kerascnn.imageio import imagenet_class_index
+        from kerascnn.data.imageio import imagenet_class_index
 
         index = imagenet_class_index(cfg.class_)
         extractor = any_size(feature_extractor(model, "logits"))
@@ -237,7 +237,7 @@ def build_objective(model, cfg: DreamConfig, photo: np.ndarray) -> Objective:
 def _extractor(model, layers):
     """feature_extractor, whose unknown-name error also lists the layers (a few) or says how to see them."""
     from kerascnn.errors import UnknownNameError
-    from kerascnn.features import feature_extractor, list_layers
+    from kerascnn.models.features import feature_extractor, list_layers
 
     try:
         return feature_extractor(model, layers)
@@ -267,7 +267,7 @@ def _outputs(extractor, x) -> list:
 
 def _pick_channels(extractor, channels, photo, tile) -> Tuple[Optional[Tuple[int, ...]], ...]:
     """Per output, the channel indices to excite (None: all), the k strongest read on the photo."""
-    from kerascnn.imageio import resize_longest
+    from kerascnn.data.imageio import resize_longest
 
     names = extractor.layer_names
     for name in channels:
@@ -297,7 +297,7 @@ def _pick_channels(extractor, channels, photo, tile) -> Tuple[Optional[Tuple[int
 
 def _guides(extractor, picked, guide_path) -> Tuple[np.ndarray, ...]:
     """Per output, the guide image's mean feature vector (over positions), of unit length."""
-    from kerascnn.imageio import load_image
+    from kerascnn.data.imageio import load_image
 
     guide = load_image(guide_path, max_side=GUIDE_SIDE)
     vectors = []
@@ -385,7 +385,7 @@ def octave_shapes(height: int, width: int, octaves: int, scale: float, min_side:
 
 def read_photo(image, cfg: DreamConfig) -> np.ndarray:
     """The photo to dream on: a file (load_image), or pixels; resized to `cfg.size` if set."""
-    from kerascnn.imageio import load_image, resize_longest
+    from kerascnn.data.imageio import load_image, resize_longest
 
     if isinstance(image, np.ndarray):
         photo = np.asarray(image, np.float32)
@@ -422,7 +422,7 @@ def run(resolved: Union[Resolved, DreamConfig], image: Union[os.PathLike, str, n
     `model` reuses a built network (tests, animations); by default `cfg.model` is built.
     Returns float32 (h, w, 3) pixels in [0, 255].
     """
-    from kerascnn.progress import Progress
+    from kerascnn.runtime.progress import Progress
 
     cfg = resolved.config if isinstance(resolved, Resolved) else resolved
     photo = read_photo(image, cfg)
@@ -468,8 +468,8 @@ def dream_file(image: Union[os.PathLike, str], out: os.PathLike, *, resolved: Op
     Returns:
         The path of the image written.
     """
-    from kerascnn.imageio import SAVE_FORMATS, save_image
-    from kerascnn.jobs import JobDir
+    from kerascnn.data.imageio import SAVE_FORMATS, save_image
+    from kerascnn.runtime.jobs import JobDir
 
     out = Path(out)
     if not os.path.isfile(image):

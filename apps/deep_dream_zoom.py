@@ -52,7 +52,7 @@ def zoom_in(image: np.ndarray, zoom: float) -> np.ndarray:
 def zoom_frames(resolved: Resolved, image, *, model=None, progress: bool = True):
     """Yield the frames (float32 (h, w, 3)) of a zoom: dream, zoom in, dream again (the previous frame
     blended in), with the model and objective built once."""
-    from kerascnn.progress import Progress
+    from kerascnn.runtime.progress import Progress
 
     cfg = resolved.config
     frame = read_photo(image, cfg)
@@ -83,8 +83,8 @@ def zoom_file(image: Union[os.PathLike, str], out: Optional[os.PathLike] = None,
     as JSON beside the GIF (or in `frames_dir`/settings.json). Returns the paths written."""
     from PIL import Image
 
-    from kerascnn.imageio import save_image
-    from kerascnn.jobs import JobDir, atomic_save
+    from kerascnn.data.imageio import save_image
+    from kerascnn.runtime.jobs import JobDir, atomic_save
 
     if out is None and frames_dir is None:
         raise SettingError("out", "Give an output GIF, a frames folder, or both.")

@@ -9,7 +9,7 @@ the keras-io example:
 
 * trains from any folder of the user's photos (tf.data straight from the files: no TFRecords);
 * upsample-then-convolve decoder: no checkerboard artefacts (no transposed convolutions);
-* the same normalised losses as `kerascnn stylize` (kerascnn.stylization), so the weights of one
+* the same normalised losses as `kerascnn stylize` (kerascnn.synthesis.stylization), so the weights of one
   mean the same in the other, on any feature network;
 * checkpoints every `checkpoint_every` steps, written atomically as the training harness writes
   them (kerascnn.training.callbacks), and an interrupted run resumes from the newest one;
@@ -68,7 +68,7 @@ class FastStyleConfig:
 def resolve(settings: Mapping[str, Any], *, config_file: Optional[os.PathLike] = None,
             source: str = "argument", check_model: bool = True) -> Resolved:
     """The checked settings of a training run, each with its source."""
-    from kerascnn.features import format_layer_weights, parse_layer_weights
+    from kerascnn.models.features import format_layer_weights, parse_layer_weights
 
     values = dict(settings)
     for key in ("content_layers", "style_layers"):
@@ -146,16 +146,16 @@ def photo_dataset(files: Sequence[str], cfg: FastStyleConfig, num_styles: int, s
 
 
 class PerceptualLoss:
-    """Johnson et al.'s perceptual losses with kerascnn.stylization's normalisation, batched: each
+    """Johnson et al.'s perceptual losses with kerascnn.synthesis.stylization's normalisation, batched: each
     sample's relative content error to its photo, relative Gram error to its style, and total
     variation, averaged over the batch."""
 
     def __init__(self, network, cfg: FastStyleConfig, style_images: Sequence[np.ndarray]):
         import tensorflow as tf
 
-        from kerascnn.features import any_size, feature_extractor, parse_layer_weights
-        from kerascnn.perceptual import gram_matrix
-        from kerascnn.stylization import expand_layers, normalised
+        from kerascnn.models.features import any_size, feature_extractor, parse_layer_weights
+        from kerascnn.synthesis.perceptual import gram_matrix
+        from kerascnn.synthesis.stylization import expand_layers, normalised
 
         content = expand_layers(network, parse_layer_weights(cfg.content_layers, "content_layers")
                                 or {"content": 1.0}, "content_layers")
@@ -184,7 +184,7 @@ class PerceptualLoss:
         the style index of each sample (B,)."""
         import tensorflow as tf
 
-        from kerascnn.perceptual import gram_matrix, relative_sq, total_variation
+        from kerascnn.synthesis.perceptual import gram_matrix, relative_sq, total_variation
 
         target = [tf.stop_gradient(f) for f in self._features(photos)[:self.nc]]
         feats = self._features(styled)
@@ -226,7 +226,7 @@ def _open_run(folder: Path, resolved: Resolved, styles, content_dir):
     """(finished rounds, newest checkpoint or None) of the run in `folder`, after checking that its
     checkpoints are of this run's settings and images (`steps` may differ: a finished run trains
     further with more steps, as `fit --resume` does); writes the run's settings.json."""
-    from kerascnn.jobs import atomic_write_text
+    from kerascnn.runtime.jobs import atomic_write_text
     from kerascnn.training.callbacks import latest_backup
 
     same = {k: v for k, v in resolved.to_json()["settings"].items() if k != "steps"}
@@ -256,8 +256,8 @@ def _loop(net, loss_fn, data, cfg: FastStyleConfig, folder: Path, start_step: in
     written atomically every `checkpoint_every` steps and at the end."""
     import tensorflow as tf
 
-    from kerascnn.jobs import atomic_save, atomic_write_text
-    from kerascnn.progress import Progress
+    from kerascnn.runtime.jobs import atomic_save, atomic_write_text
+    from kerascnn.runtime.progress import Progress
 
     eye, optimizer, backup = tf.eye(net.input_shape[1][-1]), net.optimizer, folder / "backup"
 
@@ -298,8 +298,8 @@ def train(styles: Sequence[Union[str, os.PathLike]], content_dir: Union[str, os.
     """
     import keras
 
-    from kerascnn.imageio import load_image
-    from kerascnn.jobs import atomic_save, atomic_write_text
+    from kerascnn.data.imageio import load_image
+    from kerascnn.runtime.jobs import atomic_save, atomic_write_text
     from kerascnn.models.networks import network as build_network
     from kerascnn.training.callbacks import restore_backup
 
@@ -386,7 +386,7 @@ class Stylizer:
         from kerascnn.models.style_net import style_names_of
 
         if isinstance(model, (str, os.PathLike)):
-            from kerascnn.inference import load_model
+            from kerascnn.models.loading import load_model
 
             model = load_model(model)
         self.model = model
@@ -406,7 +406,7 @@ class Stylizer:
         """Paint `photo` (h, w, 3) in [0, 255] with the style `weights` (N,); the same size back."""
         import tensorflow as tf
 
-        from kerascnn.color import preserve_colors as keep_colors
+        from kerascnn.synthesis.color import preserve_colors as keep_colors
         from kerascnn.models.style_net import pad_to_multiple
 
         padded, (h, w) = pad_to_multiple(np.asarray(photo, np.float32), 4)
@@ -418,7 +418,7 @@ class Stylizer:
 def apply(model, photo, *, style: Union[None, int, str] = None, blend: Optional[Mapping] = None,
           preserve_colors: bool = False, size: Optional[int] = None) -> np.ndarray:
     """Paint one photo (a path or (h, w, 3) pixels) with a trained network (a path or a loaded model)."""
-    from kerascnn.imageio import load_image, resize_longest
+    from kerascnn.data.imageio import load_image, resize_longest
 
     painter = model if isinstance(model, Stylizer) else Stylizer(model)
     if isinstance(photo, np.ndarray):
@@ -432,8 +432,8 @@ def apply_files(model, inputs: Union[str, os.PathLike], out: Union[str, os.PathL
                 resolved: Optional[Resolved] = None, progress: bool = True, **settings: Any) -> List[Path]:
     """`kerascnn stylize apply`: a photo to a file, or a folder of photos to a folder (same names,
     the output folder's format: .jpg unless `out` is a file name). Returns the files written."""
-    from kerascnn.imageio import SAVE_FORMATS, load_image, save_image
-    from kerascnn.progress import Progress
+    from kerascnn.data.imageio import SAVE_FORMATS, load_image, save_image
+    from kerascnn.runtime.progress import Progress
 
     cfg: ApplyConfig = (resolved or resolve_apply(settings)).config
     painter = model if isinstance(model, Stylizer) else Stylizer(model)

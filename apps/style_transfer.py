@@ -2,7 +2,7 @@
 one or more images, at any size.
 
 The picture is optimised so that its deep features match the photo's (content) and the Gram
-matrices of its features match the style's (kerascnn.stylization has the objective). What this app
+matrices of its features match the style's (kerascnn.synthesis.stylization has the objective). What this app
 adds to the paper's recipe, each because it is faster or because users asked for it in the issue
 trackers of neural-style, fast-style-transfer and the keras-io example:
 
@@ -17,7 +17,7 @@ trackers of neural-style, fast-style-transfer and the keras-io example:
 * bfloat16 features where the hardware has bfloat16 arithmetic (`precision`, auto): 1.6x faster an
   evaluation on an AVX512-BF16 CPU, the losses summed in float32.
 * tiles: beyond `tile` pixels a side, features and gradients are computed in overlapping tiles whose
-  grid moves at every scale (kerascnn.tiles.Grid), so a 4000x3000 picture runs in bounded memory
+  grid moves at every scale (kerascnn.synthesis.tiles.Grid), so a 4000x3000 picture runs in bounded memory
   without seams.
 * preserve colours (Gatys et al. 2017): transfer on luminance, then the photo's colours back.
 * several styles blended by weight (`style_blend`), the style's scale (`style_scale`).
@@ -100,7 +100,7 @@ class StylizeConfig:
 def resolve(settings: Mapping[str, Any], *, config_file: Optional[os.PathLike] = None, source: str = "argument",
             check_model: bool = True) -> Resolved:
     """The checked settings of a picture, each with its source (`kerascnn stylize --print-config`)."""
-    from kerascnn.features import format_layer_weights, parse_layer_weights
+    from kerascnn.models.features import format_layer_weights, parse_layer_weights
 
     layers = [read_settings_file(config_file, StylizeConfig)] if config_file else []
     values = dict(settings)
@@ -224,7 +224,7 @@ def adam(f: Callable, x0: np.ndarray, evaluations: int, learning_rate: float) ->
 
 
 def _read(image: Image, param: str, size: Optional[int] = None) -> np.ndarray:
-    from kerascnn.imageio import load_image, resize_longest
+    from kerascnn.data.imageio import load_image, resize_longest
 
     if isinstance(image, np.ndarray):
         pixels = np.asarray(image, np.float32)
@@ -247,9 +247,9 @@ def _resize(image: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
 def build_objective(cfg: StylizeConfig, model=None):
     """The StyleObjective of `cfg` (on `model` if given, as it was built; else the network `cfg.model`
     names, built in `cfg.precision`)."""
-    from kerascnn.features import parse_layer_weights
+    from kerascnn.models.features import parse_layer_weights
     from kerascnn.models.networks import network
-    from kerascnn.stylization import StyleObjective, Weights
+    from kerascnn.synthesis.stylization import StyleObjective, Weights
 
     if model is None:
         from kerascnn.training.distribute import precision_scope
@@ -267,7 +267,7 @@ class Result:
     """A finished picture, with what `stylize_file` reports about it."""
 
     image: np.ndarray  # float32 (h, w, 3) in [0, 255]
-    figures: Dict[str, Any]  # output / photo / style images: quality figures (see kerascnn.stylization)
+    figures: Dict[str, Any]  # output / photo / style images: quality figures (see kerascnn.synthesis.stylization)
     scales: List[Dict[str, Any]]  # per scale: size, evaluations, loss, seconds
     seconds: float
     precision: str = "float32"  # the feature network's dtype policy
@@ -280,8 +280,8 @@ def run(resolved: Union[Resolved, StylizeConfig], content: Image, styles: Sequen
     `model` reuses a built network (tests); `on_frame(evaluation, picture)` is called every
     `save_every` evaluations.
     """
-    from kerascnn.color import luminance, match_luminance, preserve_colors
-    from kerascnn.progress import Progress
+    from kerascnn.synthesis.color import luminance, match_luminance, preserve_colors
+    from kerascnn.runtime.progress import Progress
 
     cfg = resolved.config if isinstance(resolved, Resolved) else resolved
     if not styles:
@@ -339,7 +339,7 @@ def _counted(objective, targets, offset, bar, done: List[int], best: Dict[str, A
              colour_photo):
     """f(x) for the optimisers: the loss and gradient, counted, shown on the bar, saved every N; the
     lowest loss and its parts kept in `best` (the optimisers return the picture that scored it)."""
-    from kerascnn.color import preserve_colors
+    from kerascnn.synthesis.color import preserve_colors
 
     def f(x: np.ndarray):
         loss, parts, grad = objective.loss_and_gradient(x, targets, offset)
@@ -404,8 +404,8 @@ def stylize_file(content: Union[str, os.PathLike], styles: Sequence[Union[str, o
     Returns:
         (the path written, the JSON record).
     """
-    from kerascnn.imageio import SAVE_FORMATS, save_image
-    from kerascnn.jobs import JobDir
+    from kerascnn.data.imageio import SAVE_FORMATS, save_image
+    from kerascnn.runtime.jobs import JobDir
 
     out = Path(out)
     if out.suffix.lower() not in SAVE_FORMATS:

@@ -82,10 +82,11 @@ def finetune(model: Optional[str] = None, *, config_file: Optional[os.PathLike] 
     initialisation, the baseline; `resume=RUN_DIR` continues an interrupted run in whichever phase
     it stopped). Returns kerascnn's FitResult.
     """
-    from kerascnn.training import fit
+    from kerascnn.api import check_resume, train
 
     if resume is not None:
-        return fit(resume=resume, epochs=settings.get("epochs"), callbacks=callbacks, verbose=verbose)
+        check_resume({**settings, "model": model}, config_file)
+        return train(resume=resume, epochs=settings.get("epochs"), callbacks=callbacks, verbose=verbose)
     if model is not None:
         settings = {**settings, "model": model}
-    return fit(resolve(settings, config_file=config_file), callbacks=callbacks, verbose=verbose)
+    return train(resolve(settings, config_file=config_file), callbacks=callbacks, verbose=verbose)

@@ -44,7 +44,7 @@ MEMORY_LIMIT_GB = 12.0
 def photo(name: str = "astronaut", side: int = 512) -> np.ndarray:
     import skimage.data
 
-    from kerascnn.imageio import resize_longest
+    from kerascnn.data.imageio import resize_longest
 
     return resize_longest(getattr(skimage.data, name)().astype(np.float32), side)
 

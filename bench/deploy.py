@@ -6,7 +6,7 @@ r"""Evaluating the papers' way and shipping the result, on a real test set (issu
    model.keras is already in --out is reused), each as `--fit-args` says.
 2. Scores member 1 on the data's test split with `kerascnn.evaluate`: plain, `--tta flip` and
    `--tta 10crop`; then the ensemble of all members (the average of their probabilities).
-3. Exports member 1 with `kerascnn.export` to float TFLite and to int8 TFLite (calibrated on the
+3. Exports member 1 with `kerascnn.inference.export` to float TFLite and to int8 TFLite (calibrated on the
    training images) and measures each on the whole test split with TensorFlow Lite's interpreter:
    file size, top-1, and time per image (batch 1, median of `--latency` single-image calls, after a
    warm-up), next to the Keras model's own batch-1 time.
@@ -47,7 +47,7 @@ def test_images(model_path: Path, data: str):
 
     from kerascnn.config import DataConfig
     from kerascnn.data import build_datasets
-    from kerascnn.inference import load_model, model_image_shape
+    from kerascnn.models.loading import load_model, model_image_shape
 
     shape = model_image_shape(load_model(model_path))
     bundle = build_datasets(DataConfig(spec=data), shape, 256, splits=("test",))
@@ -81,7 +81,7 @@ def tflite_scores(path: Path, images, labels, latency: int) -> dict:
 
 
 def keras_latency(model_path: Path, images, latency: int) -> float:
-    from kerascnn.inference import load_model
+    from kerascnn.models.loading import load_model
 
     model = load_model(model_path)
     model.predict_on_batch(images[:1])  # trace once
@@ -107,7 +107,7 @@ def main(argv=None) -> int:
     if args.data == f"idx:{FASHION}" and not Path(FASHION).is_dir():
         parser.exit(2, f"{FASHION} missing: apt-get install -y dataset-fashion-mnist\n")
     import kerascnn
-    from kerascnn.export import export
+    from kerascnn.inference.export import export
 
     args.out.mkdir(parents=True, exist_ok=True)
     members = train_members(args, args.out)

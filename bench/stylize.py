@@ -63,7 +63,7 @@ def gatys(args) -> dict:
     import numpy as np
 
     from kerascnn.apps.style_transfer import StylizeConfig, _read, _resize, _shape_for, build_objective, run
-    from kerascnn.imageio import save_image
+    from kerascnn.data.imageio import save_image
     from kerascnn.models.networks import network
     from kerascnn.training.distribute import precision_scope
 
@@ -128,7 +128,7 @@ def fast(args) -> dict:
     import numpy as np
 
     from kerascnn.apps.fast_style import Stylizer
-    from kerascnn.imageio import save_image
+    from kerascnn.data.imageio import save_image
 
     painter = Stylizer(args.model)
     w = painter.vector(0)
@@ -157,7 +157,7 @@ def large(args) -> dict:
     import tensorflow as tf
 
     from kerascnn.apps.style_transfer import StylizeConfig, run
-    from kerascnn.imageio import save_image
+    from kerascnn.data.imageio import save_image
     from kerascnn.models.networks import network
     from kerascnn.training.distribute import precision_scope
 

@@ -6,7 +6,7 @@
 
 The GPU machines lent to this project have JAX but no TensorFlow, so the objective is written here
 again in jax.numpy on Keras's JAX backend: the same network (kerascnn's VGG16 with the ImageNet feature
-weights), layers, layer weights and loss as kerascnn.stylization.StyleObjective (untiled), and the
+weights), layers, layer weights and loss as kerascnn.synthesis.stylization.StyleObjective (untiled), and the
 app's own optimiser (apps.style_transfer.lbfgs, SciPy's L-BFGS-B) or Keras's Adam rule in numpy.
 The photo and style image are resized here with the app's resizing (`prepare`), so both machines
 optimise the same pictures.
@@ -45,7 +45,7 @@ def prepare(args) -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     # The network's weights up to the deepest tapped layer (the whole file does not fit a carry).
     from kerascnn.models.networks import network
-    from kerascnn.stylization import expand_layers
+    from kerascnn.synthesis.stylization import expand_layers
 
     net = network("vgg16", str(bench.WEIGHTS))
     tapped = set(expand_layers(net, {"content": 1.0, "style": 1.0}, "layers"))
@@ -57,16 +57,16 @@ def prepare(args) -> None:
 
 
 class Objective:
-    """kerascnn.stylization.StyleObjective's untiled loss in jax.numpy on the Keras network, jitted per
+    """kerascnn.synthesis.stylization.StyleObjective's untiled loss in jax.numpy on the Keras network, jitted per
     shape."""
 
     def __init__(self, weights_file: str):
         import jax
 
         from apps.style_transfer import StylizeConfig
-        from kerascnn.features import any_size, feature_extractor
+        from kerascnn.models.features import any_size, feature_extractor
         from kerascnn.models.networks import network
-        from kerascnn.stylization import expand_layers, normalised
+        from kerascnn.synthesis.stylization import expand_layers, normalised
 
         net = network("vgg16", "none")
         saved = np.load(weights_file)

@@ -129,7 +129,7 @@ def test_python_dash_m_runs_the_same_cli():
 
 def test_imagenet_offline_fails_before_tensorflow_loads_naming_the_file(tmp_path, monkeypatch):
     import kerascnn.cli as cli
-    import kerascnn.weights as weights
+    import kerascnn.models.weights as weights
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.setattr(weights, "is_online", lambda *a, **k: False)

@@ -1,4 +1,4 @@
-"""kerascnn.compat: the Keras private internals the package relies on still exist and mean what the
+"""kerascnn.runtime.compat: the Keras private internals the package relies on still exist and mean what the
 accessors assume, and the work-arounds are still needed (each test says what its failure means)."""
 import json
 import os
@@ -9,7 +9,7 @@ import textwrap
 import keras
 import pytest
 
-from kerascnn import compat
+from kerascnn.runtime import compat
 
 
 def test_keras_version_is_the_imported_one():
@@ -32,7 +32,7 @@ def test_keras_history_names_the_producing_layer_call():
 
 
 def test_keras_history_of_a_non_keras_tensor_says_what_to_update():
-    with pytest.raises(TypeError, match="kerascnn.compat.keras_history"):
+    with pytest.raises(TypeError, match="kerascnn.runtime.compat.keras_history"):
         compat.keras_history(object())
 
 
@@ -45,7 +45,7 @@ def test_sequential_graph_is_functional():
 
 _MULTIWORKER = textwrap.dedent("""
     import json, tensorflow as tf
-    from kerascnn.compat import multiworker_fixes
+    from kerascnn.runtime.compat import multiworker_fixes
 
     def scalar_axis0_ok(strategy):
         try:

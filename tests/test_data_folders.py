@@ -203,7 +203,7 @@ def test_a_file_that_fails_only_at_decode_does_not_stop_the_epoch(tmp_path, cach
 
 def test_fit_and_evaluate_warn_about_streamed_files_that_fail_to_decode(tmp_path, caplog):
     from kerascnn.config import TrainConfig, override
-    from kerascnn.inference import evaluate
+    from kerascnn.inference.apply import evaluate
     from kerascnn.training import fit
 
     data = tmp_path / "data"

@@ -161,7 +161,7 @@ def test_preserve_colors_keeps_the_photos_chrominance(model, photo):
 
 
 def test_guided_and_class_dreams(tmp_path, model, photo):
-    from kerascnn.imageio import save_image
+    from kerascnn.data.imageio import save_image
 
     guide = save_image(tmp_path / "guide.png", np.random.default_rng(1).uniform(0, 255, (40, 40, 3)))
     kw = dict(tile=64, octaves=1, steps=3, progress=False)
@@ -184,7 +184,7 @@ def keras_file(tmp_path_factory, model):
 
 
 def test_json_beside_the_output_makes_the_same_picture(tmp_path, keras_file, photo):
-    from kerascnn.imageio import load_image, save_image
+    from kerascnn.data.imageio import load_image, save_image
 
     src = save_image(tmp_path / "photo.png", photo)
     out = dd.dream_file(src, tmp_path / "out.png", model=str(keras_file), layers="c2", tile=64, octaves=2,
@@ -198,7 +198,7 @@ def test_json_beside_the_output_makes_the_same_picture(tmp_path, keras_file, pho
 
 
 def test_cli(tmp_path, keras_file, photo):
-    from kerascnn.imageio import save_image
+    from kerascnn.data.imageio import save_image
 
     src = save_image(tmp_path / "photo.png", photo)
     runner = CliRunner()
@@ -246,7 +246,7 @@ def test_zoom_animation(tmp_path, keras_file, photo):
     from PIL import Image
 
     from kerascnn.apps.deep_dream_zoom import zoom_in
-    from kerascnn.imageio import save_image
+    from kerascnn.data.imageio import save_image
 
     src = save_image(tmp_path / "photo.png", photo)
     r = CliRunner().invoke(main, ["dream-zoom", str(src), "-o", str(tmp_path / "z.gif"), "--frames-dir",

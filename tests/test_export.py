@@ -7,8 +7,8 @@ from click.testing import CliRunner
 
 from kerascnn.cli import main
 from kerascnn.errors import SettingError
-from kerascnn.export import export
-from kerascnn.training import run_dir as rd
+from kerascnn.inference.export import export
+from kerascnn.runtime import run_dir as rd
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,7 @@ def tiny(tmp_path_factory):
     """A small digits classifier with our Preprocess layer first, beside classes.json."""
     import keras
 
-    from kerascnn.preprocessing import Preprocess
+    from kerascnn.models.preprocessing import Preprocess
 
     keras.utils.set_random_seed(0)
     folder = tmp_path_factory.mktemp("m")
@@ -33,7 +33,7 @@ def tiny(tmp_path_factory):
 def test_savedmodel_takes_uint8_images_and_names_the_class(tiny, tmp_path):
     import tensorflow as tf
 
-    from kerascnn.inference import load_model
+    from kerascnn.models.loading import load_model
 
     r = export(tiny, tmp_path / "sm", format="savedmodel")
     assert r.max_abs_diff <= 1e-4 and r.checked_images == 64

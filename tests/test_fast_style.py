@@ -14,9 +14,9 @@ from click.testing import CliRunner  # noqa: E402
 
 from kerascnn.apps import fast_style as fs  # noqa: E402
 from kerascnn.cli import main  # noqa: E402
-from kerascnn.color import rgb_to_yuv  # noqa: E402
+from kerascnn.synthesis.color import rgb_to_yuv  # noqa: E402
 from kerascnn.errors import SettingError, UserError  # noqa: E402
-from kerascnn.imageio import load_image, save_image  # noqa: E402
+from kerascnn.data.imageio import load_image, save_image  # noqa: E402
 
 TRAIN = dict(content_layers="c2:1", style_layers="c1:1,c2:1", image_size=32, style_size=32, batch_size=2,
              width=4, residual_blocks=1, learning_rate=0.02, checkpoint_every=10, style_weight=10.0, tv_weight=0.1)
@@ -77,7 +77,7 @@ def test_training_records_and_lowers_the_loss(trained):
 
 
 def test_saved_network_loads_safely_and_knows_its_styles(trained):
-    from kerascnn.inference import load_model
+    from kerascnn.models.loading import load_model
     from kerascnn.models.style_net import style_names_of
 
     model = load_model(trained[0])  # safe_mode=True

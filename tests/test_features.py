@@ -1,12 +1,12 @@
 """The registry's use-layers (every model names layers it has; "cam" is its last feature map) and
-`kerascnn.features`, checked against sub-models and layer calls computed independently: flat models,
+`kerascnn.models.features`, checked against sub-models and layer calls computed independently: flat models,
 keras.applications, nested backbones (two levels deep too), `.keras` round trips, mixed precision."""
 import keras
 import numpy as np
 import pytest
 
 from kerascnn.errors import SettingError, UnknownNameError
-from kerascnn.features import LayerInfo, feature_extractor, list_layers
+from kerascnn.models.features import LayerInfo, feature_extractor, list_layers
 from kerascnn.models import create_model, get_spec, list_models
 from kerascnn.models.registry import USES
 

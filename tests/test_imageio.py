@@ -1,4 +1,4 @@
-"""kerascnn.imageio: loading odd files as PIL shows them, refusing bad ones, atomic saving, ImageNet names."""
+"""kerascnn.data.imageio: loading odd files as PIL shows them, refusing bad ones, atomic saving, ImageNet names."""
 import os
 
 import numpy as np
@@ -7,7 +7,7 @@ from PIL import Image, ImageOps
 
 from data_helpers import bomb_png, corrupt_middle, pattern, save, truncate
 from kerascnn.errors import UnknownNameError, UserError
-from kerascnn.imageio import (decode_predictions, imagenet_class_index, imagenet_class_name, imagenet_classes,
+from kerascnn.data.imageio import (decode_predictions, imagenet_class_index, imagenet_class_name, imagenet_classes,
                               load_image, resize_longest, save_image)
 
 

@@ -11,8 +11,9 @@ import pytest
 import data_helpers as h
 from kerascnn.config import TrainConfig, override
 from kerascnn.errors import SettingError
-from kerascnn.inference import check_class_names, evaluate, load_model, predict
-from kerascnn.training import run_dir as rd
+from kerascnn.inference.apply import check_class_names, evaluate, predict
+from kerascnn.models.loading import load_model
+from kerascnn.runtime import run_dir as rd
 
 DIGITS = [str(i) for i in range(10)]
 
@@ -162,7 +163,7 @@ def test_the_cli_scores_a_whole_folder_and_refuses_other_class_names(plain, tmp_
 def test_tta_views_are_the_papers_crops_and_mirrors():
     import tensorflow as tf
 
-    from kerascnn.tta import base_shape, view_count, views
+    from kerascnn.inference.tta import base_shape, view_count, views
 
     assert base_shape("10crop", (224, 224, 3)) == (256, 256, 3)
     x = np.random.default_rng(0).random((2, 9, 10, 3)).astype(np.float32)

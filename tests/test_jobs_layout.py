@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kerascnn.jobs import JobDir, atomic_save, atomic_write_text, new_job_path
+from kerascnn.runtime.jobs import JobDir, atomic_save, atomic_write_text, new_job_path
 from kerascnn.settings import resolve
 from kerascnn.config import TrainConfig
 

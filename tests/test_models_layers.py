@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerascnn.layers import LocalResponseNormalization, PositionBias, ShortcutA, inception_v1_module
+from kerascnn.models.layers import LocalResponseNormalization, PositionBias, ShortcutA, inception_v1_module
 from kerascnn.models import create_model, strip_auxiliary
 
 
@@ -130,7 +130,7 @@ def test_custom_layers_serialise():
 
 def _bn_pair(policy, epsilon=1e-3, shape=(16, 8, 8, 5)):
     """Keras's BatchNormalization and ours with the same random gamma/beta/statistics."""
-    from kerascnn.layers import FusedBatchNormalization
+    from kerascnn.models.layers import FusedBatchNormalization
 
     keras.mixed_precision.set_global_policy(policy)
     rng = np.random.default_rng(0)
@@ -176,7 +176,7 @@ def test_fused_batch_norm_falls_back_where_the_kernel_would_differ():
 
 
 def test_models_use_the_fused_batch_norm_and_round_trip(tmp_path):
-    from kerascnn.layers import FusedBatchNormalization
+    from kerascnn.models.layers import FusedBatchNormalization
 
     model = create_model("resnet20", input_shape=(32, 32, 3), num_classes=10)
     bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]

@@ -8,7 +8,7 @@ import pytest
 from keras.src.applications import vgg16 as keras_vgg16
 from keras.src.legacy.saving import legacy_h5_format
 
-from kerascnn import weights as kw
+from kerascnn.models import weights as kw
 from kerascnn.errors import ModelError
 from kerascnn.models import create_model
 

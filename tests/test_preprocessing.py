@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from kerascnn.preprocessing import MODES, Preprocess, channel_stats, deprocess, preprocess
+from kerascnn.models.preprocessing import MODES, Preprocess, channel_stats, deprocess, preprocess
 
 RNG = np.random.default_rng(0)
 RGB = RNG.uniform(0, 255, (2, 4, 5, 3)).astype(np.float32)

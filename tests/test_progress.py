@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from kerascnn.progress import Progress, format_duration, track
+from kerascnn.runtime.progress import Progress, format_duration, track
 
 
 class Clock:

@@ -1,8 +1,9 @@
-"""kerascnn.report: the run's report.html (written at the end of every fit, and by `kerascnn report`).
+"""kerascnn.analysis.report: the run's report.html (written at the end of every fit, and by `kerascnn report`).
 
 The page must parse, embed every image as a data: URI (nothing to fetch: it opens offline and can be
 mailed alone), and its per-class figures must be scikit-learn's on the same predictions.
 """
+import dataclasses
 import json
 import logging
 from html.parser import HTMLParser
@@ -14,9 +15,8 @@ from click.testing import CliRunner
 from kerascnn.cli import main
 from kerascnn.config import TrainConfig, override
 from kerascnn.errors import UserError
-from kerascnn.report import write_report
-from kerascnn.training import fit
-from kerascnn.training.loop import write_run_report
+from kerascnn.analysis.report import write_run_report, write_report
+from kerascnn.api import train as fit  # the harness with the report step
 
 TINY = dict(model="lenet5", epochs=1, batch_size=64, **{"data.spec": "digits", "data.val_split": 0.2})
 
@@ -114,5 +114,6 @@ def test_cli_report_and_failures(run, tmp_path, caplog):
     # In fit, a failing report is a warning, never a failed run.
     (tmp_path / "settings.json").write_text(json.dumps({"command": "fit", "settings": {}, "sources": {}}))
     with caplog.at_level(logging.WARNING, logger="kerascnn"):
-        assert write_run_report(tmp_path, run.model, [("not", "images")], ["0"]) is None
+        broken = dataclasses.replace(run, run_dir=tmp_path, val=[("not", "images")], class_names=["0"])
+        assert write_run_report(broken) is None
     assert "report.html not written" in caplog.text

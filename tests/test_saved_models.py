@@ -62,7 +62,7 @@ def test_cin_styles_loads_safely_knows_its_styles_and_paints_them_differently():
 
     from kerascnn.apps.fast_style import Stylizer
 
-    painter = Stylizer(SAVED / "cin_styles" / "styles.keras")  # kerascnn.inference.load_model: safe_mode on
+    painter = Stylizer(SAVED / "cin_styles" / "styles.keras")  # kerascnn.models.loading.load_model: safe_mode on
     record = json.loads((SAVED / "cin_styles" / "styles.json").read_text())
     assert painter.names == record["styles"] == ["elephants", "hubble", "dune"]
     y, x = np.mgrid[0:42, 0:50]

@@ -217,7 +217,7 @@ def test_python_functions_take_the_commands_settings_with_the_same_defaults(comm
     import inspect
 
     import kerascnn.config as config
-    import kerascnn.inference as inference
+    import kerascnn.inference.apply as inference
 
     params = inspect.signature(getattr(inference, command)).parameters
     for key, f in fields_of(getattr(config, cls)):

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from kerascnn.errors import SettingError
-# importing kerascnn.layers registers the custom layers, before any load_model
-from kerascnn.layers import ConditionalInstanceNormalization, ReflectionPadding2D, StyleWeights
+# importing kerascnn.models.layers registers the custom layers, before any load_model
+from kerascnn.models.layers import ConditionalInstanceNormalization, ReflectionPadding2D, StyleWeights
 from kerascnn.models.style_net import (cin_layers, pad_to_multiple, style_names_of, style_network,
                                        style_vector)
 

@@ -1,4 +1,4 @@
-"""Style transfer (kerascnn.apps.style_transfer, kerascnn.stylization) and `kerascnn stylize`: on a tiny
+"""Style transfer (kerascnn.apps.style_transfer, kerascnn.synthesis.stylization) and `kerascnn stylize`: on a tiny
 random CNN, offline, in seconds."""
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from click.testing import CliRunner  # noqa: E402
 
 from kerascnn.apps import style_transfer as st  # noqa: E402
 from kerascnn.cli import main  # noqa: E402
-from kerascnn.color import rgb_to_yuv  # noqa: E402
+from kerascnn.synthesis.color import rgb_to_yuv  # noqa: E402
 from kerascnn.errors import SettingError  # noqa: E402
-from kerascnn.perceptual import gram_matrix, gram_sum  # noqa: E402
-from kerascnn.stylization import StyleObjective, Weights  # noqa: E402
+from kerascnn.synthesis.perceptual import gram_matrix, gram_sum  # noqa: E402
+from kerascnn.synthesis.stylization import StyleObjective, Weights  # noqa: E402
 
 CONTENT = {"c3": 1.0}
 STYLE = {"c1": 1.0, "c2": 1.0, "c3": 1.0}
@@ -79,7 +79,7 @@ def style():
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory, photo, style):
-    from kerascnn.imageio import save_image
+    from kerascnn.data.imageio import save_image
 
     d = tmp_path_factory.mktemp("images")
     stripes = np.zeros((40, 40, 3), np.float32)
@@ -246,7 +246,7 @@ def test_tiled_gradient_on_odd_sizes_with_strided_conv():
 def test_stylize_file_writes_the_picture_its_settings_and_frames(tmp_path, files, keras_file):
     from PIL import Image
 
-    from kerascnn.imageio import load_image
+    from kerascnn.data.imageio import load_image
 
     out = tmp_path / "out.png"
     written, record = st.stylize_file(files["content"], [files["style"]], out, model=str(keras_file), weights="none",

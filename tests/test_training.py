@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kerascnn.config import TrainConfig, override
-from kerascnn.inference import load_model
+from kerascnn.models.loading import load_model
 from kerascnn.training import fit
 from kerascnn.training.optim import make_schedule
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from kerascnn.apps.transfer_learning import finetune, resolve
 from kerascnn.cli import main
-from kerascnn.inference import load_model
+from kerascnn.models.loading import load_model
 
 DIGITS = {"data.spec": "digits", "data.val_split": 0.2}
 

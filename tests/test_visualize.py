@@ -168,7 +168,7 @@ def test_activations_and_strongest_channels():
 
 
 def test_maximize_raises_the_objective():
-    from kerascnn.features import feature_extractor
+    from kerascnn.models.features import feature_extractor
 
     keras.utils.set_random_seed(5)
     model = _plain()
@@ -243,7 +243,7 @@ def test_gradcam_on_a_keras_applications_network_and_its_saved_file(tmp_path):
     import keras
 
     from kerascnn.analysis import gradcam
-    from kerascnn.inference import load_model
+    from kerascnn.models.loading import load_model
 
     keras.utils.set_random_seed(0)
     net = keras.applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, weights=None, classes=3)

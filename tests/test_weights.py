@@ -1,4 +1,4 @@
-"""kerascnn.weights: the `weights=` values every command accepts, and the ImageNet file resolver.
+"""kerascnn.models.weights: the `weights=` values every command accepts, and the ImageNet file resolver.
 
 The resolver's file names and URLs are checked against the ones keras.applications itself asks
 `get_file` for (the reference), and the offline failure against a Keras that must never be asked.
@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from kerascnn import weights as kw
+from kerascnn.models import weights as kw
 from kerascnn.errors import ModelError, SettingError, UserError
 
 
@@ -73,7 +73,7 @@ def test_bad_values_are_setting_errors_naming_the_param(tmp_path, make, message)
 
 
 def test_check_weights_needs_no_tensorflow():
-    code = ("import sys, kerascnn.weights as w; w.check_weights('vgg16', 'imagenet', ('imagenet',)); "
+    code = ("import sys, kerascnn.models.weights as w; w.check_weights('vgg16', 'imagenet', ('imagenet',)); "
             "sys.exit(sorted({'keras', 'tensorflow'} & set(sys.modules)) or 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -4,7 +4,7 @@ Figure 2) on its 28x28x256 example input, as small models to summarise:
     kerascnn summary --block inception-naive      # 854 M multiply-adds
     kerascnn summary --block inception-reduced    # 271 M: the 1x1 reductions cut the cost 3.1 times
 
-Both come from `kerascnn.layers.inception_v1_module`, the block GoogLeNet is built from. The slide
+Both come from `kerascnn.models.layers.inception_v1_module`, the block GoogLeNet is built from. The slide
 totals the reduced module as "358M ops", but its own six terms,
 28*28*(64*256 + 64*256 + 128*256 + 192*9*64 + 96*25*64 + 64*256), sum to 271,351,808; the summary
 prints the count and says where the slide differs.
@@ -35,7 +35,7 @@ class BlockSpec:
     def build(self, name: str):
         import keras  # on use, so that `kerascnn --help` needs no TensorFlow
 
-        from kerascnn.layers import inception_v1_module
+        from kerascnn.models.layers import inception_v1_module
 
         inputs = keras.Input(self.input_shape, name="input")
         outputs = inception_v1_module(inputs, self.filters, name=PREFIX, naive=self.naive)

@@ -44,7 +44,7 @@ def visualize(command: str, *, config_file: Optional[os.PathLike] = None, **sett
 def run(resolved) -> Tuple[Any, List[Path]]:
     """Make a resolved command's pictures; returns (JobDir, [written PNG paths])."""
     from kerascnn.analysis.visualize import resolve_model
-    from kerascnn.jobs import JobDir, slug
+    from kerascnn.runtime.jobs import JobDir, slug
 
     cfg = resolved.config
     command = resolved.command.split()[-1]
@@ -62,7 +62,7 @@ def run(resolved) -> Tuple[Any, List[Path]]:
 
 
 def _name(text: str) -> str:
-    from kerascnn.jobs import slug
+    from kerascnn.runtime.jobs import slug
 
     return slug(text.replace("/", "_"))  # "backbone/c2" -> "backbone_c2" (slug keeps a basename only)
 
@@ -84,7 +84,7 @@ def _filters(model, cfg) -> list:
 def _activations(model, cfg) -> list:
     from kerascnn.analysis.figures import plot_activations
     from kerascnn.analysis.visualize import activations
-    from kerascnn.imageio import load_image
+    from kerascnn.data.imageio import load_image
 
     names = [n.strip() for n in cfg.layers.split(",") if n.strip()]
     if not names:
@@ -100,14 +100,14 @@ def _activations(model, cfg) -> list:
 
 def class_names_of(model, model_arg: str) -> Optional[List[str]]:
     """A model's class names: classes.json beside a .keras file, ImageNet's for 1000 outputs, else None."""
-    from kerascnn.training import run_dir as rd
+    from kerascnn.runtime import run_dir as rd
 
     if model_arg.endswith(".keras"):
         names = rd.read_classes(model_arg)
         if names:
             return list(names)
     if model.output_shape[-1] == 1000:
-        from kerascnn.imageio import imagenet_classes
+        from kerascnn.data.imageio import imagenet_classes
 
         return [n.split(",")[0] for n in imagenet_classes()]
     return None
@@ -121,7 +121,7 @@ def class_index(target: Optional[str], names: Optional[Sequence[str]], n_classes
     if text.isdigit():
         index = int(text)
     elif n_classes == 1000 and names is not None:
-        from kerascnn.imageio import imagenet_class_index
+        from kerascnn.data.imageio import imagenet_class_index
 
         try:
             index = imagenet_class_index(text)
@@ -141,7 +141,7 @@ def class_index(target: Optional[str], names: Optional[Sequence[str]], n_classes
 def _gradcam(model, cfg) -> list:
     from kerascnn.analysis.figures import plot_gradcam
     from kerascnn.analysis.visualize import _gradcam, cam_model, input_size, prepare_images
-    from kerascnn.imageio import load_image
+    from kerascnn.data.imageio import load_image
 
     if not cfg.images:
         raise SettingError("images", "No images given.")

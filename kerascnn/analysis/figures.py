@@ -25,7 +25,7 @@ def pyplot():
 
 def save_figure(fig, path, dpi: int = 100) -> Path:
     """Write `fig` as a PNG atomically (`path`: a file path, or a (JobDir, name) pair) and close it."""
-    from kerascnn.jobs import JobDir, atomic_save
+    from kerascnn.runtime.jobs import JobDir, atomic_save
 
     plt = pyplot()
     if isinstance(path, tuple):

@@ -12,7 +12,7 @@ takes the largest field of its inputs. Sizes are the theoretical fields: they ma
 (the rest is padding) and say nothing of how strongly each pixel counts.
 
 Layers are read by their attributes (`kernel_size` or `pool_size`, `strides`, `dilation_rate`), so
-custom layers that use the Keras names (e.g. `kerascnn.layers.ShortcutA`, a 1x1 window with a stride)
+custom layers that use the Keras names (e.g. `kerascnn.models.layers.ShortcutA`, a 1x1 window with a stride)
 are handled too; only the few layers that change resolution differently have their own rule below.
 """
 from __future__ import annotations

@@ -25,7 +25,7 @@ from fractions import Fraction
 from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from kerascnn.analysis.receptive_field import Field, layer_field, rule_for
-from kerascnn.compat import keras_history, producer_node, sequential_graph
+from kerascnn.runtime.compat import keras_history, producer_node, sequential_graph
 
 Shape = Tuple[Optional[int], ...]
 

@@ -16,7 +16,7 @@ class score's gradient and keeps the positive part of the sum; Grad-CAM++ (Chatt
 2018) weighs the positive gradients per position with closed-form alphas. The class score is the
 logit (the input of a final softmax) when the model has one, as the paper prescribes, else the output.
 
-A nested backbone's inner layers live in the inner model's own graph (see kerascnn.features), so the
+A nested backbone's inner layers live in the inner model's own graph (see kerascnn.models.features), so the
 Grad-CAM model is built level by level: a view of the inner model that outputs both the tapped map
 and the inner model's own output, then the outer model's layers after the backbone re-applied to
 that output. The class score then really depends on the tapped map, and the gradient reaches it.
@@ -49,13 +49,13 @@ def resolve_model(model: Union[str, "keras.Model"], weights: Optional[str] = Non
     if not isinstance(model, str):
         return model
     if model.endswith(".keras") or "/" in model or "\\" in model:
-        from kerascnn.inference import load_model
+        from kerascnn.models.loading import load_model
 
         if weights:
             raise SettingError("weights", f"weights apply to registry names only; {model} carries its own.")
         return load_model(model)
     from kerascnn.models.registry import create_model, get_spec
-    from kerascnn.weights import check_weights
+    from kerascnn.models.weights import check_weights
 
     from kerascnn.errors import ModelError
 
@@ -79,7 +79,7 @@ def layer_path(model: "keras.Model", layer: str) -> str:
         UnknownNameError / SettingError: (param "layer") as `feature_extractor` does.
     """
     from kerascnn.errors import UnknownNameError
-    from kerascnn.features import feature_extractor
+    from kerascnn.models.features import feature_extractor
 
     try:
         return feature_extractor(model, layer).layer_names[0]
@@ -90,7 +90,7 @@ def layer_path(model: "keras.Model", layer: str) -> str:
 
 
 def _layer(model, path: str):
-    from kerascnn.features import _walk
+    from kerascnn.models.features import _walk
 
     return {p: layer for p, layer, _ in _walk(model)}[path]
 
@@ -98,7 +98,7 @@ def _layer(model, path: str):
 def default_cam_layer(model: "keras.Model") -> str:
     """The registry's "cam" layer when the model (or a model nested in it) is a registry model, else
     the last layer whose output is a spatial map (batch, h, w, c)."""
-    from kerascnn.features import list_layers
+    from kerascnn.models.features import list_layers
 
     try:
         return layer_path(model, "cam")
@@ -143,7 +143,7 @@ def prepare_images(images, shape: Tuple[int, int, int]) -> np.ndarray:
 
 def filters(model: "keras.Model", layer: Optional[str] = None) -> Tuple[np.ndarray, str]:
     """The kernels of a conv layer (default: the first one), float32 (kh, kw, c_in, c_out), and its path."""
-    from kerascnn.features import _walk
+    from kerascnn.models.features import _walk
 
     if layer is None:
         convs = [p for p, l, _ in _walk(model) if _kernel(l) is not None]
@@ -199,7 +199,7 @@ def filter_grid(kernels: np.ndarray, normalize: str = "kernel", max_filters: int
 def activations(model: "keras.Model", image, layers: Union[str, Sequence[str]]) -> Dict[str, np.ndarray]:
     """The activations of `layers` for one image (h, w, c pixels in [0, 255], resized to the model's
     input): {layer path: array without the batch dimension}, in the order given."""
-    from kerascnn.features import feature_extractor
+    from kerascnn.models.features import feature_extractor
 
     names = [layers] if isinstance(layers, str) else list(layers)
     paths = [layer_path(model, n) for n in names]
@@ -236,7 +236,7 @@ def cam_model(model: "keras.Model", layer: Optional[str] = None) -> "keras.Model
 
 def _scores(owner) -> Tuple[object, object]:
     """(scores, outputs) of `owner`'s graph: the logits feeding a final softmax, else the outputs."""
-    from kerascnn.compat import producer_node
+    from kerascnn.runtime.compat import producer_node
 
     if len(owner.outputs) != 1:
         raise SettingError("layer", f"Model {owner.name!r} has {len(owner.outputs)} outputs; Grad-CAM needs one.")
@@ -256,7 +256,7 @@ def _scores(owner) -> Tuple[object, object]:
 def _tap(owner, parts: List[str]):
     """(feature map, scores, outputs) as tensors of `owner`'s graph, recursing into nested models."""
     import keras
-    from kerascnn.features import _node
+    from kerascnn.models.features import _node
 
     scores, probs = _scores(owner)
     if len(parts) == 1:
@@ -369,8 +369,8 @@ def maximize(model: "keras.Model", layer: str, channels: Sequence[int], *, size:
     """
     import tensorflow as tf
 
-    from kerascnn.features import feature_extractor
-    from kerascnn.progress import Progress
+    from kerascnn.models.features import feature_extractor
+    from kerascnn.runtime.progress import Progress
 
     path = layer_path(model, layer)
     extractor = feature_extractor(model, path)

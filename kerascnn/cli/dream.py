@@ -56,7 +56,7 @@ def dream(image, out, list_layers, config_file, print_config, **opts):
 
 def _list_layers(cfg) -> None:
     from kerascnn.apps.deep_dream import build_model
-    from kerascnn.features import list_layers
+    from kerascnn.models.features import list_layers
 
     model = build_model(cfg)
     for row in list_layers(model):

@@ -39,7 +39,7 @@ def evaluate(ctx, model, as_json, config_file, print_config, **opts):
     scored (its test/ sub-folder, else val/, when it has train/ val/ test/ sub-folders). The model's
     class names (classes.json beside it) must match the data's (--ignore-class-names to score anyway).
     """
-    from kerascnn.inference import evaluate as run_evaluate
+    from kerascnn.inference.apply import evaluate as run_evaluate
 
     cfg = _settings(ctx, EvaluateConfig, model, config_file, print_config, opts)
     if cfg is None:
@@ -74,7 +74,7 @@ def predict(ctx, model, paths, fmt, config_file, print_config, **opts):
     """Top-k classes (with names) for image files and folders."""
     import json
 
-    from kerascnn.inference import predict as run_predict
+    from kerascnn.inference.apply import predict as run_predict
 
     cfg = _settings(ctx, PredictConfig, model, config_file, print_config, opts)
     if cfg is None:
@@ -103,7 +103,7 @@ def predict(ctx, model, paths, fmt, config_file, print_config, **opts):
 def export_model(ctx, model, fmt, calibration_data, out):
     """A model for serving: it takes raw uint8 images (preprocessing inside), class names travel along,
     and the export is checked against the Keras model on the spot."""
-    from kerascnn.export import FLOAT_TOLERANCE, export
+    from kerascnn.inference.export import FLOAT_TOLERANCE, export
 
     ctx.meta.setdefault("kerascnn.param_hints", {}).update(model="MODEL.keras")
     r = export(model, out, format=fmt, calibration_data=calibration_data)

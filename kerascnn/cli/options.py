@@ -179,7 +179,7 @@ def imagenet_preflight(config_cls: Callable[[], Any]) -> Callable:
         if print_config:
             return
         from kerascnn.settings import Layer, layer_value, read_settings_file
-        from kerascnn.weights import check_imagenet_obtainable
+        from kerascnn.models.weights import check_imagenet_obtainable
 
         cls = config_cls()
         flags = {k: v for k, v in given(opts).items() if k in setting_names(cls)}  # not IMAGE, -o ...

@@ -6,6 +6,7 @@ import click
 from kerascnn.cli import main, needs_tensorflow, print_settings, resolve_flags, verbosity
 from kerascnn.cli.options import config_options, given, settings_options
 from kerascnn.config import TrainConfig
+from kerascnn.errors import SettingError
 
 
 def _imagenet_preflight(app_defaults=None):
@@ -18,7 +19,7 @@ def _imagenet_preflight(app_defaults=None):
         from kerascnn.config import setting_names
         from kerascnn.models.transfer import is_backbone_ref
         from kerascnn.settings import Layer, layer_value, read_settings_file
-        from kerascnn.weights import check_imagenet_obtainable
+        from kerascnn.models.weights import check_imagenet_obtainable
 
         layers = [Layer("app", dict(app_defaults or {}))]
         if config_file:
@@ -42,15 +43,15 @@ def _report(result) -> None:
 
 def _resume(resume, config_file, print_config, settings, command: str) -> None:
     """`--resume RUN_DIR`: the run's own settings, only --epochs may change."""
-    from kerascnn.training import fit as train
+    from kerascnn.api import check_resume, train
 
-    extra = [k for k in settings if k != "epochs"] + (["config"] if config_file else [])
-    if extra:
-        flags = ", ".join("--" + k.replace("_", "-") for k in extra)
-        raise click.UsageError(f"--resume takes the run's own settings; drop {flags} (only --epochs may change).")
+    try:
+        check_resume(settings, config_file, flags=True)
+    except SettingError as e:
+        raise click.UsageError(str(e)) from None
     if print_config:
         from kerascnn.settings import Resolved
-        from kerascnn.training.run_dir import read_config
+        from kerascnn.runtime.run_dir import read_config
 
         print_settings(Resolved(read_config(resume), {}, f"{command} --resume"))
         return
@@ -73,7 +74,7 @@ def fit(resume, config_file, print_config, **opts):
     Settings come in layers, each over the ones before: defaults < the model's recipe < --config FILE
     < flags. --print-config shows the result and where each value came from.
     """
-    from kerascnn.training import fit as train
+    from kerascnn.api import train
 
     settings = given(opts)
     if resume:
@@ -109,8 +110,8 @@ def finetune(resume, config_file, print_config, **opts):
     trains the same network from random initialisation (the baseline).
     Example, offline: --model mobilenet_v2 --weights mobilenet_v2_imagenet_notop.weights.h5 --data FOLDER
     """
+    from kerascnn.api import train
     from kerascnn.apps.transfer_learning import resolve
-    from kerascnn.training import fit as train
 
     if resume:
         _resume(resume, config_file, print_config, given(opts), "finetune")

@@ -19,7 +19,7 @@ def _imagenet_preflight(include_top: bool = True):
         if print_config or not isinstance(weights, str) or weights.lower() != "imagenet" or not model \
                 or model.endswith(".keras"):
             return
-        from kerascnn.weights import resolve_imagenet
+        from kerascnn.models.weights import resolve_imagenet
 
         resolve_imagenet(model, include_top=include_top)
 
@@ -130,7 +130,7 @@ def report(ctx, run_dir, config_file, print_config, **opts):
     Settings, training curves, final metrics, confusion matrix, per-class precision / recall / F1, the
     top losses and Grad-CAM on validation images; images embedded, no network needed to view it.
     """
-    from kerascnn.report import write_report
+    from kerascnn.analysis.report import write_report
     from kerascnn.settings import Layer, read_settings_file, resolve
 
     ctx.meta.setdefault("kerascnn.param_hints", {}).update(run_dir="RUN_DIR")

@@ -3,7 +3,7 @@
 Flow: spec -> Source (splits as arrays, file lists or TFDS records) -> seeded held-out split when
 the source has no validation split -> per split, cache in memory or stream -> batches of float32
 [0, 255] images at the model's input shape with one-hot labels. The model does its own
-preprocessing (kerascnn.preprocessing), so the pipeline only needs the input shape.
+preprocessing (kerascnn.models.preprocessing), so the pipeline only needs the input shape.
 """
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from kerascnn.data import names
 from kerascnn.data.idx import idx_split
-from kerascnn.network import reachable
+from kerascnn.runtime.network import reachable
 from kerascnn.data.sources import ArraySplit, Source
 from kerascnn.errors import DataError
 

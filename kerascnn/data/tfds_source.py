@@ -14,7 +14,7 @@ import difflib
 import os
 from typing import Optional, Tuple
 
-from kerascnn.network import reachable
+from kerascnn.runtime.network import reachable
 from kerascnn.data.sources import Source, TfdsSplit
 from kerascnn.errors import DataError
 

@@ -22,7 +22,7 @@ from typing import Dict, NamedTuple, Optional, Tuple, Union
 
 import keras
 
-from kerascnn.layers import LocalResponseNormalization
+from kerascnn.models.layers import LocalResponseNormalization
 from kerascnn.models.common import (check_common_args, classifier, load_weights, model_input,
                                     pool_features, resolve_input_shape)
 from kerascnn.models.registry import register_model, register_variant

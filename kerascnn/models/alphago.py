@@ -13,7 +13,7 @@ from __future__ import annotations
 import keras
 
 from kerascnn.errors import ModelError
-from kerascnn.layers import PositionBias
+from kerascnn.models.layers import PositionBias
 from kerascnn.models.common import check_common_args, load_weights, model_input, pool_features, resolve_input_shape
 from kerascnn.models.registry import register_model
 

@@ -29,7 +29,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import keras
 
-from kerascnn.compat import producer_node, sequential_graph
+from kerascnn.runtime.compat import producer_node, sequential_graph
 from kerascnn.errors import SettingError, UnknownNameError
 
 HEAD_LAYERS = ("head_dropout", "logits", "predictions")
@@ -302,7 +302,7 @@ def _count_from(model, blocks: List[Block], name: str) -> int:
     close = difflib.get_close_matches(name, names, n=4, cutoff=0.6)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     raise UnknownNameError("unfreeze", f"Unknown layer {name!r} in model {model.name!r} for unfreeze=from:LAYER."
-                                       f"{hint} kerascnn.features.list_layers(model) lists its layers.")
+                                       f"{hint} kerascnn.models.features.list_layers(model) lists its layers.")
 
 
 def _freeze_batchnorm(model) -> None:

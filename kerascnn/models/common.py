@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from kerascnn.errors import ModelError
-from kerascnn.preprocessing import Preprocess
+from kerascnn.models.preprocessing import Preprocess
 
 log = logging.getLogger(__name__)
 

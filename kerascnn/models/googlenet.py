@@ -20,7 +20,7 @@ from __future__ import annotations
 import keras
 
 from kerascnn.errors import ModelError
-from kerascnn.layers import LocalResponseNormalization, conv_relu, inception_v1_module
+from kerascnn.models.layers import LocalResponseNormalization, conv_relu, inception_v1_module
 from kerascnn.models.common import (check_common_args, classifier, load_weights, model_input,
                                     pool_features, resolve_input_shape)
 from kerascnn.models.registry import register_model

@@ -18,7 +18,7 @@ from typing import NamedTuple, Sequence, Union
 import keras
 
 from kerascnn.errors import ModelError
-from kerascnn.layers import conv_bn_act
+from kerascnn.models.layers import conv_bn_act
 from kerascnn.models.common import (check_common_args, classifier, load_weights, model_input,
                                     pool_features, resolve_input_shape)
 from kerascnn.models.keras_apps import build_application

@@ -17,7 +17,7 @@ from kerascnn.errors import ModelError
 from kerascnn.models.common import (check_common_args, classifier, load_weights, model_input,
                                     resolve_input_shape)
 from kerascnn.models.registry import register_model
-from kerascnn.weights import ImagenetFile, imagenet_top, keras_cache_dir, resolve_imagenet
+from kerascnn.models.weights import ImagenetFile, imagenet_top, keras_cache_dir, resolve_imagenet
 
 
 def _offline_hint(name: str, error: Exception, file: Optional[ImagenetFile]) -> ModelError:

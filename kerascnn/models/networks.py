@@ -1,6 +1,6 @@
 """The network an app reads features from, named as every command names one: a registered model
 ("vgg19"), any keras.applications network ("keras:VGG19"), or a saved `.keras` file (loaded with
-Keras's safe mode on). Style transfer and DeepDream tap its layers by name (kerascnn.features).
+Keras's safe mode on). Style transfer and DeepDream tap its layers by name (kerascnn.models.features).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def check_network(ref: str, weights: Optional[str]) -> Optional[str]:
     """Check `ref` and `weights` before anything is built; returns the normalised weights (None, a
     weight name or a path). Raises SettingError (param "model" or "weights") or UnknownNameError."""
     from kerascnn.models import transfer
-    from kerascnn.weights import check_weights
+    from kerascnn.models.weights import check_weights
 
     if transfer.is_model_file(ref):
         if not os.path.isfile(ref):
@@ -46,7 +46,7 @@ def network(ref: str, weights: Optional[str] = "imagenet", *, include_top: bool 
 
     weights = check_network(ref, weights)
     if transfer.is_model_file(ref):
-        from kerascnn.inference import load_model
+        from kerascnn.models.loading import load_model
 
         return load_model(ref)
     if weights is None:

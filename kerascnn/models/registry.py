@@ -42,13 +42,13 @@ class ModelSpec:
     paper: str  # short reference, e.g. "LeCun et al. 1998"
     family: str
     pretrained: Tuple[str, ...] = ()  # weight names `weights=` accepts besides None / a path
-    preprocessing: str = "scale"  # see kerascnn.preprocessing.MODES
+    preprocessing: str = "scale"  # see kerascnn.models.preprocessing.MODES
     defaults: Dict[str, object] = field(default_factory=dict)  # builder kwargs this entry fixes
     # Training defaults that suit this model (TrainConfig field -> value), applied under the user's
     # flags: the recipe a user of timm or fastai would expect `fit --model NAME` to start from.
     recipe: Dict[str, object] = field(default_factory=dict)
     # Use (a key of USES) -> layer names, in the order an app should use them. Every model has
-    # "cam"; image models have all four (kerascnn.features.feature_extractor(model, "style")).
+    # "cam"; image models have all four (kerascnn.models.features.feature_extractor(model, "style")).
     layers: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
 
     def build(self, **kwargs):

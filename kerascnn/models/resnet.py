@@ -8,7 +8,7 @@ follows), so the trainable parameters are exactly torchvision's: ResNet-18 11,68
 
 CIFAR ResNets (depth 6n+2): 3x3@16 conv, three stages of n basic blocks with 16/32/64 filters (the
 first block of stages 2 and 3 halves the map), global average pooling and a 10-way FC. Shortcuts are
-option A, parameter-free: subsample and zero-pad the channels (`kerascnn.layers.ShortcutA`).
+option A, parameter-free: subsample and zero-pad the channels (`kerascnn.models.layers.ShortcutA`).
 Trainable parameters at 10 classes (convs without bias, BN gamma/beta, FC 64x10 + 10): ResNet-20
 269,722; -32 464,154; -44 658,586; -56 853,018; -110 1,727,962 (the paper's 0.27/0.46/0.66/0.85/1.7 M).
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import keras
 
-from kerascnn.layers import basic_stack, conv_bn_act
+from kerascnn.models.layers import basic_stack, conv_bn_act
 from kerascnn.models.common import (check_common_args, classifier, load_weights, model_input,
                                     pool_features, resolve_input_shape)
 from kerascnn.models.keras_apps import resnet_layers

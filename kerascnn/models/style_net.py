@@ -22,7 +22,7 @@ import keras
 import numpy as np
 
 from kerascnn.errors import SettingError
-from kerascnn.layers import ConditionalInstanceNormalization, ReflectionPadding2D, StyleWeights
+from kerascnn.models.layers import ConditionalInstanceNormalization, ReflectionPadding2D, StyleWeights
 
 STYLE_WEIGHTS_LAYER = "style_weights"
 

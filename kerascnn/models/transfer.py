@@ -22,7 +22,7 @@ HEAD_DROPOUT = "head_dropout"  # layer names of the new head (kerascnn.models.bl
 
 
 KERAS_PREFIX = "keras:"  # --model keras:EfficientNetB0: any keras.applications network as a backbone
-# keras.applications' preprocess_input of each module, as kerascnn.preprocessing modes ("none": the
+# keras.applications' preprocess_input of each module, as kerascnn.models.preprocessing modes ("none": the
 # network rescales inside itself, EfficientNet, ConvNeXt and MobileNetV3's include_preprocessing).
 APPLICATION_PREPROCESSING = {
     "convnext": "none", "efficientnet": "none", "efficientnet_v2": "none", "mobilenet_v3": "none",

@@ -19,7 +19,7 @@ from typing import Dict, Sequence, Tuple, Union
 import keras
 
 from kerascnn.errors import ModelError
-from kerascnn.layers import LocalResponseNormalization
+from kerascnn.models.layers import LocalResponseNormalization
 from kerascnn.models.common import (check_common_args, classifier, load_weights, model_input,
                                     pool_features, resolve_input_shape)
 from kerascnn.models.keras_apps import build_application

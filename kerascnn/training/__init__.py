@@ -1,6 +1,6 @@
 """The training harness: `fit` and the config it runs (`make_config`).
 
-Applying a trained model (evaluate, predict, load_model) lives in `kerascnn.inference`.
+Applying a trained model (evaluate, predict, load_model) lives in `kerascnn.inference.apply`.
 `fit` is imported on first use: the harness needs TensorFlow (tf.data, distribution), while its
 settings, optimizers and schedules (`configure`, `optim`) run on any Keras backend
 (bench/recipe_gpu.py uses them on JAX).

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 import keras
 
-from kerascnn.compat import cache_keras_saving_skipsets
+from kerascnn.runtime.compat import cache_keras_saving_skipsets
 from kerascnn.data.folders import summarize_skipped
 from kerascnn.models.common import float32_copy, strip_auxiliary
-from kerascnn.training.run_dir import atomic_save, atomic_write_text
+from kerascnn.runtime.run_dir import atomic_save, atomic_write_text
 
 if TYPE_CHECKING:
     from kerascnn.data.pipeline import StreamTracker
@@ -271,7 +271,7 @@ class EtaReport(keras.callbacks.Callback):
         if self.start is None:
             self.start = (now, steps)
             if self.began is not None and now - self.began > self.MEASURE_SECONDS:
-                from kerascnn.progress import format_duration
+                from kerascnn.runtime.progress import format_duration
 
                 log.info("the first %d training step(s) took %s (with the set-up of the training function); "
                          "timing the next ones for an estimate", steps, format_duration(now - self.began))
@@ -295,7 +295,7 @@ class EtaReport(keras.callbacks.Callback):
 def log_estimate(per_step: float, steps_per_epoch: int, epochs: int, how: str, bound: str = "about") -> float:
     """Log the time per epoch and for `epochs` epochs at `per_step` seconds a step, with advice when
     that is long; returns the run's seconds."""
-    from kerascnn.progress import format_duration
+    from kerascnn.runtime.progress import format_duration
 
     epoch = per_step * steps_per_epoch
     remaining = epoch * epochs

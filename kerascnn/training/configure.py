@@ -69,7 +69,7 @@ def check_train(cfg: TrainConfig, spec: Optional[ModelSpec] = None) -> TrainConf
     """Everything that can be checked without loading data or building the model; returns `cfg`
     with its weights setting normalised ("none" -> None)."""
     from kerascnn.training.phases import check as check_phases
-    from kerascnn.weights import check_imagenet_obtainable, check_weights
+    from kerascnn.models.weights import check_imagenet_obtainable, check_weights
 
     check_phases(cfg)
     if is_model_file(cfg.model):
@@ -104,7 +104,7 @@ def _check_model_file(cfg: TrainConfig) -> TrainConfig:
 def _check_application(cfg: TrainConfig) -> TrainConfig:
     """--model keras:NAME: a known network, its weights (none, imagenet or a file) and input size."""
     from kerascnn.models.transfer import application
-    from kerascnn.weights import check_weights
+    from kerascnn.models.weights import check_weights
 
     application(cfg.model)  # UnknownNameError with close matches
     shape = cfg.input_shape

@@ -35,7 +35,7 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
-from kerascnn.compat import multiworker_fixes
+from kerascnn.runtime.compat import multiworker_fixes
 from kerascnn.config import PRECISIONS, STRATEGIES
 from kerascnn.errors import UserError
 
@@ -177,7 +177,7 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
         if not _tf_config_has_cluster():
             raise UserError("--strategy multiworker needs TF_CONFIG to describe the cluster "
                             '(e.g. {"cluster": {"worker": [...]}, "task": {"type": "worker", "index": 0}}).')
-        # Keras 3's fit needs two fixes under this strategy (see kerascnn.compat.multiworker_fixes).
+        # Keras 3's fit needs two fixes under this strategy (see kerascnn.runtime.compat.multiworker_fixes).
         return multiworker_fixes(tf.distribute.MultiWorkerMirroredStrategy())
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver()

@@ -15,7 +15,7 @@ from typing import Optional, Sequence, Tuple
 import keras
 import numpy as np
 
-from kerascnn.progress import Progress
+from kerascnn.runtime.progress import Progress
 
 log = logging.getLogger(__name__)
 

@@ -15,27 +15,27 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import keras
 
 from kerascnn.config import FREEZE, TrainConfig, fields_of, override
 from kerascnn.data import build_datasets
 from kerascnn.errors import UserError
-from kerascnn.jobs import JobDir
+from kerascnn.runtime.jobs import JobDir
 from kerascnn.models import create_model
 from kerascnn.models.common import freeze_backbone
 from kerascnn.models.transfer import input_shape_for, is_backbone_ref, is_model_file, transfer_model
 from kerascnn.settings import Resolved
-from kerascnn.training import run_dir as rd
-from kerascnn.progress import format_duration
+from kerascnn.runtime import run_dir as rd
+from kerascnn.runtime.progress import format_duration
 from kerascnn.training.callbacks import (Checkpoints, EpochTensorBoard, EtaReport, Exporter, HistoryWriter,
                                          StreamedFailures, latest_backup, log_estimate, restore_backup)
 from kerascnn.training.distribute import set_precision, setup_distribution
 from kerascnn.training.feature_cache import FeatureCache, ForModel, split_head
 from kerascnn.training.phases import plan, prepare, total_epochs
 from kerascnn.training.optim import learning_rate
-from kerascnn.plots import plot_curves
+from kerascnn.runtime.plots import plot_curves
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,8 @@ class FitResult:
     class_names: List[str]
     steps_per_epoch: int
     trained: keras.Model  # the model as trained: its precision, auxiliary heads and optimizer state
+    val: object = None  # the validation split it was scored on (a tf.data.Dataset, or None)
+    chief: bool = True  # this process wrote the run folder (one of several workers: only the chief)
 
     @property
     def final(self) -> dict:
@@ -58,7 +60,7 @@ class FitResult:
 
 def fit(cfg: Union[TrainConfig, Resolved] = TrainConfig(), *, resume: Optional[os.PathLike] = None,
         epochs: Optional[int] = None, callbacks: Sequence[keras.callbacks.Callback] = (),
-        verbose="auto") -> FitResult:
+        verbose="auto", finishers: Sequence[Callable[[FitResult], object]] = ()) -> FitResult:
     """Train `cfg.model` on `cfg.data` and write a run folder; `resume=RUN_DIR` continues a run.
 
     This is the harness: it takes a complete configuration as it is. `kerascnn.fit("lenet5", epochs=10)`
@@ -72,6 +74,8 @@ def fit(cfg: Union[TrainConfig, Resolved] = TrainConfig(), *, resume: Optional[o
         epochs: with `resume`, a new total number of epochs (to train an ended run further).
         callbacks: extra Keras callbacks.
         verbose: Keras's verbosity (the progress bar by default).
+        finishers: calls on the result once the run folder holds model.keras (on the chief only):
+            the layers above hook in here (`kerascnn.fit` writes the run's report.html this way).
     """
     resolved = cfg if isinstance(cfg, Resolved) else None
     cfg = resolved.config if resolved is not None else cfg
@@ -81,9 +85,13 @@ def fit(cfg: Union[TrainConfig, Resolved] = TrainConfig(), *, resume: Optional[o
         resolved = None
     previous_policy = keras.mixed_precision.global_policy()
     try:
-        return _fit(cfg, resume is not None and run or None, callbacks, verbose, resolved)
+        result = _fit(cfg, resume is not None and run or None, callbacks, verbose, resolved)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
+    if result.chief:
+        for finish in finishers:
+            finish(result)
+    return result
 
 
 def image_shape_of(cfg: TrainConfig) -> Tuple[int, int, int]:
@@ -338,7 +346,7 @@ def _feature_cache(model: keras.Model, cfg: TrainConfig, data: _Data) -> Feature
 
 def _finish(model, export: Exporter, run: Path, shared, cfg: TrainConfig, dist, bundle, history,
             steps_per_epoch: int) -> FitResult:
-    """Export the trained model (model.keras, classes, curves, report) and hand back the result."""
+    """Export the trained model (model.keras, classes, curves) and hand back the result."""
     exported = export(model)
     for m in (model, exported):
         # Several steps per call are for training; Keras's predict then drops a last partial batch
@@ -348,20 +356,8 @@ def _finish(model, export: Exporter, run: Path, shared, cfg: TrainConfig, dist, 
         rd.atomic_save(run / rd.MODEL, lambda p: exported.save(p))
         rd.write_classes(run, bundle.class_names)
         plot_curves(history.rows, run / rd.CURVES, title=f"{cfg.model} on {cfg.data.spec}")
-        write_run_report(run, exported, bundle.val, bundle.class_names)
     else:
         shutil.rmtree(run, ignore_errors=True)
         run = shared or (Path(cfg.out) if cfg.out else run)
-    return FitResult(run, exported, history.rows, bundle.class_names, steps_per_epoch, model)
+    return FitResult(run, exported, history.rows, bundle.class_names, steps_per_epoch, model, bundle.val, dist.chief)
 
-
-def write_run_report(run: Path, model: keras.Model, val, class_names: Sequence[str]) -> Optional[Path]:
-    """The run's report.html (kerascnn.report). A report is a convenience: if it fails, the run has
-    still succeeded, so the failure is a logged warning, never an exception."""
-    from kerascnn.report import write_report
-
-    try:
-        return write_report(run, model=model, dataset=val if val is not None else [], class_names=class_names)
-    except Exception as e:  # noqa: BLE001  (any failure: the trained model is already saved)
-        log.warning("report.html not written: %s: %s (kerascnn report %s retries)", type(e).__name__, e, run)
-        return None

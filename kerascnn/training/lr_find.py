@@ -24,7 +24,7 @@ import numpy as np
 from kerascnn.config import TrainConfig, override
 from kerascnn.data import build_datasets
 from kerascnn.errors import SettingError
-from kerascnn.jobs import JobDir
+from kerascnn.runtime.jobs import JobDir
 from kerascnn.settings import Resolved
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ def _analyse(lrs: np.ndarray, losses: List[float]) -> LRFindResult:
 
 
 def _plot(result: LRFindResult, path: Path, title: str) -> None:
-    from kerascnn.plots import _pyplot
+    from kerascnn.runtime.plots import _pyplot
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
@@ -147,7 +147,7 @@ def _plot(result: LRFindResult, path: Path, title: str) -> None:
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     fig.tight_layout()
-    from kerascnn.jobs import atomic_save
+    from kerascnn.runtime.jobs import atomic_save
 
     atomic_save(path, lambda p: fig.savefig(p, dpi=100, format="png"))
     plt.close(fig)

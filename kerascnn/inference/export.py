@@ -23,7 +23,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from kerascnn.errors import SettingError, UserError
-from kerascnn.jobs import atomic_path, atomic_write_text
+from kerascnn.runtime.jobs import atomic_path, atomic_write_text
 
 FORMATS = ("savedmodel", "tflite", "tflite-int8", "onnx")
 FLOAT_TOLERANCE = 1e-4
@@ -61,8 +61,8 @@ def export(model_path: os.PathLike, out: os.PathLike, *, format: str = "savedmod
             are compared then).
         batch_size: images per batch while reading the calibration data.
     """
-    from kerascnn.inference import load_model, model_image_shape
-    from kerascnn.training import run_dir as rd
+    from kerascnn.models.loading import load_model, model_image_shape
+    from kerascnn.runtime import run_dir as rd
 
     if format not in FORMATS:
         raise SettingError("format", f"format must be one of {', '.join(FORMATS)}. Received: {format!r}")

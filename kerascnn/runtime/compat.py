@@ -144,7 +144,7 @@ def keras_history(tensor) -> KerasHistory:
         operation, node_index, tensor_index = tensor._keras_history  # noqa: SLF001
     except (AttributeError, TypeError, ValueError):
         raise TypeError(f"Keras {'.'.join(map(str, KERAS_VERSION))}: no layer history on {tensor!r}; "
-                        f"kerascnn.compat.keras_history needs updating for this Keras") from None
+                        f"kerascnn.runtime.compat.keras_history needs updating for this Keras") from None
     return KerasHistory(operation, node_index, tensor_index)
 
 

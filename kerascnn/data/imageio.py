@@ -4,7 +4,7 @@ One image is read the way the folder loader reads thousands (kerascnn.data.image
 checked first (decompression bombs, truncated files and non-images are refused before a pixel is
 decoded), then TF's decoders produce RGB with the EXIF orientation applied, whatever the file holds
 (alpha, CMYK, palette, 16-bit). An app therefore sees a photo exactly as `kerascnn predict` and
-training do. Outputs are written atomically (kerascnn.jobs), so a killed run never leaves half a PNG.
+training do. Outputs are written atomically (kerascnn.runtime.jobs), so a killed run never leaves half a PNG.
 
     image = load_image("photo.jpg", size=512)      # float32 (h, w, 3) in [0, 255], longest side 512
     save_image("runs/dream/out.png", image)
@@ -30,7 +30,7 @@ import numpy as np
 from kerascnn.data import images
 from kerascnn.data.images import MAX_PIXELS
 from kerascnn.errors import UnknownNameError, UserError
-from kerascnn.jobs import atomic_save
+from kerascnn.runtime.jobs import atomic_save
 
 NUM_IMAGENET_CLASSES = 1000
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}

@@ -14,7 +14,7 @@ from typing import Optional
 
 from kerascnn.config import TrainConfig, dumps, train_config_from_dict
 from kerascnn.errors import UserError
-from kerascnn.jobs import atomic_path, atomic_save, atomic_write_text, new_job_path  # noqa: F401  (re-exported)
+from kerascnn.runtime.jobs import atomic_path, atomic_save, atomic_write_text, new_job_path  # noqa: F401  (re-exported)
 
 CONFIG = "config.json"
 CLASSES = "classes.json"

@@ -20,40 +20,12 @@ from kerascnn.data.build import build_datasets, default_eval_split, resolve_spli
 from kerascnn.data.folders import summarize_skipped
 from kerascnn.data.specs import open_source, same_spec
 from kerascnn.errors import SettingError, UserError
-from kerascnn.plots import plot_confusion
-from kerascnn.training import run_dir as rd
-from kerascnn.tta import TTA_MODES, base_shape, views
+from kerascnn.runtime.plots import plot_confusion
+from kerascnn.runtime import run_dir as rd
+from kerascnn.inference.tta import TTA_MODES, base_shape, views
+from kerascnn.models.loading import load_model, model_image_shape
 
 log = logging.getLogger(__name__)
-
-
-def load_model(path: os.PathLike):
-    """Load a `.keras` model safely (safe_mode=True), with a one-line error for bad files."""
-    import keras
-
-    import kerascnn.models  # noqa: F401  (registers kerascnn's serializable layers)
-
-    path = Path(path)
-    # A path that names no model file is a bad argument (usage, exit 2); one that cannot be read as
-    # a model is a failure (exit 1).
-    if not path.is_file():
-        raise SettingError("model", f"Model file {path} does not exist; pass a .keras file written by "
-                                    f"`kerascnn fit`.")
-    if path.suffix != ".keras":
-        raise SettingError("model", f"{path}: expected a .keras model file (Keras 3 format).")
-    try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise UserError(f"Cannot load model {path}: {first}") from None
-
-
-def model_image_shape(model) -> Tuple[int, int, int]:
-    """The (height, width, channels) a model takes; UserError when any of them is not fixed."""
-    shape = tuple(model.input_shape[1:])
-    if len(shape) != 3 or any(s is None for s in shape):
-        raise UserError(f"Model {model.name} takes input {model.input_shape}; kerascnn needs a fixed H, W, C.")
-    return shape
 
 
 @dataclass
@@ -67,7 +39,7 @@ class EvalResult:
     confusion_png: Optional[Path]
     data: str = ""  # the data spec scored
     split: str = ""  # which of its splits: "test", "val", "train" or "all"
-    tta: str = "none"  # the test-time augmentation (kerascnn.tta)
+    tta: str = "none"  # the test-time augmentation (kerascnn.inference.tta)
     # With an ensemble, each member alone: {"model", "loss", "top1", "top5"}; the fields above are
     # then the ensemble's (the average of the members' probabilities).
     members: List[dict] = field(default_factory=list)
@@ -100,7 +72,7 @@ def evaluate(model_path: os.PathLike, data: Optional[str] = None, *, data_dir: O
         plot: write the PNG.
         ignore_class_names: score even when the data's class names differ from the model's.
         tta: test-time augmentation, averaging the probabilities of several views of each image:
-            none, flip, 10crop or multiscale (see kerascnn.tta).
+            none, flip, 10crop or multiscale (see kerascnn.inference.tta).
         ensemble: more .keras models (same input size and classes) whose probabilities are averaged
             with this one's; the result is the ensemble's, and `members` holds each model alone.
 

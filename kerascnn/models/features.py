@@ -204,7 +204,7 @@ def _resolve(model, index: Dict[str, object], name: str) -> List[str]:
     close = difflib.get_close_matches(name, list(candidates), n=4, cutoff=0.6)
     hint = f" Did you mean: {', '.join(candidates[c] for c in close)}?" if close else ""
     raise UnknownNameError("layers", f"Unknown layer {name!r} in model {model.name!r}.{hint} "
-                           f"kerascnn.features.list_layers(model) lists its {len(index)} layers.")
+                           f"kerascnn.models.features.list_layers(model) lists its {len(index)} layers.")
 
 
 def _registry_uses(model) -> Tuple[Optional[str], Dict[str, Tuple[str, ...]]]:
@@ -278,7 +278,7 @@ def _walk(model, prefix: str = "") -> Iterator[Tuple[str, object, object]]:
 
 def _node(owner, layer, path: str):
     """The node where `layer` is called in `owner`'s graph (a layer may also be called elsewhere)."""
-    from kerascnn.compat import call_in_graph, layer_call_nodes, sequential_graph
+    from kerascnn.runtime.compat import call_in_graph, layer_call_nodes, sequential_graph
 
     nodes = layer_call_nodes(layer)
     if len(nodes) == 1:

@@ -7,7 +7,7 @@ from typing import List, Sequence
 
 import numpy as np
 
-from kerascnn.jobs import atomic_save
+from kerascnn.runtime.jobs import atomic_save
 
 
 def _pyplot():

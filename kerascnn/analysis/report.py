@@ -7,7 +7,7 @@ labels) and Grad-CAM on a few validation images. Every image is embedded as a ba
 the CSS is inline, so the file opens anywhere, offline, and can be mailed on its own; the layout is
 one column on a phone and wider on a desktop.
 
-    from kerascnn.report import write_report
+    from kerascnn.analysis.report import write_report
     write_report("runs/lenet5-digits-20261203-101500")      # -> .../report.html
 """
 from __future__ import annotations
@@ -32,6 +32,18 @@ REPORT = "report.html"
 MAX_EXAMPLES = 2000  # validation images scored for the report (enough for stable per-class figures)
 
 
+def write_run_report(result) -> Optional[Path]:
+    """A finished fit's report.html (a `finishers=` step of the harness's `fit`). A report is a
+    convenience: if it fails, the run has still succeeded, so the failure is a logged warning."""
+    try:
+        return write_report(result.run_dir, model=result.model, dataset=result.val if result.val is not None else [],
+                            class_names=result.class_names)
+    except Exception as e:  # noqa: BLE001  (any failure: the trained model is already saved)
+        log.warning("report.html not written: %s: %s (kerascnn report %s retries)", type(e).__name__, e,
+                    result.run_dir)
+        return None
+
+
 def write_report(run_dir: os.PathLike, *, model=None, dataset=None, class_names: Optional[Sequence[str]] = None,
                  out: Optional[os.PathLike] = None, cam_images: int = 8, top_losses: int = 12,
                  max_examples: int = MAX_EXAMPLES) -> Path:
@@ -51,8 +63,8 @@ def write_report(run_dir: os.PathLike, *, model=None, dataset=None, class_names:
     Raises:
         UserError: `run_dir` is no run folder.
     """
-    from kerascnn.jobs import atomic_write_text
-    from kerascnn.training import run_dir as rd
+    from kerascnn.runtime.jobs import atomic_write_text
+    from kerascnn.runtime import run_dir as rd
 
     run = Path(run_dir)
     if not (run / rd.CONFIG).is_file() and not (run / "settings.json").is_file():
@@ -97,8 +109,8 @@ def _read_history(path: Path) -> List[dict]:
 
 
 def _load_run_model(run: Path):
-    from kerascnn.inference import load_model
-    from kerascnn.training import run_dir as rd
+    from kerascnn.models.loading import load_model
+    from kerascnn.runtime import run_dir as rd
 
     for name in (rd.MODEL, rd.BEST):
         if (run / name).is_file():
@@ -109,8 +121,8 @@ def _load_run_model(run: Path):
 def _validation_data(run: Path, model):
     """The run's validation split, rebuilt from its config.json; None when it has none."""
     from kerascnn.data.build import build_datasets
-    from kerascnn.inference import model_image_shape
-    from kerascnn.training import run_dir as rd
+    from kerascnn.models.loading import model_image_shape
+    from kerascnn.runtime import run_dir as rd
 
     cfg = rd.read_config(run)
     bundle = build_datasets(cfg.data, model_image_shape(model), min(cfg.batch_size, 256), splits=("val",))
@@ -280,7 +292,7 @@ def _confusion(cm: np.ndarray, names: List[str], acc: float) -> str:
 def _confusion_png(cm: np.ndarray, names: List[str], acc: float) -> bytes:
     import tempfile
 
-    from kerascnn.plots import plot_confusion
+    from kerascnn.runtime.plots import plot_confusion
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "confusion.png"

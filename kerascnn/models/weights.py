@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple, Union
 
 from kerascnn.errors import ModelError, SettingError
-from kerascnn.network import url_reachable
+from kerascnn.runtime.network import url_reachable
 
 WEIGHT_SUFFIXES = (".weights.h5", ".h5", ".keras")  # what `load_weights` reads (".h5": Keras's legacy files)
 NO_WEIGHTS = ("", "none")  # spellings of "no weights" on the command line
@@ -181,7 +181,7 @@ def imagenet_top(include_top: bool, num_classes: int, input_shape: Tuple[int, ..
 
 def is_online(url: str = WEIGHTS_URL, timeout: float = PROBE_TIMEOUT) -> bool:
     """Whether the weights host (or the HTTPS proxy urllib would use) answers within `timeout`
-    seconds (kerascnn.network; tests replace this function to play offline)."""
+    seconds (kerascnn.runtime.network; tests replace this function to play offline)."""
     return url_reachable(url, timeout)
 
 

@@ -7,12 +7,12 @@ results: what `kerascnn stylize` optimises and what the fast network's training 
          + tv_weight      * total variation
 
 F are the image's features, P the photo's, G the Gram matrices of F (averaged over positions, see
-kerascnn.perceptual) and A the style's: one style image's, or several blended with weights. The
+kerascnn.synthesis.perceptual) and A the style's: one style image's, or several blended with weights. The
 layer weights are normalised to sum 1, so every term is a relative squared error and the loss
 weights mean the same for every network. The quality figures are the square roots, unweighted by
 the loss weights: `style_distance` ||G - A|| / ||A|| and `content_distance` ||F - P|| / ||P||.
 
-Large images: features and gradients are computed in overlapping tiles (kerascnn.tiles.Grid). The
+Large images: features and gradients are computed in overlapping tiles (kerascnn.synthesis.tiles.Grid). The
 Gram matrices are global, so the gradient takes two passes: the first sums every tile's Gram matrix
 (forward only), the second differentiates each tile's share with the global Gram error held fixed:
 d loss / d tile = <d loss / d G, d G_tile / d tile>, the exact gradient of the whole image's loss up to
@@ -31,7 +31,7 @@ import numpy as np
 
 from kerascnn.errors import SettingError
 
-log = logging.getLogger("kerascnn.stylization")
+log = logging.getLogger("kerascnn.synthesis.stylization")
 
 PROBE_SIDE = 256  # the strides of the tapped layers are read on an image of this side
 
@@ -58,7 +58,7 @@ class Targets:
 def expand_layers(model, layers: Mapping[str, float], param: str) -> Dict[str, float]:
     """{name or registry use: weight} -> {layer name: weight}: a use ("style") expands to the model's
     layers for it, each with the use's weight. SettingError (param `param`) for an unknown name."""
-    from kerascnn.features import feature_extractor
+    from kerascnn.models.features import feature_extractor
 
     out: Dict[str, float] = {}
     for name, w in layers.items():
@@ -84,7 +84,7 @@ class StyleObjective:
 
     Args:
         model: a keras.Model taking raw [0, 255] pixels (every kerascnn model does).
-        content_layers, style_layers: {layer name: weight}; names as kerascnn.features takes them
+        content_layers, style_layers: {layer name: weight}; names as kerascnn.models.features takes them
             (registry uses "content" / "style" expand to the model's layers).
         weights: the loss weights.
         tile: images with a side above this are computed in tiles of this size (cores).
@@ -93,7 +93,7 @@ class StyleObjective:
 
     def __init__(self, model, content_layers: Mapping[str, float], style_layers: Mapping[str, float],
                  weights: Weights = Weights(), *, tile: int = 1024, halo: int = 96):
-        from kerascnn.features import any_size, compute_policy, feature_extractor
+        from kerascnn.models.features import any_size, compute_policy, feature_extractor
 
         content = expand_layers(model, content_layers, "content_layers")
         style = expand_layers(model, style_layers, "style_layers")
@@ -130,7 +130,7 @@ class StyleObjective:
     def _compile(self) -> None:
         import tensorflow as tf
 
-        from kerascnn.perceptual import gram_matrix, gram_sum, relative_sq, total_variation
+        from kerascnn.synthesis.perceptual import gram_matrix, gram_sum, relative_sq, total_variation
 
         nc = self.nc
         cw = [tf.constant(w) for w in self.content_weights]
@@ -185,12 +185,12 @@ class StyleObjective:
     # -- tiles -------------------------------------------------------------------------------------
 
     def grid(self, height: int, width: int, offset: Tuple[int, int] = (0, 0)):
-        from kerascnn.tiles import Grid
+        from kerascnn.synthesis.tiles import Grid
 
         return Grid(height, width, self.tile, self.halo, self.align, offset)
 
     def _boxes(self, tile, outer_feats_shapes) -> np.ndarray:
-        from kerascnn.tiles import feature_box
+        from kerascnn.synthesis.tiles import feature_box
 
         return np.array([feature_box(tile, shape, s) for shape, s in zip(outer_feats_shapes, self.strides)], np.int32)
 
