@@ -70,6 +70,8 @@ class DataConfig:
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 OPTIMIZER_DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3}
+# An unset weight decay: AdamW's is 1e-4 (its decay is what makes it AdamW), the others' none.
+OPTIMIZER_DEFAULT_WEIGHT_DECAY = {"adamw": 1e-4}
 SCHEDULES = ("constant", "step", "multistep", "exponential", "plateau", "cosine")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 FREEZE = ("none", "backbone")
@@ -104,12 +106,13 @@ class TrainConfig:
                                              "Inception v3: 1.0.", lo=0.0, lo_open=True, recipe=True)
     clip_norm: Optional[float] = setting(None, "Clip the gradients' global norm to this; unset: no clipping.",
                                          lo=0.0, lo_open=True, recipe=True)
-    weight_decay: float = setting(0.0, "Decoupled weight decay (AlexNet/VGG: 5e-4).", lo=0.0, recipe=True)
+    weight_decay: Optional[float] = setting(None, "Decoupled weight decay (AlexNet/VGG: 5e-4); 0: none; unset: "
+                                                  "adamw 1e-4, others none.", lo=0.0, recipe=True)
     schedule: str = setting("cosine", "Learning-rate schedule: step = /10 every step_epochs; multistep = /10 at "
                                       "the milestones; exponential = x decay_rate every decay_epochs; plateau = "
-                                      "/10 when val loss stalls; cosine (after warmup_epochs).", choices=SCHEDULES,
-                            recipe=True)
-    warmup_epochs: float = setting(0.0, "Linear warm-up before the cosine decay.", lo=0.0, recipe=True)
+                                      "/10 when val loss stalls; cosine.", choices=SCHEDULES, recipe=True)
+    warmup_epochs: float = setting(0.0, "Linear warm-up from 0 to the schedule's learning rate over these epochs "
+                                        "(every schedule but plateau).", lo=0.0, recipe=True)
     step_epochs: int = setting(30, "Epochs between /10 drops (step schedule).", lo=1, recipe=True)
     milestones: Tuple[float, ...] = setting((0.5, 0.75), "Multistep schedule: the fractions of training after "
                                                          "which the learning rate drops /10.", recipe=True)

@@ -69,9 +69,11 @@ def check_train(cfg: TrainConfig, spec: Optional[ModelSpec] = None) -> TrainConf
     """Everything that can be checked without loading data or building the model; returns `cfg`
     with its weights setting normalised ("none" -> None)."""
     from kerascnn.training.phases import check as check_phases
+    from kerascnn.training.optim import check_warmup
     from kerascnn.models.weights import check_imagenet_obtainable, check_weights
 
     check_phases(cfg)
+    check_warmup(cfg)
     if is_model_file(cfg.model):
         return _check_model_file(cfg)
     if is_application(cfg.model):
