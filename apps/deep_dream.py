@@ -40,6 +40,8 @@ from kerascnn.synthesis.color import preserve_colors
 from kerascnn.models.features import any_size, format_layer_weights, parse_layer_weights
 from kerascnn.errors import SettingError
 from kerascnn.settings import Layer, Resolved, read_settings_file, resolve as resolve_layers
+from kerascnn.synthesis import ascent
+from kerascnn.synthesis.ascent import Gradient
 from kerascnn.synthesis.tiles import gradient, splits
 
 log = logging.getLogger("kerascnn.dream")
@@ -308,11 +310,15 @@ def _guides(extractor, picked, guide_path) -> Tuple[np.ndarray, ...]:
     return tuple(vectors)
 
 
-def make_tile_gradient(obj: Objective):
-    """A compiled function (tile (h, w, 3), area fraction) -> (objective, d objective / d pixels)."""
+def make_tile_gradient(obj: Objective) -> Gradient:
+    """The objective of `obj`, compiled with its gradient: (tile (h, w, 3), area fraction) ->
+    (objective, d objective / d pixels), as kerascnn.synthesis.tiles.gradient calls it."""
     import tensorflow as tf
 
-    def score(outputs):
+    def score(x):
+        if obj.fixed_input is not None:
+            x = tf.image.resize(x, obj.fixed_input)
+        outputs = _outputs(obj.extractor, x)
         if obj.class_index is not None:
             return outputs[0][0, obj.class_index]
         total = tf.constant(0.0)
@@ -324,42 +330,27 @@ def make_tile_gradient(obj: Objective):
             total += w * tf.reduce_mean(a)
         return total
 
-    @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.float32), tf.TensorSpec((), tf.float32)])
-    def tile_gradient(tile, fraction):
-        with tf.GradientTape() as tape:
-            tape.watch(tile)
-            x = tile[None]
-            if obj.fixed_input is not None:
-                x = tf.image.resize(x, obj.fixed_input)
-            # Each tile's mean weighted by its share of the image: the sum over tiles is the whole
-            # image's mean (exactly so for one tile).
-            loss = score(_outputs(obj.extractor, x)) * fraction
-        return loss, tape.gradient(loss, tile)
-
-    return tile_gradient
+    # Each tile's mean is weighted by its share of the image (Gradient's `fraction`): the sum over
+    # tiles is the whole image's mean (exactly so for one tile).
+    return Gradient(score)
 
 
 # ------------------------------------------------------------------------------------------------
 # The ascent
 
 
-def ascend(tile_gradient, image: np.ndarray, cfg: DreamConfig, rng: np.random.Generator, bar=None) -> np.ndarray:
+def _ascent(cfg: DreamConfig, rng: np.random.Generator, bar=None) -> Dict[str, Any]:
+    """kerascnn.synthesis.ascent.ascend's settings for a dream: Google's normalisation (the gradient
+    over its mean absolute value, so the step means the same whatever the layer's scale), a step of
+    `step_size` of the pixel range, a random shift and tile-grid offset every step."""
+    return dict(steps=cfg.steps, step_size=cfg.step_size * 255.0, normalize="mean_abs", jitter=cfg.jitter,
+                tile=cfg.tile, rng=rng, on_step=None if bar is None else (lambda v: bar.update(objective=v)))
+
+
+def ascend(tile_gradient: Gradient, image: np.ndarray, cfg: DreamConfig, rng: np.random.Generator,
+           bar=None) -> np.ndarray:
     """`cfg.steps` steps of normalised gradient ascent on `image` (float32 (h, w, 3) in [0, 255])."""
-    image = image.astype(np.float32, copy=True)
-    h, w = image.shape[:2]
-    tiled = h > cfg.tile or w > cfg.tile
-    for _ in range(cfg.steps):
-        dy, dx = (int(v) for v in rng.integers(-cfg.jitter, cfg.jitter + 1, size=2)) if cfg.jitter else (0, 0)
-        if tiled:  # move the tile grid everywhere, so its edges never stay in one place
-            dy, dx = dy + int(rng.integers(0, cfg.tile)), dx + int(rng.integers(0, cfg.tile))
-        loss, grad = gradient(tile_gradient, image, cfg.tile, (dy % h, dx % w))
-        # Google's normalisation: the step means the same whatever the layer's scale.
-        grad /= np.abs(grad).mean() + 1e-8
-        image += grad * (cfg.step_size * 255.0)
-        np.clip(image, 0.0, 255.0, out=image)
-        if bar is not None:
-            bar.update(objective=loss)
-    return image
+    return ascent.ascend(tile_gradient, image, **_ascent(cfg, rng, bar))
 
 
 def octave_shapes(height: int, width: int, octaves: int, scale: float, min_side: int) -> List[Tuple[int, int]]:
@@ -395,21 +386,12 @@ def read_photo(image, cfg: DreamConfig) -> np.ndarray:
     return load_image(image, size=cfg.size)
 
 
-def dream_octaves(photo: np.ndarray, cfg: DreamConfig, obj: Objective, tile_gradient, rng: np.random.Generator,
-                  bar=None) -> np.ndarray:
-    """The octave loop (Google's notebook): ascend at each size, smallest first; the dream made so
-    far (its difference from the shrunk photo) is enlarged onto the photo at the next size."""
-    import tensorflow as tf
-
-    detail = None  # what the dream has added, at the last octave's size
-    for shape in octave_shapes(*photo.shape[:2], cfg.octaves, cfg.octave_scale, obj.min_side):
-        base = tf.image.resize(photo, shape, method="bilinear", antialias=True).numpy()
-        start = base
-        if detail is not None:
-            start = np.clip(base + tf.image.resize(detail, shape, method="bilinear").numpy(), 0.0, 255.0)
-        dreamed = ascend(tile_gradient, start, cfg, rng, bar)
-        detail = dreamed - base
-    out = dreamed  # the last octave is the photo's own size
+def dream_octaves(photo: np.ndarray, cfg: DreamConfig, obj: Objective, tile_gradient: Gradient,
+                  rng: np.random.Generator, bar=None) -> np.ndarray:
+    """The ascent at each octave's size, smallest first (kerascnn.synthesis.ascent: the dream made so
+    far is enlarged onto the photo at the next size), then the photo's colours if asked."""
+    shapes = octave_shapes(*photo.shape[:2], cfg.octaves, cfg.octave_scale, obj.min_side)
+    out = ascent.ascend(tile_gradient, photo, octaves=shapes, **_ascent(cfg, rng, bar))
     if cfg.preserve_colors:
         out = preserve_colors(out, photo)
     return out.astype(np.float32)

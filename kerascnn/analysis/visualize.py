@@ -357,11 +357,11 @@ def maximize(model: "keras.Model", layer: str, channels: Sequence[int], *, size:
              progress: bool = True) -> np.ndarray:
     """Images that excite channels of `layer` most (Erhan et al. 2009; Yosinski et al. 2015's regularisers).
 
-    Gradient ascent from mid-grey noise on the mean activation of each channel, all channels as one
-    batch: each step follows the gradient normalised to unit standard deviation, `lr` pixel levels
-    long, on an image rolled by a random offset of up to `jitter` pixels (robustness to translation);
-    every `blur_every` steps a Gaussian blur of `blur_sigma` pixels damps the high frequencies that
-    plain ascent fills with noise.
+    Gradient ascent (kerascnn.synthesis.ascent) from mid-grey noise on the mean activation of each
+    channel, all channels as one batch: each step follows the gradient normalised to unit standard
+    deviation, `lr` pixel levels long, on an image rolled by a random offset of up to `jitter` pixels
+    (robustness to translation); every `blur_every` steps a Gaussian blur of `blur_sigma` pixels
+    damps the high frequencies that plain ascent fills with noise.
 
     Returns:
         float32 (len(channels), H, W, C) pixels in [0, 255], at the model's input size (`size` for
@@ -371,6 +371,7 @@ def maximize(model: "keras.Model", layer: str, channels: Sequence[int], *, size:
 
     from kerascnn.models.features import feature_extractor
     from kerascnn.runtime.progress import Progress
+    from kerascnn.synthesis.ascent import ascend
 
     path = layer_path(model, layer)
     extractor = feature_extractor(model, path)
@@ -381,31 +382,25 @@ def maximize(model: "keras.Model", layer: str, channels: Sequence[int], *, size:
         raise SettingError("channels", f"Layer {path!r} has channels 0..{depth - 1}. Received: {list(channels)}")
     shape = input_size(model, size)
     rng = np.random.default_rng(seed)
-    x = tf.Variable(128.0 + 8.0 * rng.standard_normal((len(chans), *shape)).astype(np.float32))
-    select = tf.one_hot(chans, depth)  # (n, depth)
+    start = 128.0 + 8.0 * rng.standard_normal((len(chans), *shape)).astype(np.float32)
+    select = tf.one_hot(chans, depth)  # (n, depth): image k excites channel chans[k]
     kernel = _gaussian(blur_sigma, shape[2])
 
-    @tf.function
-    def step(shift):
-        rolled = tf.roll(x, shift, axis=[1, 2])
-        with tf.GradientTape() as tape:
-            tape.watch(rolled)
-            act = tf.cast(extractor(rolled, training=False), tf.float32)
-            act = tf.reduce_mean(act, axis=list(range(1, len(act.shape) - 1))) if len(act.shape) > 2 else act
-            loss = tf.reduce_sum(act * select)
-        g = tf.roll(tape.gradient(loss, rolled), -shift, axis=[1, 2])
-        g /= tf.math.reduce_std(g, axis=[1, 2, 3], keepdims=True) + 1e-8
-        x.assign(tf.clip_by_value(x + lr * g, 0.0, 255.0))
+    def objective(x):
+        act = tf.cast(extractor(x, training=False), tf.float32)
+        act = tf.reduce_mean(act, axis=list(range(1, len(act.shape) - 1))) if len(act.shape) > 2 else act
+        return tf.reduce_sum(act * select)
+
+    def blur(x, i):
+        if kernel is None or not blur_every or (i + 1) % blur_every:
+            return x
+        r = kernel.shape[0] // 2  # reflected borders: zero padding would darken the edges
+        padded = tf.pad(x, [[0, 0], [r, r], [r, r], [0, 0]], mode="REFLECT")
+        return tf.nn.depthwise_conv2d(padded, kernel, [1, 1, 1, 1], "VALID").numpy()
 
     with Progress(steps, f"maximize {path}", disable=not progress) as bar:
-        for i in range(steps):
-            step(tf.constant(rng.integers(-jitter, jitter + 1, size=2), tf.int32))
-            if kernel is not None and blur_every and (i + 1) % blur_every == 0:
-                r = kernel.shape[0] // 2  # reflected borders: zero padding would darken the edges
-                padded = tf.pad(x, [[0, 0], [r, r], [r, r], [0, 0]], mode="REFLECT")
-                x.assign(tf.nn.depthwise_conv2d(padded, kernel, [1, 1, 1, 1], "VALID"))
-            bar.update()
-    return x.numpy()
+        return ascend(objective, start, steps=steps, step_size=lr, normalize="std", jitter=jitter, rng=rng,
+                      regularize=blur, on_step=lambda _: bar.update())
 
 
 def _gaussian(sigma: float, channels: int):
