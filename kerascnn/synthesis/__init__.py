@@ -1,2 +1,3 @@
 """Image synthesis shared by the apps: tiled exact gradients (tiles), colour handling (color), the
-perceptual losses (perceptual) and the style objective (stylization)."""
+perceptual losses (perceptual), the style objective (stylization) and normalised gradient ascent on
+an image (ascent: DeepDream's and activation maximisation's)."""
