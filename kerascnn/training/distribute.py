@@ -202,7 +202,7 @@ def _tf_config_has_cluster() -> bool:
     try:
         return bool(json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster"))
     except json.JSONDecodeError:
-        raise UserError("TF_CONFIG is not valid JSON; see README.md, \"Scaling out\".") from None
+        raise UserError("TF_CONFIG is not valid JSON; see docs/training.md, \"Scaling out\".") from None
 
 
 def _worker_index(resolver) -> int:
