@@ -68,7 +68,7 @@ class Objective:
         from kerascnn.models.networks import network
         from kerascnn.synthesis.stylization import expand_layers, normalised
 
-        net = network("vgg16", "none")
+        net = network("vgg16", "none", seed=0)
         saved = np.load(weights_file)
         for layer in net.layers:
             if f"{layer.name}/0" in saved:

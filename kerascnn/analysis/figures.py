@@ -1,7 +1,7 @@
 """Drawings of what kerascnn.analysis.visualize computes: filter grids, activation maps, Grad-CAM overlays.
 
 Each `plot_*` returns a matplotlib Figure (the caller saves it, e.g. with `save_figure` into a
-JobDir, atomically) and closes nothing; `save_figure` closes it. No display is ever needed (Agg).
+JobDir, atomically) (matplotlib's object API: no pyplot, no global backend or figure list is touched, no display needed).
 """
 from __future__ import annotations
 
@@ -12,38 +12,26 @@ from typing import Optional, Sequence
 import numpy as np
 
 from kerascnn.analysis.visualize import strongest_channels
-
-
-def pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; never needs a display
-    import matplotlib.pyplot as plt
-
-    return plt
+from kerascnn.runtime.plots import colormap, figure, save_png
 
 
 def save_figure(fig, path, dpi: int = 100) -> Path:
     """Write `fig` as a PNG atomically (`path`: a file path, or a (JobDir, name) pair) and close it."""
-    from kerascnn.runtime.jobs import JobDir, atomic_save
+    from kerascnn.runtime.jobs import JobDir
 
-    plt = pyplot()
     if isinstance(path, tuple):
         job, name = path
         out = JobDir(job).save(name, lambda p: fig.savefig(p, dpi=dpi, format="png", bbox_inches="tight"))
     else:
-        out = Path(path)
-        atomic_save(out, lambda p: fig.savefig(p, dpi=dpi, format="png", bbox_inches="tight"))
-    plt.close(fig)
+        out = save_png(fig, path, dpi=dpi, bbox_inches="tight")
     return out
 
 
 def plot_filters(grid: np.ndarray, title: str = ""):
     """A `filter_grid` picture, pixels kept square and sharp."""
-    plt = pyplot()
     h, w = grid.shape[:2]
     scale = 8.0 / max(h, w)
-    fig, ax = plt.subplots(figsize=(max(w * scale, 3), max(h * scale, 3) + 0.4))
+    fig, ax = figure(figsize=(max(w * scale, 3), max(h * scale, 3) + 0.4))
     ax.imshow(np.clip(grid, 0, 1), interpolation="nearest")
     ax.set_axis_off()
     ax.set_title(title, fontsize=10)
@@ -52,16 +40,15 @@ def plot_filters(grid: np.ndarray, title: str = ""):
 
 def plot_activations(maps: np.ndarray, layer: str, max_channels: int = 32):
     """The strongest channels of one layer's (h, w, c) activations, strongest first, a grid of maps."""
-    plt = pyplot()
     if maps.ndim == 1:  # a dense layer: a bar per unit
-        fig, ax = plt.subplots(figsize=(8, 2.5))
+        fig, ax = figure(figsize=(8, 2.5))
         ax.bar(np.arange(len(maps)), maps)
         ax.set_title(f"{layer}  {tuple(maps.shape)}", fontsize=10)
         return fig
     order = strongest_channels(maps, max_channels)
     cols = min(8, len(order))
     rows = math.ceil(len(order) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.6 * rows + 0.6), squeeze=False)
+    fig, axes = figure(rows, cols, figsize=(1.6 * cols, 1.6 * rows + 0.6), squeeze=False)
     for ax in axes.flat:
         ax.set_axis_off()
     for ax, c in zip(axes.flat, order):
@@ -75,10 +62,9 @@ def plot_activations(maps: np.ndarray, layer: str, max_channels: int = 32):
 
 def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:
     """An (H, W, C) [0, 255] image with a [0, 1] heat map blended over it (jet), float (H, W, 3) in [0, 1]."""
-    plt = pyplot()
     rgb = np.asarray(image, np.float32) / 255.0
     rgb = np.repeat(rgb, 3, -1) if rgb.shape[-1] == 1 else rgb[..., :3]
-    heat = plt.get_cmap("jet")(np.clip(heatmap, 0, 1))[..., :3]
+    heat = colormap("jet")(np.clip(heatmap, 0, 1))[..., :3]
     return np.clip((1 - alpha) * rgb + alpha * heat, 0, 1)
 
 
@@ -100,8 +86,7 @@ def plot_gradcam(image: np.ndarray, heatmaps: Sequence[np.ndarray], labels: Sequ
                  class_names: Optional[Sequence[str]] = None, target: Optional[int] = None, title: str = ""):
     """One image, then one overlay per method (`labels`: "Grad-CAM", "Grad-CAM++"); the top classes
     and their probabilities in the title."""
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 1 + len(heatmaps), figsize=(3.2 * (1 + len(heatmaps)), 3.6))
+    fig, axes = figure(1, 1 + len(heatmaps), figsize=(3.2 * (1 + len(heatmaps)), 3.6))
     axes[0].imshow(_image(image))
     axes[0].set_title("input", fontsize=9)
     for ax, heat, label in zip(axes[1:], heatmaps, labels):
@@ -119,11 +104,10 @@ def plot_gradcam(image: np.ndarray, heatmaps: Sequence[np.ndarray], labels: Sequ
 def plot_image_grid(images: Sequence[np.ndarray], captions: Sequence[str], title: str = "", cols: int = 4,
                     heatmaps: Optional[Sequence[np.ndarray]] = None):
     """Images (with heat maps blended over them, if given) in a grid, a caption under each."""
-    plt = pyplot()
     n = len(images)
     cols = max(1, min(cols, n))
     rows = max(1, math.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.6 * rows + 0.4), squeeze=False)
+    fig, axes = figure(rows, cols, figsize=(2.4 * cols, 2.6 * rows + 0.4), squeeze=False)
     for ax in axes.flat:
         ax.set_axis_off()
     for i, (ax, img, cap) in enumerate(zip(axes.flat, images, captions)):

@@ -43,33 +43,39 @@ METHODS = ("gradcam", "gradcam++")
 
 def resolve_model(model: Union[str, "keras.Model"], weights: Optional[str] = None,
                   size: Optional[int] = None) -> "keras.Model":
-    """A keras.Model from a .keras file (loaded with safe_mode on), a registry name (built at its
-    default input, or `size` x `size` when given, with `weights` checked by `check_weights`), or a
-    model (returned as it is)."""
-    if not isinstance(model, str):
-        return model
-    if model.endswith(".keras") or "/" in model or "\\" in model:
-        from kerascnn.models.loading import load_model
-
-        if weights:
-            raise SettingError("weights", f"weights apply to registry names only; {model} carries its own.")
-        return load_model(model)
-    from kerascnn.models.registry import create_model, get_spec
-    from kerascnn.models.weights import check_weights
+    """A keras.Model from any model reference (kerascnn.models.refs: a registry name, keras:NAME, a
+    .keras file, or a model returned as it is), built at `size` x `size` when given. A weights file
+    that fits only the network without its classifier (a backbone's) builds it without one: the
+    features are what filters, activations and maximize look at."""
+    import os
 
     from kerascnn.errors import ModelError
+    from kerascnn.models import refs
 
-    spec = get_spec(model)  # UnknownNameError with close matches
-    checked = check_weights(model, weights, spec.pretrained)
-    shape = {"input_shape": (size, size, spec.default_input[2])} if size else {}
+    if not isinstance(model, str):
+        return model
+    if refs.is_model_file(model) or "/" in model or "\\" in model:
+        if weights:
+            raise SettingError("weights", f"weights apply to registry names only; {model} carries its own.")
+        if not refs.is_model_file(model):
+            raise SettingError("model", f"{model}: expected a .keras model file (Keras 3 format).")
+        return refs.resolve_model(model)
+    checked = refs.check_model(model, weights)  # before anything is built
+    shape = None
+    if size:
+        if refs.is_application(model):
+            channels = refs.DEFAULT_INPUT[2]
+        else:
+            from kerascnn.models.registry import get_spec
+
+            channels = get_spec(model).default_input[2]
+        shape = (size, size, channels)
     try:
-        return create_model(model, weights=checked, **shape)
+        return refs.resolve_model(model, checked, input_shape=shape)
     except ModelError:
-        if checked is None or checked in spec.pretrained:
+        if checked is None or not os.path.isfile(checked):
             raise
-        # A backbone (no-top) weights file: the features are what filters, activations and
-        # maximize look at, so build the network without its classifier.
-        return create_model(model, weights=checked, include_top=False, **shape)
+        return refs.resolve_model(model, checked, include_top=False, input_shape=shape)
 
 
 def layer_path(model: "keras.Model", layer: str) -> str:

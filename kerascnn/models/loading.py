@@ -16,7 +16,9 @@ def load_model(path: os.PathLike):
     """Load a `.keras` model safely (safe_mode=True), with a one-line error for bad files."""
     import keras
 
-    import kerascnn.models  # noqa: F401  (registers kerascnn's serializable layers)
+    import kerascnn.models
+
+    kerascnn.models.load_families()  # registers kerascnn's serializable layers
 
     path = Path(path)
     # A path that names no model file is a bad argument (usage, exit 2); one that cannot be read as

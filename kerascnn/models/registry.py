@@ -126,8 +126,10 @@ def _use_layers(model: str, layers: Optional[Mapping[str, Union[str, Sequence[st
 
 
 def _ensure_loaded() -> None:
-    # Importing the package registers every family (explicit imports, see models/__init__.py).
-    import kerascnn.models  # noqa: F401
+    # The package face imports every family once (explicit imports, see models/__init__.py).
+    import kerascnn.models
+
+    kerascnn.models.load_families()
 
 
 def list_models(family: Optional[str] = None) -> List[str]:

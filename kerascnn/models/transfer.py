@@ -16,54 +16,11 @@ import keras
 
 from kerascnn.errors import ModelError, SettingError
 from kerascnn.models.common import classifier
+from kerascnn.models.refs import (APPLICATION_PREPROCESSING, DEFAULT_INPUT, KERAS_PREFIX,  # noqa: F401
+                                  application, is_application, is_backbone_ref, is_model_file)  # (re-exported)
 from kerascnn.models.registry import create_model
 
 HEAD_DROPOUT = "head_dropout"  # layer names of the new head (kerascnn.models.blocks.HEAD_LAYERS)
-
-
-KERAS_PREFIX = "keras:"  # --model keras:EfficientNetB0: any keras.applications network as a backbone
-# keras.applications' preprocess_input of each module, as kerascnn.models.preprocessing modes ("none": the
-# network rescales inside itself, EfficientNet, ConvNeXt and MobileNetV3's include_preprocessing).
-APPLICATION_PREPROCESSING = {
-    "convnext": "none", "efficientnet": "none", "efficientnet_v2": "none", "mobilenet_v3": "none",
-    "densenet": "torch", "resnet": "caffe", "vgg16": "caffe", "vgg19": "caffe",
-    "resnet_v2": "tf", "inception_v3": "tf", "inception_resnet_v2": "tf", "xception": "tf", "mobilenet": "tf",
-    "mobilenet_v2": "tf", "nasnet": "tf",
-}
-DEFAULT_INPUT = (224, 224, 3)  # a keras.applications backbone's input unless --input-shape says
-
-
-def is_model_file(ref: Any) -> bool:
-    """Whether a --model value names a saved model rather than a registered one."""
-    return str(ref).endswith(".keras")
-
-
-def is_application(ref: Any) -> bool:
-    """Whether a --model value names a keras.applications network (`keras:NAME`)."""
-    return str(ref).startswith(KERAS_PREFIX)
-
-
-def is_backbone_ref(ref: Any) -> bool:
-    """A --model that only `transfer_model` builds: a saved model or a keras.applications network."""
-    return is_model_file(ref) or is_application(ref)
-
-
-def application(ref: str):
-    """(the keras.applications constructor named by `keras:NAME`, its preprocessing mode)."""
-    name = str(ref)[len(KERAS_PREFIX):]
-    known = sorted(n for n in dir(keras.applications) if n[:1].isupper() and callable(getattr(keras.applications, n))
-                   and getattr(keras.applications, n).__module__.rsplit(".", 1)[-1] in APPLICATION_PREPROCESSING)
-    if name not in known:
-        import difflib
-
-        from kerascnn.errors import UnknownNameError
-
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-        raise UnknownNameError("model", f"keras.applications has no network {name!r}"
-                                        + (f"; did you mean {' or '.join(KERAS_PREFIX + c for c in close)}?" if close
-                                           else f"; known: {', '.join(known)}."))
-    constructor = getattr(keras.applications, name)
-    return constructor, APPLICATION_PREPROCESSING[constructor.__module__.rsplit(".", 1)[-1]]
 
 
 def input_shape_for(ref: str, input_shape: Optional[Sequence[int]] = None) -> Tuple[int, int, int]:

@@ -8,43 +8,29 @@ TensorFlow.
 `weights="imagenet"` makes keras.applications fetch one file into its cache (`$KERAS_HOME/models/`,
 by default `~/.keras/models/`) and read it from there afterwards. Offline, Keras only finds out
 after building the network, and a resolver that hangs can take minutes to say so. So before Keras
-is asked, `resolve_imagenet` works out the exact file Keras will look for (the names below follow
-keras/src/applications/*.py, Keras 3.15; tests/test_weights.py checks them against Keras itself).
+is asked, `resolve_imagenet` works out the exact file Keras will look for (the names follow
+keras/src/applications/*.py, Keras 3.15, and live with the other Keras internals in
+kerascnn.runtime.compat; tests/test_weights.py checks them against Keras itself).
 Cached: Keras loads it offline. Not cached: a connection probe of a few seconds; offline, a
 ModelError names the file, the folder and the URL to fetch it from.
 """
 from __future__ import annotations
 
 import os
-import tempfile
 import urllib.parse
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple, Union
 
 from kerascnn.errors import ModelError, SettingError
+from kerascnn.runtime import compat
+from kerascnn.runtime.compat import keras_cache_dir  # noqa: F401  (re-exported: where ImageNet files go)
 from kerascnn.runtime.network import url_reachable
 
 WEIGHT_SUFFIXES = (".weights.h5", ".h5", ".keras")  # what `load_weights` reads (".h5": Keras's legacy files)
 NO_WEIGHTS = ("", "none")  # spellings of "no weights" on the command line
 
-WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
+WEIGHTS_URL = compat.KERAS_WEIGHTS_URL
 PROBE_TIMEOUT = 3.0  # seconds: a working network connects in well under a second
-
-# keras.applications network -> (folder under WEIGHTS_URL, file stem) for the files named
-# "{stem}_weights_tf_dim_ordering_tf_kernels[_notop].h5". Keys are normalised (lower case, no "_"),
-# so the Keras class name ("ResNet50V2") and our model name ("resnet50_v2") both find the entry.
-_STANDARD_FILES = {
-    "vgg16": ("vgg16", "vgg16"),
-    "vgg19": ("vgg19", "vgg19"),
-    "inceptionv3": ("inception_v3", "inception_v3"),
-    "inceptionresnetv2": ("inception_resnet_v2", "inception_resnet_v2"),
-    "xception": ("xception", "xception"),
-    **{f"resnet{depth}{v}": ("resnet", f"resnet{depth}{v}") for depth in (50, 101, 152) for v in ("", "v2")},
-}
-# MobileNet v1 names its files by width multiplier: "mobilenet_{alpha_text}_{rows}_tf[_no_top].h5".
-_MOBILENET_ALPHA = {1.0: "1_0", 0.75: "7_5", 0.5: "5_0", 0.25: "2_5"}
-_MOBILENET_V2_ALPHA = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
-_MOBILENET_V2_SIZES = (96, 128, 160, 192, 224)
 
 
 def check_weights(model: str, weights: Union[None, str, os.PathLike],
@@ -111,23 +97,6 @@ class ImagenetFile:
         return os.path.isfile(self.path)
 
 
-def keras_cache_dir() -> str:
-    """The folder keras.utils.get_file keeps `cache_subdir="models"` files in.
-
-    `$KERAS_HOME` when set, else `~/.keras` (or `/tmp/.keras` when the home folder is read-only),
-    the rule of keras/src/backend/config.py. Keras reads KERAS_HOME once, when it is imported; this
-    reads it now, so the two differ only if the variable changes within a process.
-    """
-    home = os.environ.get("KERAS_HOME")
-    if home is None:
-        base = os.path.expanduser("~")
-        home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
-    home = os.path.expanduser(home)
-    if os.path.exists(home) and not os.access(home, os.W_OK):  # get_file falls back the same way
-        home = os.path.join("/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir(), ".keras")
-    return os.path.join(home, "models")
-
-
 def imagenet_file(application: str, include_top: bool = True,
                   input_shape: Optional[Tuple[int, ...]] = None, alpha: float = 1.0) -> Optional[ImagenetFile]:
     """The file `keras.applications.<application>(weights="imagenet", input_tensor=...)` loads.
@@ -143,31 +112,11 @@ def imagenet_file(application: str, include_top: bool = True,
         The file, or None for a network this table does not know or an `alpha` without official
         weights (Keras then raises its own error).
     """
-    key = application.lower().replace("_", "")
-    if key in _STANDARD_FILES:
-        folder, stem = _STANDARD_FILES[key]
-        name = f"{stem}_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5"
-    elif key == "mobilenet":
-        if float(alpha) not in _MOBILENET_ALPHA:
-            return None
-        # Given only an input_tensor, MobileNet v1 sees input_shape=None and always loads the 224 file.
-        folder = "mobilenet"
-        name = f"mobilenet_{_MOBILENET_ALPHA[float(alpha)]}_224_tf{'' if include_top else '_no_top'}.h5"
-    elif key == "mobilenetv2":
-        if float(alpha) not in _MOBILENET_V2_ALPHA:
-            return None
-        # With a top, MobileNetV2 takes the size from the input tensor when it has weights for it;
-        # without one its input shape has no size and it falls back to 224.
-        rows = 224
-        if include_top and input_shape is not None and input_shape[0] == input_shape[1] \
-                and input_shape[0] in _MOBILENET_V2_SIZES:
-            rows = int(input_shape[0])
-        folder = "mobilenet_v2"
-        name = (f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}"
-                f"{'' if include_top else '_no_top'}.h5")
-    else:
+    found = compat.keras_applications_weights_file(application, include_top, input_shape, alpha)
+    if found is None:
         return None
-    return ImagenetFile(name, f"{WEIGHTS_URL}{folder}/{name}", keras_cache_dir())
+    folder, name = found
+    return ImagenetFile(name, f"{WEIGHTS_URL}{folder}/{name}", compat.keras_cache_dir())
 
 
 def imagenet_top(include_top: bool, num_classes: int, input_shape: Tuple[int, ...],

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import os
 import re
+import tempfile
 from typing import Any, NamedTuple, Optional, Tuple
 
 log = logging.getLogger(__name__)
@@ -185,3 +187,99 @@ def call_in_graph(graph, layer, index: int) -> bool:
     Needed by / detected by: as `layer_call_nodes`.
     """
     return f"{id(layer)}_ib-{index}" in getattr(graph, "_nodes", set())
+
+
+# ---------------------------------------------------------------------------------------------
+# keras.applications' ImageNet weight files: their names, URLs and cache folder
+# (keras/src/applications/*.py and keras/src/utils/file_utils.py, Keras 3.15; tests/test_weights.py
+# checks them against Keras itself). kerascnn.models.weights uses them to fail fast offline.
+
+KERAS_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
+
+# keras.applications network -> (folder under KERAS_WEIGHTS_URL, file stem) for the files named
+# "{stem}_weights_tf_dim_ordering_tf_kernels[_notop].h5". Keys are normalised (lower case, no "_"),
+# so the Keras class name ("ResNet50V2") and our model name ("resnet50_v2") both find the entry.
+_STANDARD_FILES = {
+    "vgg16": ("vgg16", "vgg16"),
+    "vgg19": ("vgg19", "vgg19"),
+    "inceptionv3": ("inception_v3", "inception_v3"),
+    "inceptionresnetv2": ("inception_resnet_v2", "inception_resnet_v2"),
+    "xception": ("xception", "xception"),
+    **{f"resnet{depth}{v}": ("resnet", f"resnet{depth}{v}") for depth in (50, 101, 152) for v in ("", "v2")},
+}
+# MobileNet v1 names its files by width multiplier: "mobilenet_{alpha_text}_{rows}_tf[_no_top].h5".
+_MOBILENET_ALPHA = {1.0: "1_0", 0.75: "7_5", 0.5: "5_0", 0.25: "2_5"}
+_MOBILENET_V2_ALPHA = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
+_MOBILENET_V2_SIZES = (96, 128, 160, 192, 224)
+
+
+def keras_cache_dir() -> str:
+    """The folder keras.utils.get_file keeps `cache_subdir="models"` files in.
+
+    `$KERAS_HOME` when set, else `~/.keras` (or `/tmp/.keras` when the home folder is read-only),
+    the rule of keras/src/backend/config.py. Keras reads KERAS_HOME once, when it is imported; this
+    reads it now, so the two differ only if the variable changes within a process.
+    """
+    home = os.environ.get("KERAS_HOME")
+    if home is None:
+        base = os.path.expanduser("~")
+        home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
+    home = os.path.expanduser(home)
+    if os.path.exists(home) and not os.access(home, os.W_OK):  # get_file falls back the same way
+        home = os.path.join("/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir(), ".keras")
+    return os.path.join(home, "models")
+
+
+def keras_applications_weights_file(application: str, include_top: bool = True,
+                                    input_shape: Optional[Tuple[int, ...]] = None,
+                                    alpha: float = 1.0) -> Optional[Tuple[str, str]]:
+    """(folder under KERAS_WEIGHTS_URL, file name) of the ImageNet file keras.applications'
+    `application` loads (arguments: kerascnn.models.weights.imagenet_file's); None when unknown."""
+    key = application.lower().replace("_", "")
+    if key in _STANDARD_FILES:
+        folder, stem = _STANDARD_FILES[key]
+        name = f"{stem}_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5"
+    elif key == "mobilenet":
+        if float(alpha) not in _MOBILENET_ALPHA:
+            return None
+        # Given only an input_tensor, MobileNet v1 sees input_shape=None and always loads the 224 file.
+        folder = "mobilenet"
+        name = f"mobilenet_{_MOBILENET_ALPHA[float(alpha)]}_224_tf{'' if include_top else '_no_top'}.h5"
+    elif key == "mobilenetv2":
+        if float(alpha) not in _MOBILENET_V2_ALPHA:
+            return None
+        # With a top, MobileNetV2 takes the size from the input tensor when it has weights for it;
+        # without one its input shape has no size and it falls back to 224.
+        rows = 224
+        if include_top and input_shape is not None and input_shape[0] == input_shape[1] \
+                and input_shape[0] in _MOBILENET_V2_SIZES:
+            rows = int(input_shape[0])
+        folder = "mobilenet_v2"
+        name = (f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}"
+                f"{'' if include_top else '_no_top'}.h5")
+    else:
+        return None
+    return folder, name
+
+
+# ---------------------------------------------------------------------------------------------
+# Saving a subclass under its base class's name
+
+def serialize_as(cls: type, base: type) -> type:
+    """Make Keras save instances of `cls` (a subclass adding behaviour only) as `base`.
+
+    A `.keras` file then names "keras.optimizers" / "Adam", which the loader resolves to
+    keras.optimizers.Adam, so loading needs nothing from kerascnn. Keras's serializer looks a
+    class's public name up from its `__module__`/`__name__` (keras/src/saving/serialization_lib.py
+    `serialize_keras_object`, Keras 3.15), so a subclass is otherwise saved under its own module.
+
+    Needed by: kerascnn.training.layerwise (per-layer learning rates). Detected by: tests/test_blocks.py
+    test_saved_model_loads_without_kerascnn_and_weights_restore_optimizer_state.
+    """
+    import keras
+
+    cls.__name__ = base.__name__
+    cls.__qualname__ = base.__qualname__
+    public = getattr(keras.optimizers, base.__name__, None) is base
+    cls.__module__ = "keras.optimizers" if public else base.__module__
+    return cls

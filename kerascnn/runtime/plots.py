@@ -10,23 +10,38 @@ import numpy as np
 from kerascnn.runtime.jobs import atomic_save
 
 
-def _pyplot():
+def figure(nrows: int = 1, ncols: int = 1, **kwargs):
+    """A new (Figure, axes) through matplotlib's object API, as pyplot's `subplots` returns them.
+
+    Never pyplot: a Figure made directly has its own canvas and saves to files without any GUI
+    backend, and nothing global changes (a notebook's backend and open figures stay as they are).
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=kwargs.pop("figsize", None))
+    return fig, fig.subplots(nrows, ncols, **kwargs)
+
+
+def save_png(fig, path: Path, dpi: int = 100, **kwargs) -> Path:
+    """Write `fig` as a PNG atomically (write, then rename)."""
+    atomic_save(Path(path), lambda p: fig.savefig(p, dpi=dpi, format="png", **kwargs))
+    return Path(path)
+
+
+def colormap(name: str):
+    """A matplotlib colormap by name (no pyplot)."""
     import matplotlib
 
-    matplotlib.use("Agg")  # files only; never needs a display
-    import matplotlib.pyplot as plt
-
-    return plt
+    return matplotlib.colormaps[name]
 
 
 def plot_curves(rows: List[dict], path: Path, title: str = "") -> None:
     """Loss and accuracy per epoch, train vs validation, plus the learning rate."""
     if not rows:
         return
-    plt = _pyplot()
     epochs = [int(r["epoch"]) for r in rows]
     panels = [("loss", "loss"), ("accuracy", "top-1 accuracy"), ("learning_rate", "learning rate")]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig, axes = figure(1, 3, figsize=(13, 3.6))
     for ax, (key, label) in zip(axes, panels):
         for prefix, style in (("", "-"), ("val_", "--")):
             ys = [_value(r, prefix, key) for r in rows]
@@ -44,8 +59,7 @@ def plot_curves(rows: List[dict], path: Path, title: str = "") -> None:
             ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    atomic_save(path, lambda p: fig.savefig(p, dpi=100, format="png"))
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def _phase_starts(rows: List[dict]) -> List[int]:
@@ -64,10 +78,9 @@ def _value(row: dict, prefix: str, key: str) -> float:
 
 def plot_confusion(cm: np.ndarray, class_names: Sequence[str], path: Path, title: str = "") -> None:
     """Row-normalised confusion matrix; counts in the cells when the matrix is small enough to read."""
-    plt = _pyplot()
     n = len(class_names)
     size = min(4 + 0.45 * n, 24)
-    fig, ax = plt.subplots(figsize=(size, size))
+    fig, ax = figure(figsize=(size, size))
     norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     if n <= 40:
@@ -84,5 +97,4 @@ def plot_confusion(cm: np.ndarray, class_names: Sequence[str], path: Path, title
     # Wrapped to the figure's width: a title naming a model file and a data path runs long.
     ax.set_title("\n".join(textwrap.fill(line, int(size * 9)) for line in title.splitlines()), fontsize=10)
     fig.tight_layout()
-    atomic_save(path, lambda p: fig.savefig(p, dpi=100, format="png"))
-    plt.close(fig)
+    save_png(fig, path)

@@ -28,6 +28,8 @@ from typing import Dict, Mapping, Sequence
 
 import keras
 
+from kerascnn.runtime import compat
+
 
 def with_lr_multipliers(optimizer: keras.optimizers.Optimizer,
                         multipliers: Mapping[str, float]) -> keras.optimizers.Optimizer:
@@ -112,11 +114,5 @@ def _layerwise_class(base: type) -> type:
                                                    keras.ops.convert_to_tensor(factor, dtype=dtype))
             return super().update_step(gradient, variable, learning_rate)
 
-    # Saved as the base class: a `.keras` file names "keras.optimizers" / "Adam", which the loader
-    # resolves to keras.optimizers.Adam, so loading needs nothing from kerascnn. (Keras looks a
-    # class's public name up by identity, so a subclass is otherwise saved under its own module.)
-    Layerwise.__name__ = base.__name__
-    Layerwise.__qualname__ = base.__qualname__
-    public = getattr(keras.optimizers, base.__name__, None) is base
-    Layerwise.__module__ = "keras.optimizers" if public else base.__module__
-    return Layerwise
+    # Saved as the base class, so loading a `.keras` file needs nothing from kerascnn (compat).
+    return compat.serialize_as(Layerwise, base)

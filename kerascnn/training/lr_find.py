@@ -129,10 +129,9 @@ def _analyse(lrs: np.ndarray, losses: List[float]) -> LRFindResult:
 
 
 def _plot(result: LRFindResult, path: Path, title: str) -> None:
-    from kerascnn.runtime.plots import _pyplot
+    from kerascnn.runtime.plots import figure, save_png
 
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = figure(figsize=(7, 4.2))
     ax.plot(result.lrs, result.losses, color="0.8", lw=1, label="loss per step")
     ax.plot(result.lrs, result.smoothed, lw=2, label="smoothed")
     lo = min(result.smoothed)
@@ -147,7 +146,4 @@ def _plot(result: LRFindResult, path: Path, title: str) -> None:
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     fig.tight_layout()
-    from kerascnn.runtime.jobs import atomic_save
-
-    atomic_save(path, lambda p: fig.savefig(p, dpi=100, format="png"))
-    plt.close(fig)
+    save_png(fig, path)
