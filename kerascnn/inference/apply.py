@@ -155,9 +155,15 @@ class _Tally:
         self.loss_sum, self.top5_hits, self.k = 0.0, 0, min(5, num_classes)
 
     def add(self, p: np.ndarray, y: np.ndarray) -> None:
+        from sklearn.metrics import confusion_matrix, top_k_accuracy_score
+
+        labels = np.arange(len(self.cm))
+        # Cross-entropy as Keras computes it (probabilities clipped to [1e-7, 1]), summed per batch.
         self.loss_sum += float(np.sum(-np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1.0))))
-        self.top5_hits += int(np.sum(np.any(np.argsort(-p, axis=-1)[:, :self.k] == y[:, None], axis=-1)))
-        np.add.at(self.cm, (y, np.argmax(p, axis=-1)), 1)
+        # Top-5 of 5 classes or fewer is every example (scikit-learn asks for k < the class count).
+        self.top5_hits += len(y) if self.k >= len(labels) else \
+            int(top_k_accuracy_score(y, p, k=self.k, labels=labels, normalize=False))
+        self.cm += confusion_matrix(y, np.argmax(p, axis=-1), labels=labels)
 
     def result(self) -> tuple:
         n = max(int(self.cm.sum()), 1)

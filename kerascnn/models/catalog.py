@@ -34,12 +34,11 @@ def _cache_path() -> Path:
 
 def count_params(name: str) -> list:
     """[total parameters, classes] of `name` built with its defaults (weights=None)."""
-    import keras
-
+    # No keras.backend.clear_session() here: it would reset the caller's own Keras state (layer name
+    # counters, a notebook's models). Dropping the only reference frees the model's memory.
     model = get_spec(name).build()
     n = [int(model.count_params()), int(model.output_shape[-1])]
     del model
-    keras.backend.clear_session()
     return n
 
 
