@@ -112,10 +112,27 @@ def test_tiles_cut_any_size_into_pieces_of_half_a_tile_or_more():
         assert all(256 <= b - a <= 512 for a, b in pieces)
 
 
-def test_large_image_runs_in_small_tiles(model):
+def test_large_image_runs_in_small_tiles(model, monkeypatch):
+    from kerascnn.synthesis.ascent import Gradient
+
+    seen = []  # (tile height, tile width, fraction) of every call the model gets
+
+    class Spy(Gradient):
+        def __call__(self, images, fraction=1.0):
+            seen.append((*images.shape[-3:-1], float(fraction)))
+            return super().__call__(images, fraction)
+
+    real = dd.make_tile_gradient
+    monkeypatch.setattr(dd, "make_tile_gradient", lambda obj: Spy(real(obj).objective))
     img = np.random.default_rng(0).uniform(0, 255, (150, 210, 3)).astype(np.float32)
     out = dd.dream(img, model=model, layers="c2", tile=64, octaves=2, steps=2, progress=False)
     assert out.shape == img.shape and out.dtype == np.float32
+    # Tiles of 32 to 64 px a side only; each step's tiles cover its image once (2 octaves x 2 steps),
+    # the last octave's (the image's own size) in 3 x 4 tiles a step.
+    assert all(32 <= h <= 64 and 32 <= w <= 64 for h, w, _ in seen), seen
+    np.testing.assert_allclose(sum(f for _, _, f in seen), 2 * 2, rtol=1e-5)
+    last = seen[-2 * 12:]
+    assert sum(h * w for h, w, _ in last) == 2 * 150 * 210 and len(seen) > len(last)
     assert 0 <= out.min() and out.max() <= 255 and np.abs(out - img).mean() > 0.1
 
 

@@ -92,12 +92,28 @@ def test_pooling_modes(pooling, rank):
 
 @pytest.mark.parametrize("name", ["resnet20", "alphago_policy", "vgg11_lrn"])
 def test_graph_mode_train_step(name):
-    # The custom layers (option-A shortcut, position bias, LRN) must trace inside tf.function.
+    """The custom layers (option-A shortcut, position bias, LRN) trace inside tf.function, and the traced
+    steps compute what the same steps run eagerly compute: the losses and every weight after two updates."""
+    import keras
+
     spec = get_spec(name)
     kwargs = {"filters": 8} if name == "alphago_policy" else {}
-    model = create_model(name, input_shape=spec.min_input, num_classes=_num_classes(spec), **kwargs)
-    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-    assert np.isfinite(model.train_on_batch(_batch(spec.min_input), np.array([0, 1])))
+    x, y = _batch(spec.min_input), np.array([0, 1])
+    runs = []
+    for eager in (False, True):
+        keras.utils.set_random_seed(0)  # the same initial weights and dropout seeds for both runs
+        model = create_model(name, input_shape=spec.min_input, num_classes=_num_classes(spec), **kwargs)
+        model.compile(optimizer=keras.optimizers.SGD(0.01), loss="sparse_categorical_crossentropy",
+                      run_eagerly=eager)
+        initial = model.get_weights()
+        losses = [float(model.train_on_batch(x, y)) for _ in range(2)]
+        runs.append((losses, model.get_weights(), initial))
+    (graph_losses, graph_weights, initial), (eager_losses, eager_weights, _) = runs
+    assert np.isfinite(graph_losses).all() and graph_losses[1] != graph_losses[0]
+    np.testing.assert_allclose(graph_losses, eager_losses, rtol=1e-4)
+    for traced, eager, start in zip(graph_weights, eager_weights, initial):
+        np.testing.assert_allclose(traced, eager, rtol=1e-4, atol=1e-6)
+    assert all(not np.array_equal(w, w0) for w, w0 in zip(graph_weights, initial)), "a weight the step missed"
 
 
 def test_too_small_input_is_a_model_error():

@@ -259,7 +259,24 @@ def test_lr_find_cli_prints_the_suggestion(tmp_path):
     r = CliRunner().invoke(main, ["lr-find", "--model", "lenet5", "--steps", "12", "--batch-size", "64",
                                   "--precision", "float32", "--out", str(tmp_path / "l")], catch_exceptions=False)
     assert r.exit_code == 0, r.output
-    assert "suggested learning rate" in r.output and (tmp_path / "l" / "lr_find.png").is_file()
+    import re
+
+    import numpy as np
+
+    assert (tmp_path / "l" / "lr_find.png").is_file() and f"Curve: {tmp_path / 'l' / 'lr_find.png'}" in r.output
+    found = re.search(r"suggested learning rate (\S+) \(steepest descent\); minimum loss at (\S+), so (\S+) is",
+                      r.output)
+    suggestion, minimum, cautious = map(float, found.groups())
+    # By hand from the written curve: the default sweep 1e-7 to 10 in 12 exponential steps; the
+    # minimum of the smoothed loss; the steepest fall of the smoothed loss against log(lr) before it.
+    curve = np.loadtxt(tmp_path / "l" / "lr_find.csv", delimiter=",", skiprows=1)
+    lrs, smoothed = curve[:, 0], curve[:, 2]
+    np.testing.assert_allclose(lrs, 1e-7 * 1e8 ** (np.arange(len(lrs)) / 11), rtol=1e-5)
+    lowest = int(np.argmin(smoothed))
+    upto = max(lowest, 2) + 1
+    steepest = int(np.argmin(np.gradient(smoothed[:upto], np.log(lrs[:upto]))))
+    np.testing.assert_allclose([suggestion, minimum, cautious], [lrs[steepest], lrs[lowest], lrs[lowest] / 10],
+                               rtol=5e-3)  # printed to 3 significant digits
 
 
 def test_auto_steps_per_execution_follows_the_measured_step_time():

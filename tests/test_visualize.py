@@ -239,18 +239,32 @@ def test_cli_visualize_errors_and_print_config(saved, tmp_path):
 
 def test_gradcam_on_a_keras_applications_network_and_its_saved_file(tmp_path):
     """keras.applications' own model (softmax inside its Dense, so the class probability is the score),
-    built directly and loaded back from a .keras file: the maps have the image's size and range."""
+    built directly and loaded back from a .keras file: both give the maps of a hand computation on the
+    network's last spatial map ("out_relu", 2x2 at 64 px) and the network's own probabilities."""
     import keras
+    import tensorflow as tf
 
     from kerascnn.analysis import gradcam
     from kerascnn.models.loading import load_model
 
     keras.utils.set_random_seed(0)
-    net = keras.applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, weights=None, classes=3)
-    images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    net = keras.applications.MobileNetV2(input_shape=(64, 64, 3), alpha=0.35, weights=None, classes=3)
+    images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    # Independent reference: Selvaraju et al.'s Grad-CAM by hand, for each image's predicted class.
+    tap = keras.Model(net.input, [net.get_layer("out_relu").output, net.output])
+    x = tf.constant(images)
+    with tf.GradientTape() as tape:
+        feature, out = tap(x, training=False)
+        score = tf.reduce_sum(out * tf.one_hot(tf.argmax(out, axis=-1), 3), axis=-1)
+    weights = tf.reduce_mean(tape.gradient(score, feature), axis=(1, 2))
+    cam = tf.nn.relu(tf.einsum("nhwc,nc->nhw", feature, weights))
+    big = tf.nn.relu(tf.image.resize(cam[..., None], (64, 64))[..., 0]).numpy()
+    expected = big / np.maximum(big.max(axis=(1, 2), keepdims=True), 1e-30)
+    assert expected.max() == 1 and np.ptp(expected) > 0.1
     path = tmp_path / "mnv2.keras"
     net.save(path)
     for model in (net, load_model(path)):
         maps, probs = gradcam(model, images)
-        assert maps.shape[0] == 2 and probs.shape == (2, 3)
-        assert np.all(maps >= 0) and np.all(maps <= 1) and np.isfinite(maps).all()
+        assert maps.shape == (2, 64, 64) and probs.shape == (2, 3)
+        np.testing.assert_allclose(probs, out.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(maps, expected, atol=1e-4)

@@ -5,6 +5,7 @@ The resolver's file names and URLs are checked against the ones keras.applicatio
 Nothing here downloads: get_file is replaced and the network probe monkeypatched or pointed at
 loopback sockets.
 """
+import json
 import socket
 import subprocess
 import sys
@@ -72,11 +73,33 @@ def test_bad_values_are_setting_errors_naming_the_param(tmp_path, make, message)
     assert ".weights.h5" in str(e.value), "the message says what is accepted"
 
 
-def test_check_weights_needs_no_tensorflow():
-    code = ("import sys, kerascnn.models.weights as w; w.check_weights('vgg16', 'imagenet', ('imagenet',)); "
-            "sys.exit(sorted({'keras', 'tensorflow'} & set(sys.modules)) or 0)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+_EVERY_BRANCH = """
+import json, sys
+from kerascnn.errors import SettingError
+from kerascnn.models import weights as w
+
+results = []
+for value in (None, "None", "ImageNet", sys.argv[1], sys.argv[1] + ".missing.weights.h5", "imagenet21k"):
+    try:
+        results.append(w.check_weights("vgg16", value, ("imagenet",)))
+    except SettingError as e:
+        results.append("SettingError: " + e.param)
+print(json.dumps({"results": results, "heavy": sorted({"keras", "tensorflow", "h5py"} & set(sys.modules))}))
+"""
+
+
+def test_check_weights_needs_no_tensorflow(tmp_path):
+    """Every branch (no weights, a weight name, a file, a missing file, an unknown name) in a fresh
+    process: the right answers, and neither Keras nor TensorFlow (nor h5py) imported on the way."""
+    weights_file = tmp_path / "mine.weights.h5"
+    weights_file.write_bytes(b"not read: only the name and existence count")
+    proc = subprocess.run([sys.executable, "-c", _EVERY_BRANCH, str(weights_file)], capture_output=True, text=True,
+                          timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["results"] == [None, None, "imagenet", str(weights_file), "SettingError: weights",
+                                 "SettingError: weights"]
+    assert report["heavy"] == []
 
 
 # ---------------------------------------------------------------------------------------------
