@@ -39,7 +39,7 @@ from kerascnn.config import setting
 from kerascnn.synthesis.color import preserve_colors
 from kerascnn.models.features import any_size, format_layer_weights, parse_layer_weights
 from kerascnn.errors import SettingError
-from kerascnn.settings import Layer, Resolved, read_settings_file, resolve as resolve_layers
+from kerascnn.settings import Layer, Resolved, resolve_settings
 from kerascnn.synthesis import ascent
 from kerascnn.synthesis.ascent import Gradient
 from kerascnn.synthesis.tiles import gradient, splits
@@ -96,8 +96,6 @@ def resolve(settings: Mapping[str, Any], *, config_file: Optional[os.PathLike] =
     skips the checks of `model` and `weights` (a built keras.Model is passed instead).
     """
     cls = cls or DreamConfig
-    layers = [Layer(f"app {command}", dict(app_defaults))] if app_defaults else []
-    layers += [read_settings_file(config_file, cls)] if config_file else []
     values = dict(settings)
     if "class" in values:  # the CLI's and a JSON file's spelling
         values["class_"] = values.pop("class")
@@ -106,8 +104,9 @@ def resolve(settings: Mapping[str, Any], *, config_file: Optional[os.PathLike] =
             values[key] = (format_layer_weights if key == "layers" else format_channels)(values[key])
     if values.get("class_") is not None:
         values["class_"] = str(values["class_"])
-    layers.append(Layer(source, values))
-    resolved = resolve_layers(cls, layers, command)
+    app_layers = [Layer(f"app {command}", dict(app_defaults))] if app_defaults else []
+    resolved = resolve_settings(cls, values, config_file=config_file, source=source, command=command,
+                                app_layers=app_layers)
     cfg = resolved.config
     parse_layers(cfg.layers)
     parse_channels(cfg.channels)

@@ -34,7 +34,8 @@ import numpy as np
 
 from kerascnn.config import setting
 from kerascnn.errors import SettingError, UserError
-from kerascnn.settings import Layer, Resolved, read_settings_file, resolve as resolve_layers
+from kerascnn.settings import Resolved, resolve_settings
+from kerascnn.synthesis.stylization import Weights
 
 log = logging.getLogger("kerascnn.stylize")
 
@@ -74,8 +75,7 @@ def resolve(settings: Mapping[str, Any], *, config_file: Optional[os.PathLike] =
     for key in ("content_layers", "style_layers"):
         if values.get(key) is not None and not isinstance(values[key], str):
             values[key] = format_layer_weights(values[key])
-    layers = ([read_settings_file(config_file, FastStyleConfig)] if config_file else []) + [Layer(source, values)]
-    resolved = resolve_layers(FastStyleConfig, layers, APP)
+    resolved = resolve_settings(FastStyleConfig, values, config_file=config_file, source=source, command=APP)
     cfg = resolved.config
     parse_layer_weights(cfg.content_layers, "content_layers")
     parse_layer_weights(cfg.style_layers, "style_layers")
@@ -356,8 +356,7 @@ class ApplyConfig:
 def resolve_apply(settings: Mapping[str, Any], *, config_file: Optional[os.PathLike] = None,
                   source: str = "argument") -> Resolved:
     """The checked settings of `kerascnn stylize apply`, each with its source."""
-    layers = ([read_settings_file(config_file, ApplyConfig)] if config_file else []) + [Layer(source, dict(settings))]
-    return resolve_layers(ApplyConfig, layers, "stylize-apply")
+    return resolve_settings(ApplyConfig, settings, config_file=config_file, source=source, command="stylize-apply")
 
 
 def parse_blend(text: Optional[str]) -> Optional[Dict[Union[int, str], float]]:

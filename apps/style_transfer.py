@@ -41,7 +41,8 @@ import numpy as np
 
 from kerascnn.config import PRECISIONS, setting
 from kerascnn.errors import SettingError
-from kerascnn.settings import Layer, Resolved, read_settings_file, resolve as resolve_layers
+from kerascnn.settings import Resolved, resolve_settings
+from kerascnn.synthesis.stylization import Weights
 
 log = logging.getLogger("kerascnn.stylize")
 
@@ -102,15 +103,13 @@ def resolve(settings: Mapping[str, Any], *, config_file: Optional[os.PathLike] =
     """The checked settings of a picture, each with its source (`kerascnn stylize --print-config`)."""
     from kerascnn.models.features import format_layer_weights, parse_layer_weights
 
-    layers = [read_settings_file(config_file, StylizeConfig)] if config_file else []
     values = dict(settings)
     for key in ("content_layers", "style_layers"):
         if values.get(key) is not None and not isinstance(values[key], str):
             values[key] = format_layer_weights(values[key])
     if values.get("style_blend") is not None and not isinstance(values["style_blend"], str):
         values["style_blend"] = ",".join(repr(float(v)) for v in values["style_blend"])
-    layers.append(Layer(source, values))
-    resolved = resolve_layers(StylizeConfig, layers, APP)
+    resolved = resolve_settings(StylizeConfig, values, config_file=config_file, source=source, command=APP)
     cfg = resolved.config
     parse_layer_weights(cfg.content_layers, "content_layers")
     parse_layer_weights(cfg.style_layers, "style_layers")

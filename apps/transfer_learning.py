@@ -48,18 +48,21 @@ def resolve(settings: dict, *, config_file: Optional[os.PathLike] = None, source
     """The checked settings of a finetune run, each with its source (`kerascnn finetune --print-config`)."""
     from kerascnn.config import TrainConfig
     from kerascnn.models.transfer import is_model_file
-    from kerascnn.settings import Layer, layer_value, read_settings_file
+    from kerascnn.settings import layer_value
     from kerascnn.training.configure import resolve_train
 
-    user = ([read_settings_file(config_file, TrainConfig)] if config_file is not None else []) + \
-        [Layer(source, dict(settings))]
-    defaults = dict(FINETUNE_DEFAULTS)
-    if is_model_file(layer_value(user, TrainConfig, "model") or ""):
-        del defaults["weights"]  # a saved model brings its own
-    if layer_value(user, TrainConfig, "freeze") is not None and layer_value(user, TrainConfig, "head_epochs") is None:
-        defaults["head_epochs"] = 0  # --freeze says what trains: one phase
-    resolved = resolve_train(settings, config_file=config_file, source=source, app=APP,
-                             app_defaults=defaults, command=APP)
+    def defaults(user) -> dict:
+        """FINETUNE_DEFAULTS, less what the user's choices make moot."""
+        out = dict(FINETUNE_DEFAULTS)
+        if is_model_file(layer_value(user, TrainConfig, "model") or ""):
+            del out["weights"]  # a saved model brings its own
+        asked = {name: layer_value(user, TrainConfig, name) for name in ("freeze", "head_epochs")}
+        if asked["freeze"] is not None and asked["head_epochs"] is None:
+            out["head_epochs"] = 0  # --freeze says what trains: one phase
+        return out
+
+    resolved = resolve_train(settings, config_file=config_file, source=source, app=APP, app_defaults=defaults,
+                             command=APP)
     cfg, sources = resolved.config, resolved.sources
     pretrained = cfg.weights is not None or is_model_file(cfg.model)  # a saved model brings its weights
     if not pretrained and sources["head_epochs"] == f"app {APP}" and cfg.head_epochs:

@@ -23,7 +23,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from kerascnn.config import check, fields_of, get, name_of, override, setting_names, to_dict
 from kerascnn.errors import SettingError
@@ -132,6 +132,40 @@ def resolve(cls: Any, layers: Sequence[Layer], command: str = "", *, base: Any =
     return Resolved(check(cfg), sources, command)
 
 
+def user_layers(cls: Any, settings: Mapping[str, Any], config_file: Optional[os.PathLike] = None,
+                source: str = "argument") -> List[Layer]:
+    """The user's layers: the settings file (if any), then `settings` (flags or keyword arguments)."""
+    layers = [read_settings_file(config_file, cls)] if config_file is not None else []
+    return layers + [Layer(source, dict(settings))]
+
+
+# The layers under the user's, or a function of the user's layers giving them (a model's recipe
+# depends on the model the user picked).
+Below = Union[Sequence[Layer], Callable[[List[Layer]], Sequence[Layer]]]
+
+
+def resolve_settings(cls: Any, settings: Mapping[str, Any], *, config_file: Optional[os.PathLike] = None,
+                     source: str = "argument", command: str = "", app_layers: Below = (),
+                     base: Any = None) -> Resolved:
+    """Every command's resolve: `app_layers` (a model's recipe, an app's defaults), then the settings
+    file, then `settings`, over `cls()` (or `base`); the checked config and each value's source.
+
+    Args:
+        cls: the command's settings dataclass.
+        settings: the user's settings by flat name or dotted key (None values: not set).
+        config_file: a TOML/JSON settings file (`--config`), applied under `settings`.
+        source: how `settings` came: "flag" from the CLI, "argument" from Python.
+        command: the command name recorded with the settings (`--print-config`, settings.json).
+        app_layers: the layers under the user's, or a function of the user's layers that returns them.
+
+    Raises:
+        SettingError: an unknown name, an unreadable file, a value out of range or choices.
+    """
+    user = user_layers(cls, settings, config_file, source)
+    below = app_layers(user) if callable(app_layers) else app_layers
+    return resolve(cls, [*below, *user], command, base=base)
+
+
 def layer_value(layers: Sequence[Layer], cls: Any, key: str) -> Any:
     """The value the last layer that sets `key` gives it (None if none does): e.g. the model name,
     needed to pick the model's recipe layer before the rest is resolved."""
@@ -200,4 +234,4 @@ def settings_of(cfg: Any) -> Dict[str, Any]:
 
 
 __all__ = ["ORDER", "Layer", "Resolved", "expand", "layer_value", "name_of", "param_hint", "read_settings_file",
-           "resolve", "settings_of"]
+           "resolve", "resolve_settings", "settings_of", "user_layers"]

@@ -27,11 +27,9 @@ COMMANDS = {"filters": configs.FiltersConfig, "activations": configs.Activations
 def resolve_settings(command: str, settings: dict, config_file: Optional[os.PathLike] = None,
                      source: str = "argument"):
     """The command's `Resolved` settings: defaults < the settings file < `settings`."""
-    from kerascnn.settings import Layer, read_settings_file, resolve
+    from kerascnn.settings import resolve_settings as resolve
 
-    cls = COMMANDS[command]
-    layers = ([read_settings_file(config_file, cls)] if config_file else []) + [Layer(source, settings)]
-    return resolve(cls, layers, f"visualize {command}")
+    return resolve(COMMANDS[command], settings, config_file=config_file, source=source, command=f"visualize {command}")
 
 
 def visualize(command: str, *, config_file: Optional[os.PathLike] = None, **settings: Any):

@@ -12,20 +12,23 @@ import difflib
 import inspect
 import numbers
 import os
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, List, Mapping, Optional, Union
 
 from kerascnn.config import TrainConfig
 from kerascnn.errors import DataError, SettingError
 from kerascnn.models.registry import ModelSpec, get_spec
 from kerascnn.models.transfer import check_model_file, is_application, is_backbone_ref, is_model_file
-from kerascnn.settings import Layer, Resolved, layer_value, read_settings_file, resolve
+from kerascnn.settings import Layer, Resolved, layer_value, resolve_settings
 
 # Builder arguments every model takes and the harness sets itself; not for --model-arg.
 HARNESS_ARGS = ("input_shape", "num_classes", "include_top", "weights", "pooling", "classifier_activation", "name")
 
+# An app's defaults: a mapping, or a function of the user's layers that returns one.
+AppDefaults = Union[Mapping[str, Any], Callable[[List[Layer]], Mapping[str, Any]]]
+
 
 def resolve_train(settings: Mapping[str, Any], *, config_file: Optional[os.PathLike] = None, source: str = "argument",
-                  app: Optional[str] = None, app_defaults: Optional[Mapping[str, Any]] = None,
+                  app: Optional[str] = None, app_defaults: Optional[AppDefaults] = None,
                   command: str = "fit") -> Resolved:
     """The checked TrainConfig for `settings` (flat names such as `epochs`, `data`, `hflip`, or dotted
     keys), with the source of every value.
@@ -34,22 +37,26 @@ def resolve_train(settings: Mapping[str, Any], *, config_file: Optional[os.PathL
         settings: the user's settings (None values: not set).
         config_file: a TOML/JSON settings file, applied under `settings`.
         source: how the user's settings came ("flag" from the CLI, "argument" from Python).
-        app, app_defaults: an app's name and its defaults, applied over the model's recipe.
+        app, app_defaults: an app's name and its defaults, applied over the model's recipe; the
+            defaults may be a function of the user's layers (finetune's depend on what was asked).
         command: the command name recorded with the settings.
 
     Raises:
         SettingError: any bad value (unknown model, data or weights name, builder argument, range).
     """
-    app_layers = [Layer(f"app {app}", dict(app_defaults))] if app_defaults else []
-    user = ([read_settings_file(config_file, TrainConfig)] if config_file is not None else []) + \
-        [Layer(source, dict(settings))]
-    model = layer_value(app_layers + user, TrainConfig, "model") or TrainConfig.model
-    spec = None if is_backbone_ref(model) else get_spec(model)  # no recipe of its own
-    named = layer_value(app_layers + user, TrainConfig, "recipe")
-    recipe = [Layer(f"recipe {named}", recipe_settings(named))] if named else []
-    model_recipe = [Layer(f"recipe {model}", spec.recipe)] if spec is not None else []
-    resolved = resolve(TrainConfig, [*model_recipe, *app_layers, *recipe, *user], command)
-    cfg = check_train(resolved.config, spec)
+    def below(user: List[Layer]) -> List[Layer]:
+        defaults = app_defaults(user) if callable(app_defaults) else app_defaults
+        app_layers = [Layer(f"app {app}", dict(defaults))] if defaults else []
+        model = layer_value(app_layers + user, TrainConfig, "model") or TrainConfig.model
+        spec = None if is_backbone_ref(model) else get_spec(model)  # no recipe of its own
+        named = layer_value(app_layers + user, TrainConfig, "recipe")
+        recipe = [Layer(f"recipe {named}", recipe_settings(named))] if named else []
+        model_recipe = [Layer(f"recipe {model}", spec.recipe)] if spec is not None else []
+        return [*model_recipe, *app_layers, *recipe]
+
+    resolved = resolve_settings(TrainConfig, settings, config_file=config_file, source=source, command=command,
+                                app_layers=below)
+    cfg = check_train(resolved.config)
     return Resolved(cfg, resolved.sources, command) if cfg is not resolved.config else resolved
 
 
