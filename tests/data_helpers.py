@@ -1,4 +1,5 @@
-"""Tiny on-disk data for the data tests: images of every awkward kind, IDX files, a Keras cache, a TFDS dir.
+"""Tiny on-disk data for the data tests: images of every awkward kind, IDX files, a Keras cache, a TFDS dir;
+and the tests' tiny CNN (`tiny_cnn`).
 
 Everything is written into a test's tmp_path, so the tests need no network and no shared data.
 """
@@ -11,7 +12,7 @@ import pickle
 import struct
 import tarfile
 import zlib
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from PIL import Image
@@ -248,3 +249,27 @@ def tiny_tfds(data_dir: str, with_validation: bool = False) -> str:
 
     KerascnnTiny(data_dir=data_dir).download_and_prepare()
     return data_dir
+
+
+def tiny_cnn(classes: int = 0, *, pool: bool = False, softmax: bool = False, seed: Optional[int] = None):
+    """The tests' tiny CNN: raw [0, 255] pixels (32x32x3) in, like every kerascnn model; two named 3x3 'same'
+    ReLU convs, "c1" (8 channels) and "c2" (16), with a 2x2 max-pool ("pool") between them when `pool`
+    (c2 then 16x16: Grad-CAM's home ground); with `classes`, global average pooling ("avg_pool") and
+    "logits", and a separate "predictions" softmax when `softmax`. `seed` seeds the weights (None: the
+    caller's random state)."""
+    import keras
+
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    inputs = keras.Input((32, 32, 3), name="input")
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="preprocess")(inputs)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="c1")(x)
+    if pool:
+        x = keras.layers.MaxPooling2D(name="pool")(x)
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="c2")(x)
+    if classes:
+        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        x = keras.layers.Dense(classes, name="logits")(x)
+        if softmax:
+            x = keras.layers.Activation("softmax", name="predictions")(x)
+    return keras.Model(inputs, x, name="tiny")

@@ -16,21 +16,15 @@ from kerascnn.analysis.visualize import (activations, cam_model, filter_grid, fi
                                          parse_channels, strongest_channels)
 from kerascnn.cli import main
 from kerascnn.errors import SettingError, UnknownNameError
+from data_helpers import tiny_cnn
 
 SIZE = 32
 SQUARE = 8
 
 
 def _plain(num_classes: int = 2) -> keras.Model:
-    """Conv features at 16x16 under global pooling: Grad-CAM's home ground."""
-    inp = keras.Input((SIZE, SIZE, 3), name="input")
-    x = keras.layers.Rescaling(1 / 255.0, name="scale")(inp)
-    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="c1")(x)
-    x = keras.layers.MaxPooling2D(name="pool")(x)
-    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="c2")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
-    x = keras.layers.Dense(num_classes, name="logits")(x)
-    return keras.Model(inp, keras.layers.Activation("softmax", name="predictions")(x), name="plain")
+    """Conv features at 16x16 under global pooling, then a softmax layer: Grad-CAM's home ground."""
+    return tiny_cnn(num_classes, pool=True, softmax=True)
 
 
 def _nested(plain: keras.Model) -> keras.Model:
@@ -152,7 +146,7 @@ def test_filters_and_grid():
     k2, path2 = filters(model, "c2")  # 8 input channels: gray tiles, a row per filter
     assert path2 == "c2" and filter_grid(k2, max_filters=4).shape == (4 * 4 + 1, 8 * 4 + 1, 3)
     with pytest.raises(SettingError):
-        filters(model, "gap")
+        filters(model, "avg_pool")
     with pytest.raises(SettingError):
         filter_grid(kernels, "weird")
 
