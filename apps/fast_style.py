@@ -11,8 +11,9 @@ the keras-io example:
 * upsample-then-convolve decoder: no checkerboard artefacts (no transposed convolutions);
 * the same normalised losses as `kerascnn stylize` (kerascnn.synthesis.stylization), so the weights of one
   mean the same in the other, on any feature network;
-* checkpoints every `checkpoint_every` steps, written atomically as the training harness writes
-  them (kerascnn.training.callbacks), and an interrupted run resumes from the newest one;
+* trains with Keras's `fit` (a small keras.Model with its own `train_step`) and the training
+  harness's callbacks (kerascnn.training.callbacks): a checkpoint every `checkpoint_every` steps,
+  written atomically, and an interrupted run resumes from the newest one to the same network;
 * the saved model knows its style names and loads with Keras's safe mode on; apply by name or index,
   blend several (`3:0.5,7:0.5`), keep the photo's colours, any size, a whole folder at once.
 
@@ -22,6 +23,7 @@ the keras-io example:
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -108,8 +110,9 @@ def photo_dataset(files: Sequence[str], cfg: FastStyleConfig, num_styles: int, s
 
     Each photo is resized so that its shorter side is 1.25 crop sides (a crop then keeps most of the
     picture), decoded once and kept in memory for folders of up to CACHE_LIMIT photos; crops and
-    flips are random, seeded by (seed, position in the stream), so a resumed run continues the stream
-    of crops instead of repeating its start (the photos' shuffled order restarts). The styles take turns: sample k is painted in style k mod N.
+    flips are random, seeded by (seed, position in the stream), and the photos' order is seeded too,
+    so a run resumed at `start_step` continues the stream of an uninterrupted run: the same photos,
+    crops and flips. The styles take turns: sample k is painted in style k mod N.
     """
     import tensorflow as tf
 
@@ -123,12 +126,19 @@ def photo_dataset(files: Sequence[str], cfg: FastStyleConfig, num_styles: int, s
         size = tf.maximum(tf.cast(tf.round(hw * scale), tf.int32), short)
         return tf.cast(tf.clip_by_value(tf.image.resize(image, size, antialias=True), 0, 255), tf.uint8)
 
-    ds = tf.data.Dataset.from_tensor_slices(list(files)).map(load, num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.apply(tf.data.experimental.ignore_errors(log_warning=True))
-    if len(files) <= CACHE_LIMIT:
-        ds = ds.cache()
-    ds = ds.shuffle(min(len(files), 1000), seed=cfg.seed, reshuffle_each_iteration=True).repeat()
+    def decode(ds):
+        ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.apply(tf.data.experimental.ignore_errors(log_warning=True))
+
+    # The seeded shuffle deals the same orders in every run, so skipping the photos a resumed run's
+    # checkpoint has seen continues the stream of an uninterrupted run.
     first = start_step * cfg.batch_size
+    names = tf.data.Dataset.from_tensor_slices(list(files))
+    if len(files) <= CACHE_LIMIT:  # decoded once and kept; skipping runs over pictures in memory
+        ds = decode(names).cache().shuffle(min(len(files), 1000), seed=cfg.seed, reshuffle_each_iteration=True)
+        ds = ds.repeat().skip(first)
+    else:  # shuffled as file names, so that the skip decodes nothing
+        ds = decode(names.shuffle(len(files), seed=cfg.seed, reshuffle_each_iteration=True).repeat().skip(first))
     counter = tf.data.Dataset.counter(first)
 
     def crop(image, k):
@@ -250,40 +260,106 @@ def _build(names: Sequence[str], cfg: FastStyleConfig):
     return style_network(names, filters=(cfg.width, 2 * cfg.width, 4 * cfg.width), residual_blocks=cfg.residual_blocks)
 
 
-def _loop(net, loss_fn, data, cfg: FastStyleConfig, folder: Path, start_step: int,
-          history: List[Dict[str, float]], progress: bool) -> List[Dict[str, float]]:
-    """Steps `start_step` to `cfg.steps`; a checkpoint (weights and Adam's state) and the losses so far
-    written atomically every `checkpoint_every` steps and at the end."""
+LOSSES = ("loss", "content", "style", "tv")  # what each step reports (the epoch's mean in the logs)
+
+
+@functools.lru_cache(maxsize=None)
+def _trainer_class():
+    """StyleTrainer, defined on first use: Keras loads only when a network trains."""
+    import keras
     import tensorflow as tf
 
-    from kerascnn.runtime.jobs import atomic_save, atomic_write_text
-    from kerascnn.runtime.progress import Progress
+    class StyleTrainer(keras.Model):
+        """The style network with its training step, for Keras's `fit`: each step paints a batch of
+        photos, each in its style, and follows the perceptual losses' gradient.
 
-    eye, optimizer, backup = tf.eye(net.input_shape[1][-1]), net.optimizer, folder / "backup"
+        Its weights (`save_weights`, the harness's checkpoints) are the style network's, the
+        optimizer's state and the running losses: the loss network is held by `perceptual`, a
+        plain object, so that its frozen weights (80 MB for VGG19) stay out of every checkpoint.
+        """
 
-    @tf.function
-    def step(photos, indices):
-        with tf.GradientTape() as tape:
-            styled = net([photos, tf.gather(eye, indices)], training=True)
-            total, c, s, t = loss_fn(photos, styled, indices)
-        optimizer.apply(tape.gradient(total, net.trainable_variables), net.trainable_variables)
-        return total, c, s, t
+        def __init__(self, net, perceptual: PerceptualLoss):
+            super().__init__(name="style_trainer")
+            self.net, self.perceptual = net, perceptual
+            self.num_styles = int(net.input_shape[1][-1])
+            self.trackers = [keras.metrics.Mean(name=n) for n in LOSSES]
+            self.built = True  # its parts are built; nothing to trace before training
 
-    running = None
-    with Progress(cfg.steps - start_step, "stylize train", unit="step", disable=not progress) as bar:
-        for k in range(start_step, cfg.steps):
-            values = [float(v) for v in step(*next(data))]
-            running = values if running is None else [0.9 * r + 0.1 * v for r, v in zip(running, values)]
-            bar.update(loss=running[0], content=running[1], style=running[2])
-            if (k + 1) % cfg.checkpoint_every == 0 or k + 1 == cfg.steps:
-                backup.mkdir(parents=True, exist_ok=True)
-                rounds = -(-(k + 1) // cfg.checkpoint_every)
-                atomic_save(backup / f"epoch-{rounds:04d}.weights.h5", lambda p: net.save_weights(p))
-                for old in sorted(backup.glob("epoch-*.weights.h5"))[:-1]:
-                    old.unlink(missing_ok=True)
-                history.append(dict(zip(("step", "loss", "content", "style", "tv"), [k + 1, *running])))
-                atomic_write_text(folder / "history.json", json.dumps(history))
-    return history
+        @property
+        def metrics(self):  # reset by Keras at each epoch: the logs hold each epoch's mean
+            return self.trackers
+
+        def call(self, inputs, training=False):
+            return self.net(inputs, training=training)
+
+        def train_step(self, data):
+            photos, styles = data
+            with tf.GradientTape() as tape:
+                styled = self.net([photos, tf.one_hot(styles, self.num_styles)], training=True)
+                values = self.perceptual(photos, styled, styles)
+            variables = self.trainable_variables  # the style network's (the loss network is not tracked)
+            self.optimizer.apply(tape.gradient(values[0], variables), variables)
+            for tracker, value in zip(self.trackers, values):
+                tracker.update_state(value)
+            return {t.name: t.result() for t in self.trackers}
+
+    class StopAt(keras.callbacks.Callback):
+        """Ends training at the optimizer's step `steps` (the last checkpoint interval may be short)."""
+
+        def __init__(self, steps: int):
+            super().__init__()
+            self.steps = steps
+
+        def on_train_batch_end(self, batch, logs=None):
+            if int(self.model.optimizer.iterations) >= self.steps:
+                self.model.stop_training = True
+
+    return StyleTrainer, StopAt
+
+
+def _history_writer(path: Path, done: int):
+    """The harness's HistoryWriter (history.csv, rows of an interrupted run up to its checkpoint
+    kept), with each row's optimizer step."""
+    from kerascnn.training.callbacks import HistoryWriter
+
+    class StepHistory(HistoryWriter):
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, {**(logs or {}), "step": int(self.model.optimizer.iterations)})
+
+    return StepHistory(path, HistoryWriter.read(path, done))
+
+
+def _fit(trainer, data, cfg: FastStyleConfig, folder: Path, done: int, progress: bool) -> List[Dict[str, float]]:
+    """Train from the optimizer's step to `cfg.steps` with Keras's `fit`: an "epoch" is
+    `checkpoint_every` steps, after each one the harness's Checkpoints writes the weights and Adam's
+    state atomically (backup/epoch-NNNN.weights.h5, the newest kept) and HistoryWriter the losses.
+    Returns the history rows: step and the mean losses of each checkpoint interval."""
+    import math
+
+    from kerascnn.training.callbacks import Checkpoints
+
+    StopAt = _trainer_class()[1]
+    history = _history_writer(folder / "history.csv", done)
+    remaining = cfg.steps - int(trainer.optimizer.iterations)
+    if remaining > 0:
+        # No best model (monitor=None): the losses on training crops select nothing. budget=0: every
+        # interval is written, so an interruption loses at most `checkpoint_every` steps.
+        checkpoints = Checkpoints(folder / "backup", folder / "best.keras", monitor=None, budget=0)
+        trainer.fit(data, epochs=done + math.ceil(remaining / cfg.checkpoint_every), initial_epoch=done,
+                    steps_per_epoch=cfg.checkpoint_every, callbacks=[StopAt(cfg.steps), history, checkpoints],
+                    verbose=1 if progress else 0, shuffle=False)
+    return [{"step": int(float(r["step"])), **{k: float(r[k]) for k in LOSSES}} for r in history.rows]
+
+
+def _restore(trainer, latest: Path, folder: Path) -> None:
+    from kerascnn.training.callbacks import restore_backup
+
+    try:
+        restore_backup(trainer, latest)
+    except (ValueError, KeyError) as e:  # a checkpoint of another network, or of an older kerascnn
+        log.debug("restoring %s: %s", latest, e)
+        raise UserError(f"{latest} does not fit this run's network (written by an older kerascnn?); delete "
+                        f"{folder} to start afresh.") from None
 
 
 def train(styles: Sequence[Union[str, os.PathLike]], content_dir: Union[str, os.PathLike], out: os.PathLike, *,
@@ -293,7 +369,8 @@ def train(styles: Sequence[Union[str, os.PathLike]], content_dir: Union[str, os.
     as `out` (.keras) with `out`.json beside it (settings, styles, losses, time).
 
     Checkpoints go to OUT.run/backup/ every `checkpoint_every` steps; run the same command again
-    after an interruption and it resumes from the newest one (the settings must be the same).
+    after an interruption and it resumes from the newest one (the settings must be the same), with
+    the photos' stream where it stopped: the same network as an uninterrupted run.
     `network` reuses a built loss network (tests). Returns the JSON record.
     """
     import keras
@@ -301,7 +378,6 @@ def train(styles: Sequence[Union[str, os.PathLike]], content_dir: Union[str, os.
     from kerascnn.data.imageio import load_image
     from kerascnn.runtime.jobs import atomic_save, atomic_write_text
     from kerascnn.models.networks import network as build_network
-    from kerascnn.training.callbacks import restore_backup
 
     out = Path(out)
     names = _check_inputs(styles, out)
@@ -314,19 +390,18 @@ def train(styles: Sequence[Union[str, os.PathLike]], content_dir: Union[str, os.
 
     keras.utils.set_random_seed(cfg.seed)
     net = _build(names, cfg)
-    net.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))  # compiled: save_weights keeps Adam's state
-    start_step, history = 0, []
-    if latest is not None:
-        restore_backup(net, latest)
-        start_step = min(cfg.steps, done_rounds * cfg.checkpoint_every)
-        log.info("stylize train: resuming from %s (step %d of %d)", latest, start_step, cfg.steps)
-        if (folder / "history.json").is_file():  # the interrupted run's losses, up to its checkpoint
-            history = [h for h in json.loads((folder / "history.json").read_text()) if h["step"] <= start_step]
     lossnet = network if network is not None else build_network(cfg.model, cfg.weights, seed=cfg.seed)
     loss_fn = PerceptualLoss(lossnet, cfg, [load_image(s, size=cfg.style_size) for s in styles])
+    StyleTrainer = _trainer_class()[0]
+    trainer = StyleTrainer(net, loss_fn)
+    trainer.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), jit_compile=False)
+    if latest is not None:
+        _restore(trainer, latest, folder)
+        log.info("stylize train: resuming from %s (step %d of %d)", latest, int(trainer.optimizer.iterations),
+                 cfg.steps)
+    start_step = min(cfg.steps, int(trainer.optimizer.iterations))
     t0 = time.perf_counter()
-    history = _loop(net, loss_fn, iter(photo_dataset(files, cfg, len(names), start_step)), cfg, folder,
-                    start_step, history, progress)
+    history = _fit(trainer, photo_dataset(files, cfg, len(names), start_step), cfg, folder, done_rounds, progress)
     seconds = time.perf_counter() - t0
     final = _build(names, cfg)  # the saved network: a clean copy (no optimizer), loadable with safe mode on
     final.set_weights(net.get_weights())

@@ -149,3 +149,60 @@ def test_dream_zoom_is_also_spelled_as_two_words():
     r = CliRunner().invoke(main, ["dream", "zoom", "--help"])
     assert r.exit_code == 0, r.output
     assert "--frames" in r.output and "dream-zoom" in r.output
+
+
+# TensorFlow's C++ start-up chatter (each printed twice by a plain `import tensorflow`).
+_TF_CHATTER = ("absl::InitializeLog", "oneDNN", "cuda drivers", "cpu_feature_guard")
+
+
+def _run_cli(*args, env=None):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"} if env is None else env
+    return subprocess.run([sys.executable, "-m", "kerascnn", *args], capture_output=True, text=True,
+                          timeout=300, env=env)
+
+
+def test_a_usage_error_is_one_line_without_tensorflow_chatter():
+    proc = _run_cli("fit", "--model", "nosuchnet")
+    output = proc.stderr + proc.stdout
+    assert proc.returncode == 2, output
+    assert "Unknown model 'nosuchnet'" in output
+    assert not [line for line in output.splitlines() if any(c in line for c in _TF_CHATTER)], output
+    assert len([line for line in output.splitlines() if line.strip()]) == 1, output
+
+
+def test_debug_keeps_tensorflow_start_up_lines():
+    proc = _run_cli("--debug", "fit", "--model", "nosuchnet")
+    output = proc.stderr + proc.stdout
+    assert "nosuchnet" in output
+    assert any(c in output for c in _TF_CHATTER), output
+
+
+def test_every_command_is_in_the_lazy_table():
+    import importlib
+
+    import kerascnn.cli as cli
+
+    for module in set(cli._COMMAND_MODULES.values()):
+        importlib.import_module(f"kerascnn.cli.{module}")
+    assert sorted(cli.main.commands) == sorted(cli._COMMAND_MODULES)
+
+
+def test_native_stderr_hidden_keeps_python_lines():
+    import subprocess
+    import sys
+
+    code = ("import logging, os, sys\n"
+            "from kerascnn.cli.quiet import native_stderr_hidden\n"
+            "logging.basicConfig(format='%(message)s')\n"
+            "with native_stderr_hidden():\n"
+            "    os.write(2, b'from C\\n')\n"
+            "    print('from Python', file=sys.stderr)\n"
+            "    logging.warning('a log line')\n"
+            "os.write(2, b'after\\n')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == ["from Python", "a log line", "after"]

@@ -122,6 +122,51 @@ def test_an_interrupted_run_resumes_and_settings_must_match(files, tmp_path):
                  **{**TRAIN, "style_weight": 3.0})
 
 
+@pytest.mark.parametrize("cache_limit", [fs.CACHE_LIMIT, 2])  # photos kept in memory / read at each pass
+def test_the_photo_stream_resumed_at_a_step_is_the_rest_of_the_unbroken_stream(files, monkeypatch, cache_limit):
+    monkeypatch.setattr(fs, "CACHE_LIMIT", cache_limit)
+    cfg = fs.resolve({**TRAIN, "steps": 10}, check_model=False).config
+    paths = fs.photo_files(files["photos"])
+    whole = [(p.numpy(), s.numpy()) for p, s in fs.photo_dataset(paths, cfg, 2).take(9)]  # 18 crops of 5 photos
+    later = [(p.numpy(), s.numpy()) for p, s in fs.photo_dataset(paths, cfg, 2, start_step=6).take(3)]
+    for (a, i), (b, j) in zip(whole[6:], later):
+        np.testing.assert_array_equal(b, a)
+        np.testing.assert_array_equal(j, i)
+    assert not np.array_equal(whole[0][0], later[0][0])
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_run_killed_between_checkpoints_resumes_to_the_network_of_an_unbroken_run(files, tmp_path, monkeypatch):
+    from kerascnn.models.loading import load_model
+
+    kw = dict(network=files["model"], progress=False, steps=30, **TRAIN)
+    whole = fs.train(files["styles"], files["photos"], tmp_path / "whole.keras", **kw)
+    stop_at = fs._trainer_class()[1]  # the callback that sees every step
+    original = stop_at.on_train_batch_end
+
+    def killed_at_25(self, batch, logs=None):
+        if int(self.model.optimizer.iterations) == 25:  # 5 steps after the checkpoint of step 20
+            raise Killed
+        original(self, batch, logs)
+
+    out = tmp_path / "broken.keras"
+    with monkeypatch.context() as m:
+        m.setattr(stop_at, "on_train_batch_end", killed_at_25)
+        with pytest.raises(Killed):
+            fs.train(files["styles"], files["photos"], out, **kw)
+    assert not out.exists() and [p.name for p in (fs.run_dir(out) / "backup").iterdir()] == ["epoch-0002.weights.h5"]
+    resumed = fs.train(files["styles"], files["photos"], out, **kw)
+    assert resumed["resumed_at_step"] == 20
+    assert [h["step"] for h in resumed["history"]] == [h["step"] for h in whole["history"]] == [10, 20, 30]
+    for a, b in zip(whole["history"], resumed["history"]):  # the same losses: the same photos and crops
+        assert a == pytest.approx(b, rel=1e-5)
+    for a, b in zip(load_model(tmp_path / "whole.keras").get_weights(), load_model(out).get_weights()):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
 def test_bad_inputs_fail_clearly(files, tmp_path):
     with pytest.raises(SettingError, match="no images"):
         fs.train(files["styles"], tmp_path, tmp_path / "x.keras", network=files["model"], **TRAIN)

@@ -1,8 +1,9 @@
 """The `kerascnn` command line: each command parses its flags, then calls one library function.
 
 One module per command family (train.py: fit, finetune; infer.py: evaluate, predict; zoo.py:
-models, summary), sharing the option decorators of options.py. TensorFlow is imported inside the
-commands so that `kerascnn --help` answers at once.
+models, summary), sharing the option decorators of options.py; a command's module is imported when
+the command is looked up. TensorFlow is imported inside the commands so that `kerascnn --help`
+answers at once, and its C++ start-up lines are hidden unless `--debug` (quiet.py).
 
 Exit codes: 2 for a usage error, i.e. a bad flag or a bad value of one (click's own checks, and the
 library's `SettingError`s: unknown model, data, weights or layer names, builder arguments, ranges,
@@ -11,7 +12,9 @@ cannot happen offline, an unreadable file); one line each, no traceback unless `
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib
 import os
 import sys
 from typing import Optional
@@ -19,6 +22,7 @@ from typing import Optional
 import click
 
 from kerascnn import __version__
+from kerascnn.cli.quiet import native_stderr_hidden
 from kerascnn.errors import SettingError, UserError
 
 
@@ -27,20 +31,32 @@ def _quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with file descriptor 2 closed: its C++ start-up lines are written before
-    absl reads TF_CPP_MIN_LOG_LEVEL, so only a redirect hides them (--debug keeps them)."""
-    if "tensorflow" in sys.modules:
+def _debug(ctx: Optional[click.Context] = None) -> bool:
+    """Whether --debug was given; known once the group's options are parsed (before its callback)."""
+    ctx = ctx or click.get_current_context(silent=True)
+    if ctx is None:
+        return False
+    root = ctx.find_root()
+    return bool(root.meta.get("kerascnn.debug") or root.params.get("debug"))
+
+
+@contextlib.contextmanager
+def _tensorflow_start_up_hidden():
+    """Around whatever may import TensorFlow first (a preflight, a command's module, the command):
+    TF_CPP_MIN_LOG_LEVEL alone does not hide absl's pre-init lines, so descriptor 2 is pointed away
+    until TensorFlow is loaded (Python's own messages still show). --debug keeps everything."""
+    if _debug() or "tensorflow" in sys.modules:
+        yield
         return
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
+    _quiet_tensorflow()
+    with native_stderr_hidden():
+        yield
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow, its C++ start-up lines hidden (--debug keeps them)."""
+    with _tensorflow_start_up_hidden():
         import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
     import absl.logging
 
     # TFDS and TF report through absl's Python logger (e.g. "Variant folder ... has no
@@ -60,8 +76,9 @@ def needs_tensorflow(fn=None, *, preflight=None):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         if preflight is not None:
-            preflight(**kwargs)
-        if not click.get_current_context().meta.get("kerascnn.debug"):
+            with _tensorflow_start_up_hidden():  # a preflight may import TensorFlow (kerascnn.models)
+                preflight(**kwargs)
+        if not _debug():
             _import_tensorflow_quietly()
         return fn(*args, **kwargs)
 
@@ -77,9 +94,39 @@ def flag_for(ctx: click.Context, param: Optional[str]) -> Optional[str]:
     return hints.get(param) or param_hint(param)
 
 
+# The module that defines each command. A command's module is imported when that command is looked
+# up (all of them for `kerascnn --help`), i.e. after --debug is parsed: so `kerascnn fit` never loads
+# the other commands' modules, and one that needs TensorFlow to build its flags (dream: its app reads
+# kerascnn.models) can load it quietly. tests/test_cli.py checks this table against the commands.
+_COMMAND_MODULES = {
+    "fit": "train", "finetune": "train", "lr-find": "train",
+    "evaluate": "infer", "predict": "infer", "export": "infer",
+    "dream": "dream", "dream-zoom": "dream",
+    "stylize": "stylize", "stylize-train": "stylize", "stylize-apply": "stylize",
+    "visualize": "visualize", "report": "visualize",
+    "models": "zoo", "summary": "zoo", "recipes": "zoo",
+    "audit": "data",
+}
+
+
+def _load_commands(*modules: str) -> None:
+    with _tensorflow_start_up_hidden():  # dream's flags come from its app, which loads TensorFlow
+        for module in modules:
+            importlib.import_module(f"kerascnn.cli.{module}")
+
+
 class _Group(click.Group):
     """Library errors as one line: SettingError as a usage error (exit 2, naming the flag), other
-    UserErrors as failures (exit 1); --debug shows the traceback instead."""
+    UserErrors as failures (exit 1); --debug shows the traceback instead. Commands load on demand."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str):
+        if cmd_name in _COMMAND_MODULES:
+            _load_commands(_COMMAND_MODULES[cmd_name])
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context):
+        _load_commands(*sorted(set(_COMMAND_MODULES.values())))
+        return super().list_commands(ctx)
 
     # Two-word commands of the issues' spelling, e.g. `kerascnn dream zoom IMAGE` for `dream-zoom`
     # (unless a file of that name is meant, `kerascnn dream zoom -o out.jpg` on a file named "zoom").
@@ -155,8 +202,3 @@ def resolve_flags(resolve, opts, config_file, print_config: bool, hints=None):
         print_settings(resolved)
         return None
     return resolved
-
-
-# Commands register by explicit import (no scanning); each module adds its commands to `main`.
-from kerascnn.cli import dream, infer, stylize, train, visualize, zoo  # noqa: E402,F401
-from kerascnn.cli import data  # noqa: E402,F401  (kerascnn audit)
