@@ -53,9 +53,10 @@ class FastStyleConfig:
     weights: Optional[str] = setting("imagenet", "none | imagenet | a .weights.h5 / .keras file.")
     content_layers: Optional[str] = setting(None, "Content layers with weights; unset: the model's content layers.")
     style_layers: Optional[str] = setting(None, "Style layers with weights; unset: the model's style layers.")
-    content_weight: float = setting(1.0, "Weight of the content loss (relative squared feature error).", lo=0.0)
-    style_weight: float = setting(10.0, "Weight of the style loss (relative squared Gram error).", lo=0.0)
-    tv_weight: float = setting(1.0, "Weight of the total-variation loss.", lo=0.0)
+    content_weight: float = setting(Weights.content, "Weight of the content loss (relative squared feature error).",
+                                    lo=0.0)
+    style_weight: float = setting(Weights.style, "Weight of the style loss (relative squared Gram error).", lo=0.0)
+    tv_weight: float = setting(Weights.tv, "Weight of the total-variation loss.", lo=0.0)
     image_size: int = setting(256, "Side of the square training crops of the photos.", lo=32)
     style_size: int = setting(256, "Longest side the style images are seen at (larger: bigger strokes).", lo=32)
     batch_size: int = setting(4, "Photos per step (the styles take turns within a batch).", lo=1)

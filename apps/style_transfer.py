@@ -66,9 +66,10 @@ class StylizeConfig:
                                                   "content layers (`kerascnn models`).")
     style_layers: Optional[str] = setting(None, "Style layers with weights, block1_conv1:1,block2_conv1:1; unset: "
                                                 "the model's style layers.")
-    content_weight: float = setting(1.0, "Weight of the content loss (relative squared feature error).", lo=0.0)
-    style_weight: float = setting(10.0, "Weight of the style loss (relative squared Gram error).", lo=0.0)
-    tv_weight: float = setting(1.0, "Weight of the total-variation loss (smoothness).", lo=0.0)
+    content_weight: float = setting(Weights.content, "Weight of the content loss (relative squared feature error).",
+                                    lo=0.0)
+    style_weight: float = setting(Weights.style, "Weight of the style loss (relative squared Gram error).", lo=0.0)
+    tv_weight: float = setting(Weights.tv, "Weight of the total-variation loss (smoothness).", lo=0.0)
     optimizer: str = setting("lbfgs", "lbfgs (SciPy's L-BFGS-B, the paper's) or adam.", choices=("lbfgs", "adam"))
     learning_rate: float = setting(4.0, "Adam's step size, in pixels (0-255).", lo=0.0, lo_open=True)
     init: str = setting("content", "Start from the photo, the style image or noise.",
@@ -248,7 +249,7 @@ def build_objective(cfg: StylizeConfig, model=None):
     names, built in `cfg.precision`)."""
     from kerascnn.models.features import parse_layer_weights
     from kerascnn.models.networks import network
-    from kerascnn.synthesis.stylization import StyleObjective, Weights
+    from kerascnn.synthesis.stylization import StyleObjective
 
     if model is None:
         from kerascnn.training.distribute import precision_scope

@@ -50,6 +50,7 @@ class AugmentConfig:
         return bool(self.hflip or self.vflip or self.crop or self.translate or self.pca_jitter)
 
 
+CACHE_MODES = ("auto", "memory", "none")
 DATA_SPECS_HELP = ("digits (embedded) | mnist | fashion_mnist | cifar10 | cifar100 | tfds:NAME[:SPLIT] | "
                    "idx:DIR | a folder of class sub-folders")
 
@@ -64,7 +65,7 @@ class DataConfig:
                                     "split.", lo=0.0, hi=0.9)
     seed: int = setting(1337, "Seeds the split and the shuffles, so runs are repeatable.")
     cache: str = setting("auto", "Decoded images in memory: auto (when the split fits), memory, none.",
-                         choices=("auto", "memory", "none"))
+                         choices=CACHE_MODES)
     max_decoded_bytes: int = setting(2 << 30, "The auto cache's limit in bytes.", lo=0)
 
 
@@ -77,6 +78,12 @@ PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 FREEZE = ("none", "backbone")
 CLASS_WEIGHTS = ("none", "balanced")
 STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
+FEATURE_CACHE = ("auto", "off")
+
+
+def _per_optimizer(defaults: Dict[str, float]) -> str:
+    """{"sgd": 0.01, "adam": 1e-3, ...} -> "sgd 0.01, adam 0.001, ..." (for help texts)."""
+    return ", ".join(f"{name} {value:g}" for name, value in defaults.items())
 
 
 @dataclass(frozen=True)
@@ -98,16 +105,18 @@ class TrainConfig:
     batch_size: int = setting(128, "Global batch size (over all devices).", lo=1, recipe=True)
     optimizer: str = setting("adam", "sgd (momentum, Nesterov) | adam | adamw | rmsprop.", choices=OPTIMIZERS,
                              recipe=True)
-    lr: Optional[float] = setting(None, "Peak learning rate; unset: the optimizer's (sgd 0.01, others 1e-3).",
-                                  lo=0.0, lo_open=True, recipe=True)
+    lr: Optional[float] = setting(None, f"Peak learning rate; unset: the optimizer's "
+                                        f"({_per_optimizer(OPTIMIZER_DEFAULT_LR)}).", lo=0.0, lo_open=True,
+                                  recipe=True)
     momentum: float = setting(0.9, "SGD momentum (Nesterov).", lo=0.0, hi=0.999, recipe=True)
     rho: float = setting(0.9, "RMSProp's decay of the squared-gradient average.", lo=0.0, hi=0.999, recipe=True)
     epsilon: Optional[float] = setting(None, "The optimizer's epsilon (Adam, RMSProp); unset: Keras's 1e-7. "
                                              "Inception v3: 1.0.", lo=0.0, lo_open=True, recipe=True)
     clip_norm: Optional[float] = setting(None, "Clip the gradients' global norm to this; unset: no clipping.",
                                          lo=0.0, lo_open=True, recipe=True)
-    weight_decay: Optional[float] = setting(None, "Decoupled weight decay (AlexNet/VGG: 5e-4); 0: none; unset: "
-                                                  "adamw 1e-4, others none.", lo=0.0, recipe=True)
+    weight_decay: Optional[float] = setting(None, f"Decoupled weight decay (AlexNet/VGG: 5e-4); 0: none; unset: "
+                                                  f"{_per_optimizer(OPTIMIZER_DEFAULT_WEIGHT_DECAY)}, others none.",
+                                            lo=0.0, recipe=True)
     schedule: str = setting("cosine", "Learning-rate schedule: step = /10 every step_epochs; multistep = /10 at "
                                       "the milestones; exponential = x decay_rate every decay_epochs; plateau = "
                                       "/10 when val loss stalls; cosine.", choices=SCHEDULES, recipe=True)
@@ -147,7 +156,7 @@ class TrainConfig:
                                         "scikit-learn's rule, for imbalanced data.", choices=CLASS_WEIGHTS)
     feature_cache: str = setting("auto", "Phase 1 (or --freeze backbone) without pixel augmentation: auto computes "
                                          "the frozen backbone's features once and trains the head on them; off "
-                                         "runs the backbone every epoch.", choices=("auto", "off"))
+                                         "runs the backbone every epoch.", choices=FEATURE_CACHE)
     aux_weight: float = setting(0.3, "Loss weight of auxiliary classifiers (GoogLeNet, Inception v3 with "
                                      "aux_logits=true).", lo=0.0, recipe=True)
     plateau_patience: int = setting(5, "Plateau schedule: epochs without val-loss progress before LR / 10.",
@@ -182,6 +191,10 @@ class TrainConfig:
 
 
 EVAL_SPLITS = ("train", "val", "test", "all")
+# Test-time augmentation (kerascnn/inference/tta.py cuts the views) and export formats
+# (kerascnn/inference/export.py): declared here, the bottom layer, for the settings and the CLI.
+TTA_MODES = ("none", "flip", "10crop", "multiscale")
+EXPORT_FORMATS = ("savedmodel", "tflite", "tflite-int8", "onnx")
 
 
 @dataclass(frozen=True)
@@ -199,7 +212,7 @@ class EvaluateConfig:
     ignore_class_names: bool = setting(False, "Score even when the data's class names differ from the model's.")
     tta: str = setting("none", "Test-time augmentation, averaging each image's views: none | flip | 10crop (corners "
                                "and centre at the training scale, and mirrors: AlexNet) | multiscale (centre crops "
-                               "at 3 scales, and mirrors).", choices=("none", "flip", "10crop", "multiscale"))
+                               "at 3 scales, and mirrors).", choices=TTA_MODES)
     ensemble: Tuple[str, ...] = setting((), "More .keras models whose probabilities are averaged with the model's; "
                                             "each member's scores are reported too.")
     out: Optional[str] = setting(None, "Confusion-matrix PNG; unset: confusion.png beside the model.")

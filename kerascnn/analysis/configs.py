@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from kerascnn.analysis.visualize import NORMALIZE
 from kerascnn.config import setting
 
 MODEL_HELP = "A registry name (see `kerascnn models`) or a .keras file."
@@ -24,7 +25,7 @@ class FiltersConfig:
     weights: Optional[str] = setting(None, WEIGHTS_HELP)
     layer: Optional[str] = setting(None, "The conv layer; unset: the first one.")
     normalize: str = setting("kernel", "Scale each kernel to its own largest |weight| (kernel) or all of them to "
-                                       "the layer's (global); zero is mid-grey.", choices=("kernel", "global"))
+                                       "the layer's (global); zero is mid-grey.", choices=NORMALIZE)
     max_filters: int = setting(96, "Show at most this many filters.", lo=1)
     out: Optional[str] = setting(None, OUT_HELP)
 

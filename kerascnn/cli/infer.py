@@ -5,7 +5,7 @@ import click
 
 from kerascnn.cli import main, needs_tensorflow, print_settings
 from kerascnn.cli.options import config_options, given, settings_options
-from kerascnn.config import EvaluateConfig, PredictConfig
+from kerascnn.config import EXPORT_FORMATS, EvaluateConfig, PredictConfig
 
 
 def _settings(ctx: click.Context, cls, model: str, config_file, print_config: bool, opts):
@@ -92,7 +92,7 @@ def predict(ctx, model, paths, fmt, config_file, print_config, **opts):
 
 @main.command("export")
 @click.argument("model", type=click.Path(dir_okay=False), metavar="MODEL.keras")
-@click.option("--format", "fmt", type=click.Choice(["savedmodel", "tflite", "tflite-int8", "onnx"]),
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS),
               default="savedmodel", show_default=True)
 @click.option("--calibration-data", default=None, metavar="SPEC",
               help="Images (a --data spec) that calibrate int8 and measure the accuracy of the export against "

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from kerascnn.config import AugmentConfig, DataConfig
+from kerascnn.config import CACHE_MODES, AugmentConfig, DataConfig
 from kerascnn.data import pipeline
 from kerascnn.data.augment import augment_dataset, check_augment, has_geometry, pca_stats
 from kerascnn.data.folders import collect_files, file_split, inspect_files, summarize_skipped
@@ -26,7 +26,6 @@ from kerascnn.errors import DataError
 log = logging.getLogger("kerascnn.data")
 
 SPLITS = ("train", "val", "test", "eval", "all")
-CACHE_MODES = ("auto", "memory", "none")
 
 
 @dataclass

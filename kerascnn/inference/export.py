@@ -22,10 +22,11 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
+from kerascnn.config import EXPORT_FORMATS
 from kerascnn.errors import SettingError, UserError
 from kerascnn.runtime.jobs import atomic_path, atomic_write_text
 
-FORMATS = ("savedmodel", "tflite", "tflite-int8", "onnx")
+FORMATS = EXPORT_FORMATS  # savedmodel, tflite, tflite-int8, onnx
 FLOAT_TOLERANCE = 1e-4
 CHECK_IMAGES = 64  # images the float check compares (random ones without calibration data)
 CALIBRATION_IMAGES = 200  # at most this many calibrate int8 and measure its accuracy

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import List, Sequence, Tuple
 
-TTA_MODES = ("none", "flip", "10crop", "multiscale")
+from kerascnn.config import TTA_MODES
 CROP_FRACTION = 224 / 256  # the training crop of AlexNet / VGG: 224 of 256
 SCALES = (1.0, 256 / 224, 1.3)  # multiscale: image sides relative to the input
 

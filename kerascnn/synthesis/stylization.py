@@ -38,11 +38,12 @@ PROBE_SIDE = 256  # the strides of the tapped layers are read on an image of thi
 
 @dataclass(frozen=True)
 class Weights:
-    """The three loss weights."""
+    """The three loss weights; the defaults are `kerascnn stylize`'s and `stylize train`'s (their
+    settings read them from here)."""
 
     content: float = 1.0
-    style: float = 1.0
-    tv: float = 0.0
+    style: float = 10.0
+    tv: float = 1.0
 
 
 @dataclass

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import List
 
-from kerascnn.config import OPTIMIZER_DEFAULT_LR, TrainConfig, override
+from kerascnn.config import TrainConfig, override
 from kerascnn.errors import SettingError
 
 # Keras loads in `prepare` only: the settings are checked (`check`) before TensorFlow is imported.
@@ -54,8 +54,9 @@ def phase_config(cfg: TrainConfig, phase: Phase) -> TrainConfig:
     """`cfg` as the phase's optimizer and schedule see it: its own epochs, phase 2's rate."""
     if phase.trains != "unfrozen":
         return override(cfg, epochs=phase.epochs)
-    lr = cfg.lr if cfg.lr is not None else OPTIMIZER_DEFAULT_LR[cfg.optimizer]
-    return override(cfg, epochs=phase.epochs, lr=cfg.finetune_lr or lr / 10)
+    from kerascnn.training.optim import learning_rate
+
+    return override(cfg, epochs=phase.epochs, lr=cfg.finetune_lr or learning_rate(cfg) / 10)
 
 
 def prepare(model, cfg: TrainConfig, phase: Phase, steps_per_epoch: int):
