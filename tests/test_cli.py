@@ -191,6 +191,49 @@ def test_every_command_is_in_the_lazy_table():
     assert sorted(cli.main.commands) == sorted(cli._COMMAND_MODULES)
 
 
+def _damaged_jpegs(folder):
+    """A good JPEG, one cut short (skipped), one cut short but closed with an end marker (libjpeg
+    decodes it, writing "Corrupt JPEG data" to fd 2) and one whose EXIF block points past the file
+    (Pillow warns "Truncated File Read")."""
+    import io
+
+    from PIL import Image
+
+    pixels = np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "JPEG", quality=90)
+    data = buf.getvalue()
+    (folder / "good.jpg").write_bytes(data)
+    (folder / "cut.jpg").write_bytes(data[: len(data) * 2 // 3])
+    (folder / "cut_closed.jpg").write_bytes(data[: len(data) // 2] + b"\xff\xd9")
+    exif = Image.Exif()
+    exif[0x010E] = "x" * 200  # a description long enough to be stored at an offset
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "JPEG", exif=exif.tobytes())
+    broken = bytearray(buf.getvalue())
+    entry = broken.find(b"\x01\x0e\x00\x02", broken.find(b"Exif\x00\x00"))  # big-endian IFD entry
+    broken[entry + 8: entry + 12] = (0xFFF0).to_bytes(4, "big")  # its value "at" 64 KB: past the end
+    (folder / "bad_exif.jpg").write_bytes(bytes(broken))
+
+
+def test_predict_on_damaged_images_prints_one_summary_and_no_decoder_messages(tmp_path):
+    import kerascnn
+
+    kerascnn.create_model("lenet5", num_classes=10).save(tmp_path / "m.keras")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _damaged_jpegs(photos)
+    proc = _run_cli("predict", str(tmp_path / "m.keras"), str(photos))
+    output = proc.stderr + proc.stdout
+    assert proc.returncode == 0, output
+    assert [line.split(":")[0] for line in proc.stdout.splitlines()] == \
+        [str(photos / n) for n in ("bad_exif.jpg", "cut_closed.jpg", "good.jpg")]
+    assert proc.stderr.strip() == "Skipped 1 of 4 files that are not usable images: cut.jpg (truncated or corrupt)"
+
+    debug = _run_cli("--debug", "predict", str(tmp_path / "m.keras"), str(photos))
+    assert "Corrupt JPEG data" in debug.stderr and "UserWarning" in debug.stderr  # what the quiet mode hides
+
+
 def test_native_stderr_hidden_keeps_python_lines():
     import subprocess
     import sys

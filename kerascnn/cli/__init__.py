@@ -22,7 +22,7 @@ from typing import Optional
 import click
 
 from kerascnn import __version__
-from kerascnn.cli.quiet import native_stderr_hidden
+from kerascnn.cli.quiet import decoder_messages_hidden, native_stderr_hidden
 from kerascnn.errors import SettingError, UserError
 
 
@@ -62,6 +62,17 @@ def _import_tensorflow_quietly() -> None:
     # TFDS and TF report through absl's Python logger (e.g. "Variant folder ... has no
     # dataset_info.json"); kerascnn's own warnings go through `logging` and stay visible.
     absl.logging.set_verbosity(absl.logging.ERROR)
+
+
+@contextlib.contextmanager
+def decoding_quietly():
+    """Around reading user images: libjpeg's and Pillow's messages about damaged files hidden
+    (the command summarises the skipped files itself), unless --debug."""
+    if _debug():
+        yield
+        return
+    with decoder_messages_hidden():
+        yield
 
 
 def needs_tensorflow(fn=None, *, preflight=None):

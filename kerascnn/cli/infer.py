@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from kerascnn.cli import main, needs_tensorflow, print_settings
+from kerascnn.cli import decoding_quietly, main, needs_tensorflow, print_settings
 from kerascnn.cli.options import config_options, given, settings_options
 from kerascnn.config import EXPORT_FORMATS, EvaluateConfig, PredictConfig
 
@@ -79,15 +79,14 @@ def predict(ctx, model, paths, fmt, config_file, print_config, **opts):
     cfg = _settings(ctx, PredictConfig, model, config_file, print_config, opts)
     if cfg is None:
         return
-    preds, skipped = run_predict(cfg.model, paths, top_k=cfg.top_k, batch_size=cfg.batch_size)
+    with decoding_quietly():  # the library logs one summary of the skipped files
+        preds, _ = run_predict(cfg.model, paths, top_k=cfg.top_k, batch_size=cfg.batch_size)
     if fmt == "json":
         click.echo(json.dumps([{"file": p.file, "top": [{"class": c, "probability": round(q, 6)} for c, q in p.top]}
                                for p in preds], indent=1, ensure_ascii=False))
     else:
         for p in preds:
             click.echo(f"{p.file}: " + ", ".join(f"{c} {q:.1%}" for c, q in p.top))
-    if skipped:
-        click.echo(f"skipped {len(skipped)} file(s): " + "; ".join(f"{f} ({why})" for f, why in skipped[:5]), err=True)
 
 
 @main.command("export")

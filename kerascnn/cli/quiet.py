@@ -13,6 +13,7 @@ import io
 import logging
 import os
 import sys
+import warnings
 from typing import Iterator, List, Tuple
 
 
@@ -58,3 +59,13 @@ def native_stderr_hidden() -> Iterator[None]:
             kept.close()
         os.dup2(saved, 2)
         os.close(saved)
+
+
+@contextlib.contextmanager
+def decoder_messages_hidden() -> Iterator[None]:
+    """Reading damaged images: libjpeg's "Corrupt JPEG data" lines and Pillow's UserWarnings (e.g.
+    "Truncated File Read" on a broken EXIF block) hidden; the skipped files are summarised anyway."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+        with native_stderr_hidden():
+            yield
