@@ -23,8 +23,7 @@ from typing import Dict, NamedTuple, Optional, Tuple, Union
 import keras
 
 from kerascnn.models.layers import LocalResponseNormalization
-from kerascnn.models.common import (check_common_args, classifier, load_weights, model_input,
-                                    pool_features, resolve_input_shape)
+from kerascnn.models.common import check_common_args, finish_model, model_input, resolve_input_shape
 from kerascnn.models.registry import register_model, register_variant
 
 
@@ -83,15 +82,16 @@ def _build(convs, *, default_input, min_input, input_shape, num_classes, include
     shape = resolve_input_shape(input_shape, default_input, min_input, name)
     inputs, x = model_input(shape, "scale")
     x = _conv_layers(x, convs, lrn)
-    if include_top:
+
+    def top(x):
         x = keras.layers.Flatten(name="flatten")(x)
         for i, units in enumerate(FC_UNITS, start=6):
             x = keras.layers.Dense(units, activation="relu", name=f"fc{i}")(x)
             x = keras.layers.Dropout(dropout, name=f"dropout{i}")(x)
-        x = classifier(x, num_classes, classifier_activation)
-    else:
-        x = pool_features(x, pooling)
-    return load_weights(keras.Model(inputs, x, name=name), weights, name)
+        return x
+
+    return finish_model(inputs, x, top=top, name=name, include_top=include_top, num_classes=num_classes,
+                        classifier_activation=classifier_activation, pooling=pooling, weights=weights)
 
 
 @register_model(default_input=(227, 227, 3), min_input=(67, 67, 3), paper="Krizhevsky et al. 2012",

@@ -14,7 +14,7 @@ import keras
 
 from kerascnn.errors import ModelError
 from kerascnn.models.layers import PositionBias
-from kerascnn.models.common import check_common_args, load_weights, model_input, pool_features, resolve_input_shape
+from kerascnn.models.common import check_common_args, finish_model, model_input, resolve_input_shape
 from kerascnn.models.registry import register_model
 
 HIDDEN_LAYERS = 12  # layer 1 is 5x5, layers 2-12 are 3x3
@@ -46,12 +46,12 @@ def alphago_policy(input_shape=None, num_classes=361, include_top=True, weights=
     for i in range(1, HIDDEN_LAYERS + 1):
         x = keras.layers.Conv2D(filters, 5 if i == 1 else 3, padding="same", activation="relu",
                                 name=f"conv{i}")(x)
-    if include_top:
+
+    def logits(x):
         x = keras.layers.Conv2D(1, 1, use_bias=False, name=f"conv{HIDDEN_LAYERS + 1}")(x)
         x = PositionBias(name="position_bias")(x)
         # The biased 19x19x1 map flattened is the 361 move logits; no Dense layer here.
-        x = keras.layers.Flatten(name="logits")(x)
-        x = keras.layers.Activation(classifier_activation or "linear", dtype="float32", name="predictions")(x)
-    else:
-        x = pool_features(x, pooling)
-    return load_weights(keras.Model(inputs, x, name=name), weights, name)
+        return keras.layers.Flatten(name="logits")(x)
+
+    return finish_model(inputs, x, logits=logits, name=name, include_top=include_top, num_classes=num_classes,
+                        classifier_activation=classifier_activation, pooling=pooling, weights=weights)

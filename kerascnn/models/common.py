@@ -1,6 +1,6 @@
 """Pieces every builder shares: the input (with in-model preprocessing), the head and weights.
 
-Builders call `model_input` first and `classifier_head` (or `pooled_features`) last, so that every
+Builders call `model_input` first and `finish_model` last, so that every
 model in the zoo takes raw pixels, names its layers the same way at both ends ("input",
 "preprocess", ..., "logits", "predictions") and keeps the final softmax in float32 under mixed
 precision.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from typing import Optional, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 import keras
 import numpy as np
@@ -56,6 +56,42 @@ def classifier(x, num_classes: int, classifier_activation: Optional[str]):
     """Dense "logits" then the activation "predictions", kept in float32 for mixed precision."""
     x = keras.layers.Dense(num_classes, name="logits")(x)
     return keras.layers.Activation(classifier_activation or "linear", dtype="float32", name="predictions")(x)
+
+
+def finish_model(inputs, x, *, name: str, include_top: bool, num_classes: int,
+                 classifier_activation: Optional[str], pooling: Optional[str], weights: Optional[str],
+                 top: Optional[Callable] = None, logits: Optional[Callable] = None,
+                 aux_outputs: Sequence = ()) -> keras.Model:
+    """The end every builder shares, after its feature layers `x`.
+
+    With the top: the family's own `top` layers (Flatten and the FC layers, or global pooling and
+    dropout), then "logits" (a Dense of `num_classes` unless the family's `logits` callable makes
+    them) and the "predictions" activation, kept in float32 for mixed precision. Without: the
+    feature map, or its global pooling (`pooling`). Then the model named `name` (with any auxiliary
+    outputs after the main one) and the `weights` file loaded into it.
+    """
+    if include_top:
+        x = top(x) if top is not None else x
+        if logits is None:
+            x = classifier(x, num_classes, classifier_activation)
+        else:
+            x = keras.layers.Activation(classifier_activation or "linear", dtype="float32",
+                                        name="predictions")(logits(x))
+    else:
+        x = pool_features(x, pooling)
+    outputs = [x, *aux_outputs] if aux_outputs else x
+    return load_weights(keras.Model(inputs, outputs, name=name), weights, name)
+
+
+def global_pool_top(dropout: Optional[float] = None) -> Callable:
+    """The top of the fully convolutional families (GoogLeNet, Inception, ResNet): global average
+    pooling, which keeps any input size valid, then dropout when given."""
+
+    def top(x):
+        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        return keras.layers.Dropout(dropout, name="dropout")(x) if dropout else x
+
+    return top
 
 
 def pool_features(x, pooling: Optional[str]):

@@ -21,8 +21,8 @@ import keras
 
 from kerascnn.errors import ModelError
 from kerascnn.models.layers import LocalResponseNormalization, conv_relu, inception_v1_module
-from kerascnn.models.common import (check_common_args, classifier, load_weights, model_input,
-                                    pool_features, resolve_input_shape)
+from kerascnn.models.common import (check_common_args, finish_model, global_pool_top, model_input,
+                                    resolve_input_shape)
 from kerascnn.models.registry import register_model
 
 # Table 1: module -> (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj); "pool" = max-pool 3x3/2.
@@ -112,12 +112,7 @@ def googlenet(input_shape=None, num_classes=1000, include_top=True, weights=None
         x = inception_v1_module(x, filters, f"inception_{stage}")
         if aux_logits and stage in AUX_AFTER:
             aux_outputs.append(auxiliary_head(x, num_classes, classifier_activation, AUX_AFTER[stage]))
-    if include_top:
-        # Table 1's 7x7/1 average pool is global at 224x224; global pooling keeps other sizes valid.
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = keras.layers.Dropout(dropout, name="dropout")(x)
-        x = classifier(x, num_classes, classifier_activation)
-    else:
-        x = pool_features(x, pooling)
-    outputs = [x, *aux_outputs] if aux_logits else x
-    return load_weights(keras.Model(inputs, outputs, name=name), weights, name)
+    # Table 1's 7x7/1 average pool is global at 224x224; global pooling keeps other sizes valid.
+    return finish_model(inputs, x, top=global_pool_top(dropout), aux_outputs=aux_outputs, name=name,
+                        include_top=include_top, num_classes=num_classes,
+                        classifier_activation=classifier_activation, pooling=pooling, weights=weights)

@@ -19,8 +19,8 @@ import keras
 
 from kerascnn.errors import ModelError
 from kerascnn.models.layers import conv_bn_act
-from kerascnn.models.common import (check_common_args, classifier, load_weights, model_input,
-                                    pool_features, resolve_input_shape)
+from kerascnn.models.common import (check_common_args, finish_model, global_pool_top, load_weights,
+                                    model_input, resolve_input_shape)
 from kerascnn.models.keras_apps import build_application
 from kerascnn.models.registry import register_model
 
@@ -136,13 +136,9 @@ def inception_v4(input_shape=None, num_classes=1000, include_top=True, weights=N
     for block, repeats, first in INCEPTION_V4_BLOCKS:
         for k in range(repeats):
             x = branched_block(x, block, _next_name(first, k))
-    if include_top:
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = keras.layers.Dropout(dropout, name="dropout")(x)
-        x = classifier(x, num_classes, classifier_activation)
-    else:
-        x = pool_features(x, pooling)
-    return load_weights(keras.Model(inputs, x, name=name), weights, name)
+    return finish_model(inputs, x, top=global_pool_top(dropout), name=name, include_top=include_top,
+                        num_classes=num_classes, classifier_activation=classifier_activation, pooling=pooling,
+                        weights=weights)
 
 
 def inception_v3_aux_head(x, num_classes: int, classifier_activation, name: str = "aux"):

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import keras
 
-from kerascnn.models.common import (check_common_args, classifier, load_weights, model_input,
-                                    pool_features, resolve_input_shape)
+from kerascnn.models.common import check_common_args, finish_model, model_input, resolve_input_shape
 from kerascnn.models.registry import register_model
 
 # (filters, kernel) of the convolution stages, then the widths of the fully connected layers.
@@ -37,11 +36,12 @@ def lenet5(input_shape=None, num_classes=10, include_top=True, weights=None, poo
     for i, (filters, kernel) in enumerate(LENET5_CONVS, start=1):
         x = keras.layers.Conv2D(filters, kernel, activation=activation, name=f"conv{i}")(x)
         x = pool(2, name=f"pool{i}")(x)
-    if include_top:
+
+    def top(x):
         x = keras.layers.Flatten(name="flatten")(x)
         for i, units in enumerate(LENET5_FCS, start=1):
             x = keras.layers.Dense(units, activation=activation, name=f"fc{i}")(x)
-        x = classifier(x, num_classes, classifier_activation)
-    else:
-        x = pool_features(x, pooling)
-    return load_weights(keras.Model(inputs, x, name=name), weights, name)
+        return x
+
+    return finish_model(inputs, x, top=top, name=name, include_top=include_top, num_classes=num_classes,
+                        classifier_activation=classifier_activation, pooling=pooling, weights=weights)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import keras
 
 from kerascnn.models.layers import basic_stack, conv_bn_act
-from kerascnn.models.common import (check_common_args, classifier, load_weights, model_input,
-                                    pool_features, resolve_input_shape)
+from kerascnn.models.common import (check_common_args, finish_model, global_pool_top, model_input,
+                                    resolve_input_shape)
 from kerascnn.models.keras_apps import resnet_layers
 from kerascnn.models.registry import register_model, register_variant
 
@@ -35,12 +35,9 @@ def _cifar_blocks(depth: int):
 
 
 def _head(inputs, x, *, include_top, num_classes, classifier_activation, pooling, weights, name):
-    if include_top:
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = classifier(x, num_classes, classifier_activation)
-    else:
-        x = pool_features(x, pooling)
-    return load_weights(keras.Model(inputs, x, name=name), weights, name)
+    return finish_model(inputs, x, top=global_pool_top(), name=name, include_top=include_top,
+                        num_classes=num_classes, classifier_activation=classifier_activation, pooling=pooling,
+                        weights=weights)
 
 
 @register_model("resnet18", default_input=(224, 224, 3), min_input=(32, 32, 3), paper="He et al. 2015",

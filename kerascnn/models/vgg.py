@@ -20,8 +20,7 @@ import keras
 
 from kerascnn.errors import ModelError
 from kerascnn.models.layers import LocalResponseNormalization
-from kerascnn.models.common import (check_common_args, classifier, load_weights, model_input,
-                                    pool_features, resolve_input_shape)
+from kerascnn.models.common import check_common_args, finish_model, model_input, resolve_input_shape
 from kerascnn.models.keras_apps import build_application
 from kerascnn.models.registry import register_model
 
@@ -115,15 +114,16 @@ def vgg(input_shape=None, num_classes=1000, include_top=True, weights=None, pool
     shape = resolve_input_shape(input_shape, (224, 224, 3), (32, 32, 3), name)
     inputs, x = model_input(shape, "caffe")
     x = vgg_features(x, VGG_CONFIGS[config], batch_norm)
-    if include_top:
+
+    def top(x):
         x = keras.layers.Flatten(name="flatten")(x)
         for i, units in enumerate(FC_UNITS, start=1):
             x = keras.layers.Dense(units, activation="relu", name=f"fc{i}")(x)
             x = keras.layers.Dropout(dropout, name=f"fc{i}_dropout")(x)
-        x = classifier(x, num_classes, classifier_activation)
-    else:
-        x = pool_features(x, pooling)
-    return load_weights(keras.Model(inputs, x, name=name), weights, name)
+        return x
+
+    return finish_model(inputs, x, top=top, name=name, include_top=include_top, num_classes=num_classes,
+                        classifier_activation=classifier_activation, pooling=pooling, weights=weights)
 
 
 for _name, _config in VGG_VARIANTS.items():
