@@ -47,7 +47,7 @@ FINETUNE_DEFAULTS = {"model": "mobilenet_v2", "weights": "imagenet", "head_dropo
 def resolve(settings: dict, *, config_file: Optional[os.PathLike] = None, source: str = "argument") -> Resolved:
     """The checked settings of a finetune run, each with its source (`kerascnn finetune --print-config`)."""
     from kerascnn.config import TrainConfig
-    from kerascnn.models.transfer import is_model_file
+    from kerascnn.models.refs import is_model_file
     from kerascnn.settings import layer_value
     from kerascnn.training.configure import resolve_train
 

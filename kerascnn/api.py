@@ -80,3 +80,6 @@ def fit(model: Union[str, TrainConfig, None] = None, *, config_file: Optional[os
         check_resume({**settings, "model": model}, config_file)
         return train(resume=resume, epochs=settings.get("epochs"), callbacks=callbacks, verbose=verbose)
     return train(resolve_fit(model, config_file=config_file, **settings), callbacks=callbacks, verbose=verbose)
+
+
+__all__ = ["check_resume", "fit", "resolve_fit", "train"]

@@ -352,3 +352,10 @@ def train_config_from_dict(d: dict) -> TrainConfig:
 
 def dumps(cfg: Any) -> str:
     return json.dumps(to_dict(cfg), indent=2, sort_keys=True)
+
+
+__all__ = ["AugmentConfig", "CACHE_MODES", "CLASS_WEIGHTS", "DATA_SPECS_HELP", "DataConfig", "EVAL_SPLITS",
+           "EXPORT_FORMATS", "EvaluateConfig", "FEATURE_CACHE", "FREEZE", "OPTIMIZERS",
+           "OPTIMIZER_DEFAULT_LR", "OPTIMIZER_DEFAULT_WEIGHT_DECAY", "PRECISIONS", "PredictConfig",
+           "SCHEDULES", "STRATEGIES", "TTA_MODES", "TrainConfig", "check", "dumps", "fields_of", "get",
+           "name_of", "override", "setting", "setting_names", "to_dict", "train_config_from_dict"]

@@ -39,3 +39,6 @@ class ModelError(UserError):
 class UnknownNameError(SettingError, ModelError, DataError):
     """An unknown model, data, weights or layer name: a SettingError that older `except ModelError`
     and `except DataError` handlers still catch."""
+
+
+__all__ = ["DataError", "ModelError", "SettingError", "UnknownNameError", "UserError"]

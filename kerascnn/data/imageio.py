@@ -270,3 +270,7 @@ def imagenet_class_index(name: str) -> int:
     close = difflib.get_close_matches(key, list(anyname), n=4, cutoff=0.6)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     raise UnknownNameError("class", f"Unknown ImageNet class {name!r}.{hint} Pass a class name or an index 0-999.")
+
+
+__all__ = ["JPEG_QUALITY", "NUM_IMAGENET_CLASSES", "SAVE_FORMATS", "decode_predictions", "imagenet_class_index",
+           "imagenet_class_name", "imagenet_classes", "load_image", "resize_longest", "save_image"]

@@ -278,3 +278,8 @@ def decoder(shape: Tuple[int, int, int], from_path: bool = True, branches: Tuple
 
     spec = [tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)]
     return tf.function(decode, input_signature=spec, autograph=False)
+
+
+__all__ = ["ALL_BRANCHES", "IMAGE_EXTENSIONS", "ImageInfo", "JPEG_RATIOS", "MAX_PIXELS", "SYSTEM_FILES", "decode_image",
+           "decoder", "has_image_extension", "inspect_image", "is_hidden", "jpeg_branches", "orient_image",
+           "pil_decode", "resize", "shrinks_a_lot", "to_channels", "to_shape"]

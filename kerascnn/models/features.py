@@ -317,3 +317,7 @@ def _outputs(owner, paths: List[Tuple[str, ...]]) -> list:
         for i, t in zip(items, called):
             results[i] = t
     return results
+
+
+__all__ = ["LayerInfo", "Layers", "SEP", "any_size", "compute_policy", "feature_extractor", "format_layer_weights",
+           "list_layers", "parse_layer_weights"]

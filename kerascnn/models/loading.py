@@ -41,3 +41,6 @@ def model_image_shape(model) -> Tuple[int, int, int]:
     if len(shape) != 3 or any(s is None for s in shape):
         raise UserError(f"Model {model.name} takes input {model.input_shape}; kerascnn needs a fixed H, W, C.")
     return shape
+
+
+__all__ = ["load_model", "model_image_shape"]

@@ -155,3 +155,6 @@ def get_spec(name: str) -> ModelSpec:
 def create_model(name: str, **overrides):
     """Build a registered model: `create_model("resnet18", num_classes=10, input_shape=(64, 64, 3))`."""
     return get_spec(name).build(**overrides)
+
+
+__all__ = ["ModelSpec", "USES", "create_model", "get_spec", "list_models", "register_model", "register_variant"]

@@ -185,3 +185,7 @@ def style_vector(style_names: Sequence[str], blend: Blend) -> np.ndarray:
     else:
         vector[_style_index(style_names, blend)] = 1.0
     return vector.astype(np.float32)
+
+
+__all__ = ["Blend", "STYLE_WEIGHTS_LAYER", "cin_layers", "pad_to_multiple", "style_names_of", "style_network",
+           "style_vector"]

@@ -147,3 +147,7 @@ def _application_backbone(ref: str, input_shape, weights: Optional[str], model_a
 def _model_name(name: str) -> str:
     # Keras model names become file and scope names: keep them to [A-Za-z0-9_.-].
     return "".join(c if c.isalnum() or c in "_.-" else "_" for c in name) or "model"
+
+
+__all__ = ["HEAD_DROPOUT", "check_model_file", "features_of", "file_input_shape", "input_shape_for",
+           "load_backbone_file", "transfer_model"]

@@ -175,3 +175,7 @@ def check_imagenet_obtainable(model: str, input_shape: Optional[Tuple[int, ...]]
             resolve_imagenet(model, include_top=True, input_shape=input_shape, alpha=alpha)
         except ModelError:
             raise no_top from None
+
+
+__all__ = ["ImagenetFile", "NO_WEIGHTS", "PROBE_TIMEOUT", "WEIGHTS_URL", "WEIGHT_SUFFIXES", "check_imagenet_obtainable",
+           "check_weights", "imagenet_file", "imagenet_top", "is_online", "resolve_imagenet"]

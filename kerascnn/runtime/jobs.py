@@ -37,6 +37,7 @@ def atomic_path(target: os.PathLike):
 
 
 def atomic_write_text(target: os.PathLike, text: str) -> None:
+    """Write `text` (UTF-8) to `target` atomically: a reader sees the old file or the new, never half."""
     with atomic_path(target) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
@@ -112,3 +113,7 @@ class JobDir:
         """Write `name` with `save(tmp_path)` (an image, a figure, a model), atomically."""
         atomic_save(self.path / name, save)
         return self.path / name
+
+
+__all__ = ["JobDir", "SETTINGS", "atomic_path", "atomic_save", "atomic_write_json", "atomic_write_text", "new_job_path",
+           "slug"]

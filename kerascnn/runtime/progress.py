@@ -206,3 +206,6 @@ def track(iterable: Iterable[T], total: Optional[int] = None, desc: str = "", **
         for item in iterable:
             yield item
             progress.update()
+
+
+__all__ = ["BAR_WIDTH", "LOG_INTERVAL", "Progress", "REDRAW_INTERVAL", "format_duration", "track"]

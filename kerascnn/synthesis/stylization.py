@@ -73,6 +73,7 @@ def expand_layers(model, layers: Mapping[str, float], param: str) -> Dict[str, f
 
 
 def normalised(layers: Mapping[str, float], param: str) -> Dict[str, float]:
+    """Layer weights scaled to sum to 1 (SettingError on `param` for negative or all-zero weights)."""
     total = sum(layers.values())
     if not layers or total <= 0 or min(layers.values()) < 0:
         raise SettingError(param, f"layer weights must be non-negative and not all zero. Received: "

@@ -305,3 +305,7 @@ def log_estimate(per_step: float, steps_per_epoch: int, epochs: int, how: str, b
         log.info("that is long; for a quick run: a smaller --input-shape (half the side: ~4x faster), "
                  "fewer --epochs, or a machine with a GPU")
     return remaining
+
+
+__all__ = ["Checkpoints", "EpochTensorBoard", "EtaReport", "Exporter", "HistoryWriter", "StreamedFailures",
+           "latest_backup", "log_estimate", "restore_backup"]

@@ -183,3 +183,7 @@ def check_data_spec(spec: str, param: str = "data") -> None:
 def make_config(model: str = TrainConfig.model, **changes: Any) -> TrainConfig:
     """`make_config("lenet5", epochs=10, data="mnist")`: the resolved TrainConfig (see `resolve_train`)."""
     return resolve_train({**changes, "model": model}).config
+
+
+__all__ = ["AppDefaults", "HARNESS_ARGS", "check_data_spec", "check_input_shape", "check_model_args", "check_train",
+           "make_config", "recipe_settings", "resolve_train"]

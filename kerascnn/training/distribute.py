@@ -285,3 +285,7 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     task_type, task_id = resolver.task_type, resolver.task_id
     return task_type in (None, "chief") or (task_type == "worker" and task_id == 0 and
                                              "chief" not in resolver.cluster_spec().as_dict())
+
+
+__all__ = ["Distribution", "SHARD_POLICY", "cpu_bfloat16_flags", "is_chief", "make_strategy", "precision_scope",
+           "resolve_precision", "scaled_learning_rate", "set_precision", "setup_distribution"]
