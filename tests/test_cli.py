@@ -249,3 +249,36 @@ def test_native_stderr_hidden_keeps_python_lines():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.splitlines() == ["from Python", "a log line", "after"]
+
+
+@pytest.mark.parametrize("args, named", [
+    (["stylize", "{missing}", "{photo}", "-o", "{out}"], "{missing}"),
+    (["stylize", "{photo}", "{missing}", "-o", "{out}"], "{missing}"),
+    (["stylize", "{photo}", "{photo}", "{missing}", "-o", "{out}"], "{missing}"),
+    (["dream", "{missing}", "-o", "{out}"], "{missing}"),
+    (["dream", "zoom", "{missing}", "-o", "{gif}"], "{missing}"),
+    (["dream-zoom", "{missing}", "-o", "{gif}"], "{missing}"),
+    (["stylize", "train", "--styles", "{photo}", "{missing}", "--content-dir", "{folder}", "-o", "{net}"],
+     "{missing}"),
+    (["stylize", "train", "--styles", "{photo}", "--content-dir", "{nofolder}", "-o", "{net}"], "{nofolder}"),
+    (["stylize", "{photo}", "-o", "{out}"], "STYLE"),
+    (["stylize", "{photo}", "{photo}"], "-o OUT.jpg"),
+    (["dream", "{photo}"], "-o OUT.jpg"),
+    (["stylize", "train", "--styles", "{photo}", "-o", "{net}"], "--content-dir"),
+])
+def test_offline_the_users_files_are_checked_before_the_weights(tmp_path, monkeypatch, args, named):
+    import kerascnn.models.weights as weights
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # an empty cache, and no network
+    monkeypatch.setattr(weights, "is_online", lambda *a, **k: False)
+    _png(tmp_path / "photo.png", 128, size=(40, 40))
+    (tmp_path / "photos").mkdir()
+    paths = {"missing": str(tmp_path / "missing.jpg"), "photo": str(tmp_path / "photo.png"),
+             "out": str(tmp_path / "o.jpg"), "gif": str(tmp_path / "z.gif"), "net": str(tmp_path / "n.keras"),
+             "folder": str(tmp_path / "photos"), "nofolder": str(tmp_path / "nophotos")}
+    r = CliRunner().invoke(main, [a.format(**paths) for a in args])
+    assert r.exit_code == 2, r.output
+    assert named.format(**paths) in r.output, r.output
+    if named.startswith("{"):  # a missing file: one line naming it (a missing argument shows the usage too)
+        assert len(r.output.strip().splitlines()) == 1, r.output
+    assert "weights" not in r.output and "Traceback" not in r.output

@@ -17,7 +17,7 @@ import functools
 import importlib
 import os
 import sys
-from typing import Optional
+from typing import Mapping, Optional
 
 import click
 
@@ -94,6 +94,34 @@ def needs_tensorflow(fn=None, *, preflight=None):
         return fn(*args, **kwargs)
 
     return wrapper
+
+
+def inputs_first(check_weights, usage: str, given, hints: Mapping[str, str], images=(), folders=()):
+    """A preflight: the command's own arguments before the network's ImageNet weights, so that
+    offline a missing photo is not answered about the VGG19 weights file. `given(**kwargs)` is
+    False when an argument is missing (a usage error, `usage`); every path in the arguments named
+    by `images` (files) and `folders` must exist (a SettingError naming the argument by `hints`)."""
+
+    def preflight(**kwargs):
+        if not kwargs.get("print_config"):
+            if not given(**kwargs):
+                raise click.UsageError(usage)
+            _add_hints(hints)
+            for names, exists, what in ((images, os.path.isfile, "Image {} does not exist."),
+                                        (folders, os.path.isdir, "{} is not a folder.")):
+                for name in names:
+                    value = kwargs.get(name)
+                    for path in [value] if isinstance(value, str) else value or ():
+                        if not exists(path):
+                            raise SettingError(name, what.format(path))
+        check_weights(**kwargs)
+
+    return preflight
+
+
+def _add_hints(hints: Optional[Mapping[str, str]]) -> None:
+    if hints:
+        click.get_current_context().meta.setdefault("kerascnn.param_hints", {}).update(hints)
 
 
 def flag_for(ctx: click.Context, param: Optional[str]) -> Optional[str]:
@@ -206,8 +234,7 @@ def resolve_flags(resolve, opts, config_file, print_config: bool, hints=None):
     has printed it (the command then stops)."""
     from kerascnn.cli.options import given
 
-    if hints:
-        click.get_current_context().meta.setdefault("kerascnn.param_hints", {}).update(hints)
+    _add_hints(hints)
     resolved = resolve(given(opts), config_file=config_file, source="flag")
     if print_config:
         print_settings(resolved)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from kerascnn.cli import main, needs_tensorflow, resolve_flags
+from kerascnn.cli import inputs_first, main, needs_tensorflow, resolve_flags
 from kerascnn.cli.options import config_options, imagenet_preflight, settings_options
 
 
@@ -17,6 +17,7 @@ def _config_class():
 _FLAGS = ["model", "weights", "layers", "channels", "octaves", "octave_scale", "steps", "step_size", "tile",
           "jitter", "guide", "preserve_colors", "size", "seed"]
 _HINTS = {"image": "IMAGE", "class_": "--class", "class": "--class", "out": "-o/--out"}
+_USAGE = "give IMAGE and -o OUT.jpg (or --list-layers / --print-config)."
 
 
 @main.command()
@@ -30,7 +31,10 @@ _HINTS = {"image": "IMAGE", "class_": "--class", "class": "--class", "out": "-o/
 @click.option("--list-layers", is_flag=True, default=False,
               help="List the model's layers (names for --layers / --channels) and exit.")
 @config_options
-@needs_tensorflow(preflight=imagenet_preflight(lambda: _zoom_class()))  # either command's flags
+@needs_tensorflow(preflight=inputs_first(
+    imagenet_preflight(lambda: _zoom_class()), _USAGE,  # either command's flags
+    lambda image=None, out=None, list_layers=False, **_: list_layers or (image is not None and out is not None),
+    _HINTS, images=("image",)))
 def dream(image, out, list_layers, config_file, print_config, **opts):
     """DeepDream: make IMAGE excite chosen layers of a network, at several scales (octaves).
 
@@ -48,8 +52,6 @@ def dream(image, out, list_layers, config_file, print_config, **opts):
     if list_layers:
         _list_layers(resolved.config)
         return
-    if image is None or out is None:
-        raise click.UsageError("give IMAGE and -o OUT.jpg (or --list-layers / --print-config).")
     written = deep_dream.dream_file(image, out, resolved=resolved)
     click.echo(f"Dream: {written}  (settings: {deep_dream.settings_path(written)})")
 
@@ -88,7 +90,8 @@ def _zoom_defaults():
 @click.option("--class", "class_", default=None, metavar="N|NAME",
               help="Class visualisation: raise this ImageNet class's logit instead of layer activations.")
 @config_options
-@needs_tensorflow(preflight=imagenet_preflight(lambda: _zoom_class()))  # either command's flags
+@needs_tensorflow(preflight=inputs_first(imagenet_preflight(lambda: _zoom_class()), "", lambda **_: True, _HINTS,
+                                          images=("image",)))  # IMAGE is required: click checks it is given
 def dream_zoom(image, out, frames_dir, config_file, print_config, **opts):
     """A DeepDream zoom animation: dream IMAGE, zoom in a little, dream again, --frames times.
 

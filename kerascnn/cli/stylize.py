@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from kerascnn.cli import main, needs_tensorflow, resolve_flags
+from kerascnn.cli import inputs_first, main, needs_tensorflow, resolve_flags
 from kerascnn.cli.options import config_options, imagenet_preflight, settings_options
 
 
@@ -25,7 +25,10 @@ _HINTS = {"content": "CONTENT", "style": "STYLE", "out": "-o/--out"}
               help="The picture (.jpg/.png); OUT.json beside it records every setting and the quality figures.")
 @settings_options(_config_class())
 @config_options
-@needs_tensorflow(preflight=imagenet_preflight(_config_class))
+@needs_tensorflow(preflight=inputs_first(
+    imagenet_preflight(_config_class), "give CONTENT, at least one STYLE and -o OUT.jpg (or --print-config).",
+    lambda content=None, style=(), out=None, **_: content is not None and style and out is not None,
+    _HINTS, images=("content", "style")))
 def stylize(content, style, out, config_file, print_config, **opts):
     """Paint CONTENT in the style of STYLE (Gatys et al. 2016); several styles blend (--style-blend).
 
@@ -41,8 +44,6 @@ def stylize(content, style, out, config_file, print_config, **opts):
     resolved = resolve_flags(style_transfer.resolve, opts, config_file, print_config, _HINTS)
     if resolved is None:
         return
-    if content is None or not style or out is None:
-        raise click.UsageError("give CONTENT, at least one STYLE and -o OUT.jpg (or --print-config).")
     written, record = style_transfer.stylize_file(content, style, out, resolved=resolved)
     click.echo(f"Stylized: {written}  ({record['seconds']:.0f} s, {record['precision']}; settings and figures: "
                f"{written.with_suffix('.json')})")
@@ -61,6 +62,9 @@ def _apply_class():
     return ApplyConfig
 
 
+_TRAIN_HINTS = {"styles": "--styles", "content_dir": "--content-dir", "out": "-o/--out"}
+
+
 @main.command("stylize-train")
 @click.argument("styles", nargs=-1, type=click.Path(dir_okay=False), metavar="[--styles] STYLE...")
 @click.option("--styles", "styles_flag", is_flag=True, default=False,
@@ -71,7 +75,11 @@ def _apply_class():
               help="The trained network; OUT.json beside it records settings and losses, OUT.run/ its checkpoints.")
 @settings_options(_train_class(), app="stylize-train")
 @config_options
-@needs_tensorflow(preflight=imagenet_preflight(_train_class))
+@needs_tensorflow(preflight=inputs_first(
+    imagenet_preflight(_train_class),
+    "give --styles STYLE..., --content-dir DIR and -o OUT.keras (or --print-config).",
+    lambda styles=(), content_dir=None, out=None, **_: styles and content_dir is not None and out is not None,
+    _TRAIN_HINTS, images=("styles",), folders=("content_dir",)))
 def stylize_train(styles, styles_flag, content_dir, out, config_file, print_config, **opts):
     """Train one fast network for several styles (Dumoulin et al. 2017): `kerascnn stylize train
     --styles a.jpg b.jpg --content-dir photos/ -o styles.keras`.
@@ -83,12 +91,9 @@ def stylize_train(styles, styles_flag, content_dir, out, config_file, print_conf
     """
     from kerascnn.apps import fast_style
 
-    resolved = resolve_flags(fast_style.resolve, opts, config_file, print_config,
-                             {"styles": "--styles", "content_dir": "--content-dir", "out": "-o/--out"})
+    resolved = resolve_flags(fast_style.resolve, opts, config_file, print_config, _TRAIN_HINTS)
     if resolved is None:
         return
-    if not styles or content_dir is None or out is None:
-        raise click.UsageError("give --styles STYLE..., --content-dir DIR and -o OUT.keras (or --print-config).")
     record = fast_style.train(styles, content_dir, out, resolved=resolved)
     last = record["history"][-1] if record["history"] else {}
     click.echo(f"Trained: {out}  ({len(record['styles'])} styles: {', '.join(record['styles'])}; "
