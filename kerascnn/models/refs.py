@@ -96,7 +96,7 @@ def check_model(ref: Any, weights: Any = None, *, rgb: bool = False) -> Optional
 
 
 def resolve_model(ref: Any, weights: Any = None, *, include_top: bool = True,
-                  input_shape: Optional[Sequence[int]] = None, rgb: bool = False):
+                  input_shape: Optional[Sequence[int]] = None, rgb: bool = False, **build_args):
     """The keras.Model a reference names, with its weights.
 
     Args:
@@ -107,6 +107,8 @@ def resolve_model(ref: Any, weights: Any = None, *, include_top: bool = True,
         include_top: keep the classifier; False gives the feature network.
         input_shape: (H, W, C) to build at; None: the model's default.
         rgb: refuse models that do not take 3-channel images (the image-synthesis apps).
+        **build_args: more builder arguments (pooling, a family's own: alpha, depth, ...); not for
+            a `.keras` file.
 
     Raises:
         SettingError / UnknownNameError as `check_model`; ModelError when it cannot be built.
@@ -114,24 +116,35 @@ def resolve_model(ref: Any, weights: Any = None, *, include_top: bool = True,
     if not isinstance(ref, str):
         return ref
     weights = check_model(ref, weights, rgb=rgb)
+    shape = {"input_shape": tuple(input_shape)} if input_shape else {}
     if is_model_file(ref):
+        if build_args:
+            raise SettingError("model_args", f"--model {ref} is a saved model; builder arguments do not apply.")
         from kerascnn.models.loading import load_model
 
         return load_model(ref)
     if is_application(ref):
-        from kerascnn.models.common import load_weights
         from kerascnn.models.keras_apps import build_application
+
         constructor, mode = application(ref)
-        model = build_application(constructor, name=ref[len(KERAS_PREFIX):].lower(), preprocessing=mode,
-                                  default_input=DEFAULT_INPUT, min_input=(32, 32, 3), include_top=include_top,
-                                  weights="imagenet" if weights == "imagenet" else None,
-                                  **({"input_shape": tuple(input_shape)} if input_shape else {}))
-        return load_weights(model, None if weights in (None, "imagenet") else weights, ref)
+        try:
+            return build_application(constructor, name=model_name(ref[len(KERAS_PREFIX):].lower()),
+                                     preprocessing=mode, default_input=DEFAULT_INPUT, min_input=(32, 32, 3),
+                                     include_top=include_top, weights=weights, **shape, **build_args)
+        except (ValueError, TypeError) as e:  # Keras's own argument checks (NASNet's fixed ImageNet input, ...)
+            from kerascnn.errors import ModelError
+
+            raise ModelError(f"--model {ref}: {str(e).splitlines()[0][:300]}") from None
     from kerascnn.models.registry import create_model
 
-    shape = {"input_shape": tuple(input_shape)} if input_shape else {}
-    return create_model(ref, include_top=include_top, weights=weights, **shape)
+    return create_model(ref, include_top=include_top, weights=weights, **shape, **build_args)
+
+
+def model_name(name: str) -> str:
+    """A Keras model name from any text: Keras model names become file and scope names, so they are
+    kept to [A-Za-z0-9_.-]."""
+    return "".join(c if c.isalnum() or c in "_.-" else "_" for c in name) or "model"
 
 
 __all__ = ["APPLICATION_PREPROCESSING", "DEFAULT_INPUT", "KERAS_PREFIX", "application", "check_model", "is_application", "is_backbone_ref",
-           "is_model_file", "resolve_model", "wants_imagenet_file"]
+           "is_model_file", "model_name", "resolve_model", "wants_imagenet_file"]

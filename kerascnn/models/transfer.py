@@ -17,8 +17,8 @@ import keras
 from kerascnn.errors import ModelError, SettingError
 from kerascnn.models.common import classifier
 from kerascnn.models.refs import (APPLICATION_PREPROCESSING, DEFAULT_INPUT, KERAS_PREFIX,  # noqa: F401
-                                  application, is_application, is_backbone_ref, is_model_file)  # (re-exported)
-from kerascnn.models.registry import create_model
+                                  application, is_application, is_backbone_ref, is_model_file,  # (re-exported)
+                                  model_name, resolve_model)
 
 HEAD_DROPOUT = "head_dropout"  # layer names of the new head (kerascnn.models.blocks.HEAD_LAYERS)
 
@@ -118,35 +118,13 @@ def transfer_model(ref: str, *, num_classes: int, input_shape: Optional[Sequence
     elif at is not None:
         raise SettingError("head_at", "--head-at picks a layer of a .keras --model; other backbones end at their "
                                       "pooled features.")
-    elif is_application(ref):
-        source, name = _application_backbone(ref, input_shape, weights, model_args), ref[len(KERAS_PREFIX):]
-        inputs, x = source.input, source.output
-    else:
-        source = create_model(ref, input_shape=input_shape, num_classes=num_classes, include_top=False,
-                              weights=weights, pooling="avg", **dict(model_args or {}))
-        inputs, x, name = source.input, source.output, ref
+    else:  # a registry name or keras:NAME, pooled, under the new head
+        source = resolve_model(ref, weights, include_top=False, input_shape=input_shape, pooling="avg",
+                               **dict(model_args or {}))
+        inputs, x, name = source.input, source.output, ref[len(KERAS_PREFIX):] if is_application(ref) else ref
     if dropout:
         x = keras.layers.Dropout(dropout, name=HEAD_DROPOUT)(x)
-    return keras.Model(inputs, classifier(x, num_classes, "softmax"), name=_model_name(name))
-
-
-def _application_backbone(ref: str, input_shape, weights: Optional[str], model_args) -> keras.Model:
-    """A keras.applications network without its top, pooled, on kerascnn's Preprocess layer (the same
-    wrapper as the registered keras.applications networks: official ImageNet weights, offline hints)."""
-    from kerascnn.models.keras_apps import build_application
-
-    constructor, mode = application(ref)
-    try:
-        return build_application(constructor, name=_model_name(ref[len(KERAS_PREFIX):].lower()), preprocessing=mode,
-                                 default_input=DEFAULT_INPUT, min_input=(32, 32, 3), input_shape=input_shape,
-                                 include_top=False, weights=weights, pooling="avg", **dict(model_args or {}))
-    except (ValueError, TypeError) as e:  # Keras's own argument checks (NASNet's fixed ImageNet input, ...)
-        raise ModelError(f"--model {ref}: {str(e).splitlines()[0][:300]}") from None
-
-
-def _model_name(name: str) -> str:
-    # Keras model names become file and scope names: keep them to [A-Za-z0-9_.-].
-    return "".join(c if c.isalnum() or c in "_.-" else "_" for c in name) or "model"
+    return keras.Model(inputs, classifier(x, num_classes, "softmax"), name=model_name(name))
 
 
 __all__ = ["HEAD_DROPOUT", "check_model_file", "features_of", "file_input_shape", "input_shape_for",
