@@ -83,3 +83,35 @@ def test_fit_logs_the_audit_summary_for_folders_only(tmp_path, caplog):
         _log_folder_audit(TrainConfig(), (32, 32, 1))  # digits: no folder, no audit
     lines = [r.getMessage() for r in caplog.records if "audit" in r.getMessage()]
     assert len(lines) == 1 and "imbalance 2.3x" in lines[0] and f"kerascnn audit {root}" in lines[0]
+
+
+def _photos_and_a_thumbnail(root):
+    """34 photos of 96 px (two classes) and one 6x6 thumbnail whose name sorts last."""
+    for i in range(34):
+        h.save(os.path.join(root, "ab"[i % 2], f"p{i:02d}.png"), h.pattern(96, 96 - i % 3, seed=i))
+    h.save(os.path.join(root, "b", "zz_thumb.png"), h.pattern(6, 6, seed=99))
+    return root
+
+
+def test_the_smallest_images_come_first_with_their_sizes(tmp_path):
+    root = _photos_and_a_thumbnail(str(tmp_path / "photos"))
+    r = audit_folder(root, (224, 224, 3), duplicates=False)
+    assert len(r.small) == 35  # every image is under half of 224
+    areas = [hh * ww for _, hh, ww in r.small]
+    assert (os.path.basename(r.small[0][0]), r.small[0][1:]) == ("zz_thumb.png", (6, 6))
+    assert areas == sorted(areas)
+    shown = r.format().split("Images with a side under half the 224x224 input: 35\n")[1].splitlines()[:6]
+    assert shown[0].endswith("zz_thumb.png (6x6)") and shown[-1] == "  ... and 30 more"
+
+
+def test_a_thumbnail_among_photos_is_flagged_without_the_input_size(tmp_path):
+    root = _photos_and_a_thumbnail(str(tmp_path / "photos"))
+    for shape in (None, (32, 32, 3)):  # unknown, or an input the photos are all big enough for
+        r = audit_folder(root, shape, duplicates=False)
+        assert r.median_size == (96, int(np.median([96 - i % 3 for i in range(34)] + [6])))
+        assert [(os.path.basename(f), hh, ww) for f, hh, ww in r.atypical] == [("zz_thumb.png", 6, 6)]
+        assert [os.path.basename(f) for f, *_ in r.small] == ([] if shape is None else ["zz_thumb.png"])
+        assert "1 images under a quarter of the median 96x95" in r.summary()
+        assert "zz_thumb.png (6x6)" in r.format()
+    assert "not checked (no input size given)" in audit_folder(root, None, duplicates=False).format()
+    assert json.loads(json.dumps(r.to_json()))["atypical"][0][1:] == [6, 6]

@@ -2,7 +2,8 @@
 
 The problems that quietly cost accuracy in folders from real life: unreadable or corrupt files, the
 same image twice (a bigger weight for it, or worse, in both train/ and val/, where it inflates the
-validation score), images far smaller than the network's input (upsampled to blur), and classes of
+validation score), images far smaller than the network's input (upsampled to blur) or than the
+folder's typical image (a thumbnail among photos: found without knowing the input), and classes of
 very different sizes. The scan is the folder loader's own (kerascnn.data.folders: the same files
 are used or skipped, for the same reasons); duplicates are found from a hash of the decoded pixels
 (EXIF orientation applied), so the same picture saved as PNG and as BMP, or under two names, counts
@@ -25,6 +26,10 @@ from kerascnn.data.folders import load_folder, summarize_skipped
 from kerascnn.data.images import MAX_PIXELS
 
 SMALL_FRACTION = 0.5  # an image is "far smaller" than the input when a side is under half the input's
+# ... and than the folder's typical image when a side is under a quarter of the median side: photos
+# of one folder vary in size, a thumbnail or an icon among them is several times smaller.
+TYPICAL_FRACTION = 0.25
+Sized = List[Tuple[str, int, int]]  # (file, height, width), smallest first
 
 
 @dataclass
@@ -37,9 +42,11 @@ class AuditReport:
     skipped: List[Tuple[str, str]]  # (file, why): unreadable, corrupt, not images, too large
     duplicates: List[List[str]]  # groups of identical images within one split
     across_splits: List[List[str]]  # groups of identical images in more than one split (leakage)
-    small: List[Tuple[str, int, int]]  # (file, height, width) far smaller than the input
-    input_shape: Tuple[int, int, int]
+    small: Sized  # far smaller than the input (none when the input is not known)
+    input_shape: Optional[Tuple[int, int, int]]
     class_weights: Dict[str, float] = field(default_factory=dict)  # "balanced", from the train split
+    median_size: Tuple[int, int] = (0, 0)  # (height, width): the median side of the usable images
+    atypical: Sized = field(default_factory=list)  # far smaller than the median size
 
     @property
     def imbalance(self) -> float:
@@ -57,7 +64,8 @@ class AuditReport:
         for n, what in ((len(self.skipped), "unusable files skipped"),
                         (sum(len(g) - 1 for g in self.duplicates), "duplicate images"),
                         (len(self.across_splits), "images in more than one split"),
-                        (len(self.small), f"images under half the {self.input_shape[0]}x{self.input_shape[1]} input")):
+                        (len(self.small), f"images under half the {self._input()} input"),
+                        (len(self.atypical), f"images under a quarter of the median {self._median()}")):
             if n:
                 parts.append(f"{n} {what}")
         return f"audit {self.folder}: " + "; ".join(parts)
@@ -79,10 +87,26 @@ class AuditReport:
                      (f" ({summarize_skipped(self.skipped)})" if self.skipped else ""))
         lines += _groups("Duplicate images within a split", self.duplicates)
         lines += _groups("Images in more than one split (they inflate validation scores)", self.across_splits)
-        lines.append(f"Images with a side under half the {self.input_shape[0]}x{self.input_shape[1]} input: "
-                     f"{len(self.small)}" + "".join(f"\n  {f} ({h}x{w})" for f, h, w in self.small[:5]) +
-                     (f"\n  ... and {len(self.small) - 5} more" if len(self.small) > 5 else ""))
+        if self.input_shape is None:
+            lines.append("Images far smaller than the input: not checked (no input size given)")
+        else:
+            lines += _sized(f"Images with a side under half the {self._input()} input", self.small)
+        lines += _sized(f"Images with a side under a quarter of the folder's median {self._median()}", self.atypical)
         return "\n".join(lines) + "\n"
+
+    def _input(self) -> str:
+        return f"{self.input_shape[0]}x{self.input_shape[1]}" if self.input_shape else "?"
+
+    def _median(self) -> str:
+        return f"{self.median_size[0]}x{self.median_size[1]}"
+
+
+def _sized(title: str, files: Sized, shown: int = 5) -> List[str]:
+    """Smallest first, each with its size: the worst cases lead, whatever their names."""
+    lines = [f"{title}: {len(files)}"] + [f"  {f} ({h}x{w})" for f, h, w in files[:shown]]
+    if len(files) > shown:
+        lines.append(f"  ... and {len(files) - shown} more")
+    return lines
 
 
 def _groups(title: str, groups: List[List[str]], shown: int = 5) -> List[str]:
@@ -105,13 +129,14 @@ def pixel_hash(path: str) -> Optional[str]:
         return None
 
 
-def audit_folder(folder: str, input_shape: Sequence[int] = (224, 224, 3), *, duplicates: bool = True,
+def audit_folder(folder: str, input_shape: Optional[Sequence[int]] = (224, 224, 3), *, duplicates: bool = True,
                  max_pixels: int = MAX_PIXELS, workers: Optional[int] = None) -> AuditReport:
     """Scan `folder` (class sub-folders, or train/ val/ test/ of class folders) and report.
 
     Args:
         folder: the image folder, as for `--data`.
-        input_shape: the network's input; images with a side under half of it are reported.
+        input_shape: the network's input; images with a side under half of it are reported (None:
+            not known; images far smaller than the folder's median are reported all the same).
         duplicates: look for duplicate images (decodes every file; `fit` skips it to start sooner).
         max_pixels: the decompression-bomb limit of the loader.
         workers: threads for decoding (PIL releases the GIL); default: the CPU count.
@@ -143,11 +168,19 @@ def audit_folder(folder: str, input_shape: Sequence[int] = (224, 224, 3), *, dup
             across.append([f"{split}:{path}" for split, path in members])
         else:
             same.append([path for _, path in members])
-    height, width = int(input_shape[0]), int(input_shape[1])
-    small = [(path, h, w) for _, path, _, h, w in files
-             if h < SMALL_FRACTION * height or w < SMALL_FRACTION * width]
-    return AuditReport(folder, classes, counts, list(source.skipped), same, across, small,
-                       (height, width, int(input_shape[2])), balanced_class_weights(counts.get("train", {})))
+    sized = [(path, h, w) for _, path, _, h, w in files]
+    shape = None if input_shape is None else (int(input_shape[0]), int(input_shape[1]), int(input_shape[2]))
+    small = [] if shape is None else _smaller(sized, (SMALL_FRACTION * shape[0], SMALL_FRACTION * shape[1]))
+    median = tuple(int(np.median([f[i] for f in sized])) for i in (1, 2)) if sized else (0, 0)
+    atypical = _smaller(sized, (TYPICAL_FRACTION * median[0], TYPICAL_FRACTION * median[1]))
+    return AuditReport(folder, classes, counts, list(source.skipped), same, across, small, shape,
+                       balanced_class_weights(counts.get("train", {})), median, atypical)
+
+
+def _smaller(files: Sized, limit: Tuple[float, float]) -> Sized:
+    """The files with a side under `limit` (height, width), smallest (in pixels) first."""
+    found = [f for f in files if f[1] < limit[0] or f[2] < limit[1]]
+    return sorted(found, key=lambda f: (f[1] * f[2], f[0]))
 
 
 def balanced_class_weights(counts: Dict[str, int], digits: Optional[int] = 4) -> Dict[str, float]:
