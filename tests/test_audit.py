@@ -115,3 +115,22 @@ def test_a_thumbnail_among_photos_is_flagged_without_the_input_size(tmp_path):
         assert "zz_thumb.png (6x6)" in r.format()
     assert "not checked (no input size given)" in audit_folder(root, None, duplicates=False).format()
     assert json.loads(json.dumps(r.to_json()))["atypical"][0][1:] == [6, 6]
+
+
+def test_fits_audit_line_counts_the_splits_fit_trains_and_validates_on(tmp_path, caplog):
+    import logging
+
+    from kerascnn.config import TrainConfig, override
+    from kerascnn.data.build import build_datasets
+    from kerascnn.training.loop import _log_folder_audit
+
+    root = str(tmp_path / "photos")  # class folders only: fit holds val_split of them out
+    for i in range(12):
+        h.save(os.path.join(root, "ab"[i % 3 == 0], f"{i:02d}.png"), h.pattern(40, 40, seed=i))
+    cfg = override(TrainConfig(), data=None, **{"data.spec": root, "data.val_split": 0.25})
+    trained = build_datasets(cfg.data, (32, 32, 3), 4).counts  # what fit builds
+    assert trained["train"] + trained["val"] == 12 and trained["val"] > 0
+    with caplog.at_level(logging.INFO, logger="kerascnn"):
+        _log_folder_audit(cfg, (32, 32, 3))
+    [line] = [r.getMessage() for r in caplog.records if "audit" in r.getMessage()]
+    assert f"{trained['train']} train / {trained['val']} val (val: 25% of the images held out)" in line, line

@@ -18,12 +18,15 @@ import concurrent.futures
 import hashlib
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from kerascnn.data.folders import load_folder, summarize_skipped
 from kerascnn.data.images import MAX_PIXELS
+
+if TYPE_CHECKING:
+    from kerascnn.config import DataConfig
 
 SMALL_FRACTION = 0.5  # an image is "far smaller" than the input when a side is under half the input's
 # ... and than the folder's typical image when a side is under a quarter of the median side: photos
@@ -47,6 +50,7 @@ class AuditReport:
     class_weights: Dict[str, float] = field(default_factory=dict)  # "balanced", from the train split
     median_size: Tuple[int, int] = (0, 0)  # (height, width): the median side of the usable images
     atypical: Sized = field(default_factory=list)  # far smaller than the median size
+    held_out: float = 0.0  # the fraction of train/ counted as val (fit's hold-out), when there is no val/
 
     @property
     def imbalance(self) -> float:
@@ -60,6 +64,8 @@ class AuditReport:
     def summary(self) -> str:
         """One line, as `fit` logs it for folders."""
         sizes = " / ".join(f"{sum(c.values()):,} {s}" for s, c in self.counts.items())
+        if self.held_out:
+            sizes += f" (val: {self.held_out:.0%} of the images held out)"
         parts = [f"{len(self.classes)} classes", sizes, f"imbalance {self.imbalance:.1f}x"]
         for n, what in ((len(self.skipped), "unusable files skipped"),
                         (sum(len(g) - 1 for g in self.duplicates), "duplicate images"),
@@ -130,7 +136,8 @@ def pixel_hash(path: str) -> Optional[str]:
 
 
 def audit_folder(folder: str, input_shape: Optional[Sequence[int]] = (224, 224, 3), *, duplicates: bool = True,
-                 max_pixels: int = MAX_PIXELS, workers: Optional[int] = None) -> AuditReport:
+                 max_pixels: int = MAX_PIXELS, workers: Optional[int] = None,
+                 data: Optional[DataConfig] = None) -> AuditReport:
     """Scan `folder` (class sub-folders, or train/ val/ test/ of class folders) and report.
 
     Args:
@@ -140,14 +147,22 @@ def audit_folder(folder: str, input_shape: Optional[Sequence[int]] = (224, 224, 
         duplicates: look for duplicate images (decodes every file; `fit` skips it to start sooner).
         max_pixels: the decompression-bomb limit of the loader.
         workers: threads for decoding (PIL releases the GIL); default: the CPU count.
+        data: `fit`'s data settings: a folder without val/ then has its val_split held out of train
+            (the same images, by the same seed), so the counts are those of the splits fit uses.
 
     Raises:
         DataError: not a folder of class folders (the loader's own message).
     """
     source = load_folder(folder, folder, max_pixels)
     classes = list(source.class_names)
+    splits = source.splits
+    if data is not None:
+        from kerascnn.data.build import resolve_splits
+
+        splits = resolve_splits(source, data)
+    held_out = data.val_split if "val" in splits and "val" not in source.splits else 0.0
     counts, files = {}, []  # files: (split, path, label index, height, width)
-    for split, part in source.splits.items():
+    for split, part in splits.items():
         per = np.bincount(part.labels, minlength=len(classes))
         counts[split] = dict(zip(classes, per.tolist()))
         files += [(split, str(p), int(y), int(s[0]), int(s[1]))
@@ -174,7 +189,7 @@ def audit_folder(folder: str, input_shape: Optional[Sequence[int]] = (224, 224, 
     median = tuple(int(np.median([f[i] for f in sized])) for i in (1, 2)) if sized else (0, 0)
     atypical = _smaller(sized, (TYPICAL_FRACTION * median[0], TYPICAL_FRACTION * median[1]))
     return AuditReport(folder, classes, counts, list(source.skipped), same, across, small, shape,
-                       balanced_class_weights(counts.get("train", {})), median, atypical)
+                       balanced_class_weights(counts.get("train", {})), median, atypical, held_out)
 
 
 def _smaller(files: Sized, limit: Tuple[float, float]) -> Sized:

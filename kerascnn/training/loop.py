@@ -190,13 +190,14 @@ def _auto_steps(model, train, steps_per_epoch: int, epochs: int) -> None:
 
 def _log_folder_audit(cfg: TrainConfig, image_shape) -> None:
     """For an image folder, `kerascnn audit`'s one-line summary (without the duplicate search, which
-    decodes every file): imbalance, unusable and far-too-small images."""
+    decodes every file): imbalance, unusable and far-too-small images; the counts are those of the
+    splits trained on (val held out of train as build_datasets does it)."""
     from kerascnn.data.audit import audit_folder
     from kerascnn.data.specs import parse_spec
 
     if parse_spec(cfg.data.spec).kind != "folder":
         return
-    report = audit_folder(cfg.data.spec, image_shape, duplicates=False)
+    report = audit_folder(cfg.data.spec, image_shape, duplicates=False, data=cfg.data)
     log.info("%s (`kerascnn audit %s` also finds duplicates)", report.summary(), cfg.data.spec)
 
 
