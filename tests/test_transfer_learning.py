@@ -204,17 +204,37 @@ def _sample_folder(root):
 def test_our_backbone_beats_the_same_network_from_scratch_on_held_out_classes(tmp_path):
     """The small version of `bench/finetune.py own`: the LeNet-5 this project trained on Fashion-MNIST
     classes 0-4 (saved_models/), fine-tuned on 5 images of each of the classes 5-9, against LeNet-5
-    trained from scratch on the same 25 images for as many epochs; 500 real test images."""
-    import kerascnn
+    trained from scratch on the same 25 images for 30 epochs (6x the fine-tuning's 5 whole-network
+    epochs; the 30 head epochs run on features computed once); 500 real test images.
 
-    data = str(_sample_folder(tmp_path / "fm59"))
-    tuned = finetune(str(SAVED_BACKBONE), data=data, head_at="flatten", finetune_lr=1e-3, head_epochs=15, epochs=15,
+    Paired on the same test images: the fine-tuned model must be right where the scratch one is wrong
+    far more often than the reverse (a one-sided sign test), a margin that accounts for the test set's
+    size; with 30 head epochs the fine-tuned model's accuracy is also steady across seeds (77-79% for
+    seeds 0-3 and 1337), so it gets an absolute floor too."""
+    import math
+
+    import kerascnn
+    from kerascnn.inference import predict
+
+    root = _sample_folder(tmp_path / "fm59")
+    data = str(root)
+    tuned = finetune(str(SAVED_BACKBONE), data=data, head_at="flatten", finetune_lr=1e-3, head_epochs=30, epochs=5,
                      batch_size=25, val_split=0.0, out=str(tmp_path / "tuned"), verbose=0)
     scratch = kerascnn.fit("lenet5", data=data, epochs=30, batch_size=25, val_split=0.0, out=str(tmp_path / "scratch"),
                            verbose=0)
-    acc = {name: kerascnn.evaluate(r.run_dir / "model.keras", data=data, split="test", plot=False).top1
-           for name, r in (("tuned", tuned), ("scratch", scratch))}
-    assert acc["tuned"] > acc["scratch"] + 0.04, acc
+    files = sorted(str(p) for p in (root / "test").rglob("*.png"))
+    right = {}
+    for name, r in (("tuned", tuned), ("scratch", scratch)):
+        predictions, skipped = predict(r.run_dir / "model.keras", files, top_k=1)
+        assert not skipped and [p.file for p in predictions] == files
+        right[name] = np.array([p.top[0][0] == Path(p.file).parent.name for p in predictions])
+    acc = {name: float(r.mean()) for name, r in right.items()}
+    only_tuned = int((right["tuned"] & ~right["scratch"]).sum())
+    only_scratch = int((right["scratch"] & ~right["tuned"]).sum())
+    n = only_tuned + only_scratch
+    p_value = sum(math.comb(n, k) for k in range(only_tuned, n + 1)) / 2 ** n
+    assert p_value < 1e-3, (acc, only_tuned, only_scratch)
+    assert acc["tuned"] >= 0.75, acc
 
 
 def test_any_keras_application_is_a_backbone_with_its_own_preprocessing():
