@@ -72,3 +72,14 @@ def test_cin_styles_loads_safely_knows_its_styles_and_paints_them_differently():
     for i in range(3):
         for j in range(i):
             assert np.mean(np.abs(outs[i] - outs[j])) > 5.0  # three styles, three different paintings
+
+
+@pytest.mark.parametrize("config", sorted(SAVED.glob("*/config.json")), ids=lambda p: p.parent.name)
+def test_no_saved_config_names_a_temporary_folder(config):
+    """A run's data and folder as a user can make them again (saved_models/README.md's commands), not
+    the scratch folder the run was first written to."""
+    text = config.read_text()
+    assert "/tmp" not in text
+    data = json.loads(text)["data"]["spec"]
+    if not (data in ("digits",) or data.startswith("idx:/usr/share/datasets/")):
+        assert f"--data {data} " in (SAVED / "README.md").read_text()  # made by the README's own command
