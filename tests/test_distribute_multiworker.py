@@ -144,7 +144,8 @@ def test_killed_worker_restarts_and_training_resumes_from_the_backup(tmp_path):
         assert report["epochs"] == list(range(1, EPOCHS_FT + 1))
         # only the remaining epochs ran, every one of them in full
         assert report["steps"] == {str(e): 26 for e in range(KILL_EPOCH + 1, EPOCHS_FT + 1)}
-        assert f"resuming {run} after epoch {KILL_EPOCH}" in err
+        assert report["run_dir"] == str(run)
+        assert f"resuming after epoch {KILL_EPOCH} (phase 1 of 1)" in err
     rows = (run / "history.csv").read_text().strip().splitlines()
     assert [int(r.split(",")[0]) for r in rows[1:]] == list(range(1, EPOCHS_FT + 1))
     assert (run / "model.keras").is_file()
