@@ -25,7 +25,6 @@ and precision work as for `kerascnn fit`, and the model works with `predict`, `e
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 from typing import Any, Optional, Sequence
 
@@ -44,9 +43,13 @@ FINETUNE_DEFAULTS = {"model": "mobilenet_v2", "weights": "imagenet", "head_dropo
                      "batch_size": 32, "class_weight": "balanced"}
 
 
+# The dotted key of phase 1's epochs (TrainConfig.finetune); the flag and keyword stay head_epochs.
+HEAD_EPOCHS = "finetune.head_epochs"
+
+
 def resolve(settings: dict, *, config_file: Optional[os.PathLike] = None, source: str = "argument") -> Resolved:
     """The checked settings of a finetune run, each with its source (`kerascnn finetune --print-config`)."""
-    from kerascnn.config import TrainConfig
+    from kerascnn.config import TrainConfig, override
     from kerascnn.models.refs import is_model_file
     from kerascnn.settings import layer_value
     from kerascnn.training.configure import resolve_train
@@ -56,8 +59,8 @@ def resolve(settings: dict, *, config_file: Optional[os.PathLike] = None, source
         out = dict(FINETUNE_DEFAULTS)
         if is_model_file(layer_value(user, TrainConfig, "model") or ""):
             del out["weights"]  # a saved model brings its own
-        asked = {name: layer_value(user, TrainConfig, name) for name in ("freeze", "head_epochs")}
-        if asked["freeze"] is not None and asked["head_epochs"] is None:
+        asked = {key: layer_value(user, TrainConfig, key) for key in ("freeze", HEAD_EPOCHS)}
+        if asked["freeze"] is not None and asked[HEAD_EPOCHS] is None:
             out["head_epochs"] = 0  # --freeze says what trains: one phase
         return out
 
@@ -65,15 +68,16 @@ def resolve(settings: dict, *, config_file: Optional[os.PathLike] = None, source
                              command=APP)
     cfg, sources = resolved.config, resolved.sources
     pretrained = cfg.weights is not None or is_model_file(cfg.model)  # a saved model brings its weights
-    if not pretrained and sources["head_epochs"] == f"app {APP}" and cfg.head_epochs:
+    head_epochs = cfg.finetune.head_epochs
+    if not pretrained and sources[HEAD_EPOCHS] == f"app {APP}" and head_epochs:
         # The random-init baseline (weights none) trains its whole network from the start (a frozen
         # random backbone would be another experiment), by default for as many epochs as the two
         # phases together. Only the app's defaults give way; an explicit --head-epochs stays.
         note = f"app {APP} (weights none: one phase, all layers)"
-        sources = {**sources, "head_epochs": note}
+        sources = {**sources, HEAD_EPOCHS: note}
         if sources["epochs"] == f"app {APP}":
-            cfg, sources["epochs"] = dataclasses.replace(cfg, epochs=cfg.head_epochs + cfg.epochs), note
-        resolved = Resolved(dataclasses.replace(cfg, head_epochs=0), sources, APP)
+            cfg, sources["epochs"] = override(cfg, epochs=head_epochs + cfg.epochs), note
+        resolved = Resolved(override(cfg, **{HEAD_EPOCHS: 0}), sources, APP)
     return resolved
 
 

@@ -81,6 +81,38 @@ STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
 FEATURE_CACHE = ("auto", "off")
 
 
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Transfer learning (`kerascnn finetune` sets these): a new head, then two phases.
+
+    Phase 1 trains the head on the frozen backbone (on cached features when the pixels are not
+    augmented), phase 2 unfreezes the top of the backbone at a lower rate with BatchNorm kept in
+    inference mode: the recipe of keras-io's transfer-learning guide and fastai's fine_tune. The
+    flags and keywords keep their flat names (--head-epochs, `head_epochs=`); run folders from
+    before this group keep them flat in config.json (`train_config_from_dict` folds them in).
+    """
+
+    head_dropout: Optional[float] = setting(None, "A new classifier head: global average pooling, dropout of this "
+                                                  "rate, a dense layer for the data's classes; unset: the model's "
+                                                  "own classifier (a .keras --model always gets a new head).",
+                                            lo=0.0, hi=0.9)
+    head_at: Optional[str] = setting(None, "A .keras --model's layer whose output feeds the new head (e.g. flatten: "
+                                           "below its fully connected layers); unset: the input of its logits.")
+    head_epochs: int = setting(0, "Phase 1: epochs training only the head, on the frozen backbone, before --epochs "
+                                  "more with the --unfreeze layers (phase 2); 0: one phase, as --freeze says.", lo=0)
+    unfreeze: str = setting("all", "Phase 2: what trains besides the head: all | K (the backbone's top K blocks) "
+                                   "| from:LAYER (that layer's block and all above). BatchNorm layers stay frozen, "
+                                   "in inference mode.")
+    finetune_lr: Optional[float] = setting(None, "Phase 2's learning rate (the top); unset: --lr / 10.", lo=0.0,
+                                           lo_open=True)
+    lr_decay: float = setting(1.0, "Phase 2: discriminative learning rates, each block down from the head at this "
+                                   "factor of the one above (fastai's slice; e.g. 0.5); 1: one rate.", lo=0.0,
+                              hi=1.0, lo_open=True)
+    feature_cache: str = setting("auto", "Phase 1 (or --freeze backbone) without pixel augmentation: auto computes "
+                                         "the frozen backbone's features once and trains the head on them; off "
+                                         "runs the backbone every epoch.", choices=FEATURE_CACHE)
+
+
 def _per_optimizer(defaults: Dict[str, float]) -> str:
     """{"sgd": 0.01, "adam": 1e-3, ...} -> "sgd 0.01, adam 0.001, ..." (for help texts)."""
     return ", ".join(f"{name} {value:g}" for name, value in defaults.items())
@@ -132,31 +164,10 @@ class TrainConfig:
     label_smoothing: float = setting(0.0, "Label smoothing of the cross-entropy.", lo=0.0, hi=0.5, recipe=True)
     freeze: str = setting("none", "backbone: train only the classifier on pretrained features.", choices=FREEZE,
                           recipe=True)
-    # Transfer learning (kerascnn finetune sets these): a new head, then two phases. Phase 1 trains
-    # the head on the frozen backbone (on cached features when the pixels are not augmented), phase
-    # 2 unfreezes the top of the backbone at a lower rate with BatchNorm kept in inference mode, the
-    # recipe of keras-io's transfer-learning guide and fastai's fine_tune.
-    head_dropout: Optional[float] = setting(None, "A new classifier head: global average pooling, dropout of this "
-                                                  "rate, a dense layer for the data's classes; unset: the model's "
-                                                  "own classifier (a .keras --model always gets a new head).",
-                                            lo=0.0, hi=0.9)
-    head_at: Optional[str] = setting(None, "A .keras --model's layer whose output feeds the new head (e.g. flatten: "
-                                           "below its fully connected layers); unset: the input of its logits.")
-    head_epochs: int = setting(0, "Phase 1: epochs training only the head, on the frozen backbone, before --epochs "
-                                  "more with the --unfreeze layers (phase 2); 0: one phase, as --freeze says.", lo=0)
-    unfreeze: str = setting("all", "Phase 2: what trains besides the head: all | K (the backbone's top K blocks) "
-                                   "| from:LAYER (that layer's block and all above). BatchNorm layers stay frozen, "
-                                   "in inference mode.")
-    finetune_lr: Optional[float] = setting(None, "Phase 2's learning rate (the top); unset: --lr / 10.", lo=0.0,
-                                           lo_open=True)
-    lr_decay: float = setting(1.0, "Phase 2: discriminative learning rates, each block down from the head at this "
-                                   "factor of the one above (fastai's slice; e.g. 0.5); 1: one rate.", lo=0.0,
-                              hi=1.0, lo_open=True)
+    finetune: FinetuneConfig = setting(help="Transfer learning (kerascnn finetune): the new head, the two phases.",
+                                       factory=FinetuneConfig)
     class_weight: str = setting("none", "balanced: weigh each class's loss by n / (classes x its count), "
                                         "scikit-learn's rule, for imbalanced data.", choices=CLASS_WEIGHTS)
-    feature_cache: str = setting("auto", "Phase 1 (or --freeze backbone) without pixel augmentation: auto computes "
-                                         "the frozen backbone's features once and trains the head on them; off "
-                                         "runs the backbone every epoch.", choices=FEATURE_CACHE)
     aux_weight: float = setting(0.3, "Loss weight of auxiliary classifiers (GoogLeNet, Inception v3 with "
                                      "aux_logits=true).", lo=0.0, recipe=True)
     plateau_patience: int = setting(5, "Plateau schedule: epochs without val-loss progress before LR / 10.",
@@ -344,6 +355,10 @@ def train_config_from_dict(d: dict) -> TrainConfig:
     d = dict(d)
     d["augment"] = AugmentConfig(**d.get("augment", {}))
     d["data"] = DataConfig(**d.get("data", {}))
+    # Runs from before the finetune group have its settings flat at the top: fold them in (a
+    # nested value, should both be there, wins).
+    moved = {f.name: d.pop(f.name) for f in dataclasses.fields(FinetuneConfig) if f.name in d}
+    d["finetune"] = FinetuneConfig(**{**moved, **d.get("finetune", {})})
     if d.get("input_shape") is not None:
         d["input_shape"] = tuple(d["input_shape"])
     known = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -355,7 +370,7 @@ def dumps(cfg: Any) -> str:
 
 
 __all__ = ["AugmentConfig", "CACHE_MODES", "CLASS_WEIGHTS", "DATA_SPECS_HELP", "DataConfig", "EVAL_SPLITS",
-           "EXPORT_FORMATS", "EvaluateConfig", "FEATURE_CACHE", "FREEZE", "OPTIMIZERS",
+           "EXPORT_FORMATS", "EvaluateConfig", "FEATURE_CACHE", "FREEZE", "FinetuneConfig", "OPTIMIZERS",
            "OPTIMIZER_DEFAULT_LR", "OPTIMIZER_DEFAULT_WEIGHT_DECAY", "PRECISIONS", "PredictConfig",
            "SCHEDULES", "STRATEGIES", "TTA_MODES", "TrainConfig", "check", "dumps", "fields_of", "get",
            "name_of", "override", "setting", "setting_names", "to_dict", "train_config_from_dict"]

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 import kerascnn
 from kerascnn.cli import main
-from kerascnn.config import TrainConfig, check, fields_of, override, setting_names, to_dict
+from kerascnn.config import FinetuneConfig, TrainConfig, check, fields_of, override, setting_names, to_dict
 from kerascnn.errors import SettingError
 from kerascnn.settings import Layer, read_settings_file, resolve
 
@@ -27,7 +27,7 @@ def _printed(args):
 def _flatten(table, prefix=""):
     out = {}
     for k, v in table.items():
-        if isinstance(v, dict) and k in ("augment", "data"):
+        if isinstance(v, dict) and k in ("augment", "data", "finetune"):
             out.update(_flatten(v, f"{k}."))
         else:
             out[prefix + k] = v
@@ -168,6 +168,57 @@ def test_setting_names_are_unique_and_reach_every_field():
     assert reached == {key for key, _ in fields_of(TrainConfig)}
     assert names["data"] == ("data.spec",) and names["hflip"] == ("augment.hflip",)
     assert set(names["seed"]) == {"seed", "data.seed"}
+
+
+# finetune's settings: a nested group (TrainConfig.finetune), reached by their old flat names
+FINETUNE = {"head_dropout": 0.3, "head_at": "flatten", "head_epochs": 2, "unfreeze": "from:fc2", "finetune_lr": 1e-3,
+            "lr_decay": 0.5, "feature_cache": "off"}
+
+
+def test_finetune_settings_are_a_nested_group_set_by_their_flat_names():
+    assert {key for key, _ in fields_of(TrainConfig) if key.startswith("finetune.")} == \
+        {f"finetune.{name}" for name in FINETUNE}
+    assert not any(hasattr(TrainConfig(), name) for name in FINETUNE)  # declared once, in the group
+    py = kerascnn.resolve_fit("lenet5", **FINETUNE, class_weight="balanced")
+    assert py.config.finetune == FinetuneConfig(**FINETUNE) and py.config.class_weight == "balanced"
+    assert all(py.sources[f"finetune.{name}"] == "argument" for name in FINETUNE)
+    flags = [x for name, value in FINETUNE.items() for x in (f"--{name.replace('_', '-')}", str(value))]
+    printed = tomllib.loads(_printed(["fit", "--model", "lenet5", *flags]))
+    assert printed["finetune"] == FINETUNE and "head_epochs" not in printed  # a [finetune] table
+    with pytest.raises(SettingError) as e:
+        kerascnn.resolve_fit("lenet5", lr_decay=1.5)
+    assert e.value.param == "lr_decay"  # errors name the flag's setting, not the dotted key
+    r = CliRunner().invoke(main, ["fit", "--model", "lenet5", "--feature-cache", "never"])
+    assert r.exit_code == 2 and "--feature-cache" in r.output
+
+
+@pytest.mark.parametrize("text", [
+    "head_epochs = 2\nunfreeze = \"from:fc2\"\nlr_decay = 0.5\n",                        # flat names
+    "[finetune]\nhead_epochs = 2\nunfreeze = \"from:fc2\"\nlr_decay = 0.5\n",            # a table
+    "finetune.head_epochs = 2\nfinetune.unfreeze = \"from:fc2\"\nfinetune.lr_decay = 0.5\n",  # dotted keys
+])
+def test_settings_files_set_finetune_by_flat_names_tables_or_dotted_keys(tmp_path, text):
+    f = tmp_path / "s.toml"
+    f.write_text(text)
+    r = resolve(TrainConfig, [read_settings_file(f, TrainConfig)])
+    assert (r.config.finetune.head_epochs, r.config.finetune.unfreeze, r.config.finetune.lr_decay) == \
+        (2, "from:fc2", 0.5)
+    assert r.sources["finetune.head_epochs"] == f"file {f}"
+
+
+def test_an_old_flat_config_json_loads_into_the_finetune_group(tmp_path):
+    """Run folders from before TrainConfig.finetune keep its settings flat at the top of config.json."""
+    from kerascnn.runtime.run_dir import read_config, write_config
+
+    old = {k: v for k, v in to_dict(TrainConfig(model="lenet5", epochs=3)).items() if k != "finetune"}
+    old.update(FINETUNE, class_weight="balanced")
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    cfg = read_config(tmp_path)
+    assert cfg.finetune == FinetuneConfig(**FINETUNE)
+    assert (cfg.model, cfg.epochs, cfg.class_weight) == ("lenet5", 3, "balanced")
+    write_config(tmp_path, cfg)  # written anew: nested, and reads back the same
+    assert json.loads((tmp_path / "config.json").read_text())["finetune"] == FINETUNE
+    assert read_config(tmp_path) == cfg
 
 
 def test_check_refuses_out_of_range_values_of_nested_configs():

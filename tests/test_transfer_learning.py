@@ -123,6 +123,26 @@ def test_resume_continues_in_the_phase_it_stopped(pretrained, tmp_path, caplog, 
     assert (run / "model.keras").is_file()
 
 
+def test_an_old_run_with_flat_finetune_settings_resumes_in_its_phase(pretrained, tmp_path, caplog):
+    """A run folder from before TrainConfig.finetune has head_epochs & co. flat in config.json;
+    `kerascnn fit --resume` reads them into the group and carries on in phase 2."""
+    run = tmp_path / "old"
+    with pytest.raises(KeyboardInterrupt):
+        finetune(str(pretrained), head_epochs=1, epochs=2, unfreeze="from:fc2", lr_decay=0.5, checkpoint_budget=0.0,
+                 out=str(run), callbacks=[_StopAfter(1)], verbose=0, **DIGITS)
+    config = json.loads((run / "config.json").read_text())
+    config.update(config.pop("finetune"))  # the old layout
+    (run / "config.json").write_text(json.dumps(config))
+    with caplog.at_level(logging.INFO, logger="kerascnn"):
+        r = CliRunner().invoke(main, ["fit", "--resume", str(run)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert "resuming after epoch 1 (phase 1 of 2)" in caplog.text
+    assert "unfroze from:fc2" in caplog.text and "x0.5 per block down" in caplog.text
+    rows = (run / "history.csv").read_text().splitlines()
+    phase = rows[0].split(",").index("phase")
+    assert [int(row.split(",")[phase]) for row in rows[1:]] == [1, 2, 2]
+
+
 def test_cli_runs_both_phases_and_the_model_serves(pretrained, tmp_path):
     out = tmp_path / "cli"
     r = CliRunner().invoke(main, ["finetune", "--model", str(pretrained), "--data", "digits", "--head-epochs", "1",
@@ -131,7 +151,8 @@ def test_cli_runs_both_phases_and_the_model_serves(pretrained, tmp_path):
     assert r.exit_code == 0, r.output
     assert "phase,accuracy" in (out / "history.csv").read_text().replace("epoch,", "")
     config = json.loads((out / "config.json").read_text())
-    assert config["head_epochs"] == 1 and config["unfreeze"] == "from:fc2" and config["class_weight"] == "balanced"
+    assert config["finetune"]["head_epochs"] == 1 and config["finetune"]["unfreeze"] == "from:fc2"
+    assert config["class_weight"] == "balanced" and "head_epochs" not in config
     r = CliRunner().invoke(main, ["evaluate", str(out / "model.keras")], catch_exceptions=False)
     assert r.exit_code == 0 and "top-1" in r.output, r.output
     import keras
@@ -157,12 +178,12 @@ def test_cli_saved_model_brings_its_own_weights(pretrained):
 
 def test_weights_none_is_the_random_init_baseline_over_both_phases():
     cfg = resolve({"model": "lenet5", "weights": "none", "data": "digits"}).config
-    assert cfg.weights is None and cfg.head_epochs == 0 and cfg.freeze == "none"
+    assert cfg.weights is None and cfg.finetune.head_epochs == 0 and cfg.freeze == "none"
     assert cfg.epochs == 5 + 5  # the app's head epochs and phase-2 epochs: the pretrained run's total
-    assert cfg.head_dropout == 0.2 and cfg.batch_size == 32  # the same network and recipe
+    assert cfg.finetune.head_dropout == 0.2 and cfg.batch_size == 32  # the same network and recipe
     assert resolve({"model": "lenet5", "weights": "none", "epochs": 2}).config.epochs == 2  # as asked
     explicit = resolve({"model": "lenet5", "weights": "none", "head_epochs": 1, "epochs": 2, "data": "digits"})
-    assert explicit.config.head_epochs == 1 and explicit.config.epochs == 2
+    assert explicit.config.finetune.head_epochs == 1 and explicit.config.epochs == 2
 
 
 def test_balanced_class_weights_follow_scikit_learn():

@@ -102,10 +102,11 @@ def image_shape_of(cfg: TrainConfig) -> Tuple[int, int, int]:
 def create(cfg: TrainConfig, image_shape, num_classes: int) -> keras.Model:
     """The run's network, weights loaded: the registered model, or a backbone under a new head
     (`head_dropout` set, or a .keras --model). Call it in the strategy's scope."""
-    if cfg.head_dropout is not None or is_backbone_ref(cfg.model):
-        return transfer_model(cfg.model, num_classes=num_classes, weights=cfg.weights, dropout=cfg.head_dropout,
+    if cfg.finetune.head_dropout is not None or is_backbone_ref(cfg.model):
+        return transfer_model(cfg.model, num_classes=num_classes, weights=cfg.weights,
+                              dropout=cfg.finetune.head_dropout,
                               input_shape=None if is_model_file(cfg.model) else image_shape,
-                              model_args=cfg.model_args, at=cfg.head_at)
+                              model_args=cfg.model_args, at=cfg.finetune.head_at)
     return create_model(cfg.model, input_shape=image_shape, num_classes=num_classes, weights=cfg.weights,
                         **dict(cfg.model_args))
 
@@ -334,7 +335,7 @@ def _train_phases(model, cfg: TrainConfig, dist, data: _Data, resume_state, cbs,
 def cached_features_apply(cfg: TrainConfig, model: keras.Model, dist) -> bool:
     """Whether a head-only phase trains on cached backbone features: asked for (auto), no augmentation
     that changes the pixels, one worker (a cache is per process), and a head that splits off."""
-    return (cfg.feature_cache == "auto" and not cfg.augment.enabled and dist.num_workers == 1
+    return (cfg.finetune.feature_cache == "auto" and not cfg.augment.enabled and dist.num_workers == 1
             and split_head(model) is not None)
 
 

@@ -93,7 +93,8 @@ def lr_find(settings: Union[TrainConfig, Resolved], *, start_lr: float = 1e-7, e
         shape = image_shape_of(cfg)
         bundle = build_datasets(cfg.data, shape, cfg.batch_size, cfg.augment, splits=("train",))
         constant = override(cfg, schedule="constant", lr=start_lr)
-        if cfg.head_epochs:  # a fine-tuning run: the rate sought is phase 1's, the head's on a frozen backbone
+        # a fine-tuning run: the rate sought is phase 1's, the head's on a frozen backbone
+        if cfg.finetune.head_epochs:
             constant = override(constant, freeze="backbone")
         model = build_model(cfg, shape, bundle.num_classes, make_optimizer(constant, 1))
         lrs = start_lr * (end_lr / start_lr) ** (np.arange(steps) / (steps - 1))

@@ -1,4 +1,4 @@
-"""A run's training phases: one, or two for fine-tuning (`head_epochs` > 0).
+"""A run's training phases: one, or two for fine-tuning (`finetune.head_epochs` > 0).
 
 Phase 1 trains the head on the frozen backbone at `lr`; phase 2 unfreezes `unfreeze` (all, the top
 K blocks, from a layer) at `finetune_lr` (default lr / 10), each block down from the head at
@@ -36,18 +36,18 @@ class Phase:
 
 def plan(cfg: TrainConfig) -> List[Phase]:
     """The phases of `cfg`: [head, unfrozen] with head_epochs, else one as --freeze says."""
-    if cfg.head_epochs:
+    head_epochs = cfg.finetune.head_epochs
+    if head_epochs:
         if cfg.freeze != "none":
-            raise SettingError("freeze", f"--freeze {cfg.freeze} and --head-epochs {cfg.head_epochs} both say what "
+            raise SettingError("freeze", f"--freeze {cfg.freeze} and --head-epochs {head_epochs} both say what "
                                          f"trains; with --head-epochs, phase 1 trains the head and --unfreeze says "
                                          f"what phase 2 trains.")
-        return [Phase(1, 0, cfg.head_epochs, "head"), Phase(2, cfg.head_epochs, cfg.head_epochs + cfg.epochs,
-                                                            "unfrozen")]
+        return [Phase(1, 0, head_epochs, "head"), Phase(2, head_epochs, head_epochs + cfg.epochs, "unfrozen")]
     return [Phase(1, 0, cfg.epochs, "head" if cfg.freeze == "backbone" else "all")]
 
 
 def total_epochs(cfg: TrainConfig) -> int:
-    return cfg.head_epochs + cfg.epochs
+    return cfg.finetune.head_epochs + cfg.epochs
 
 
 def phase_config(cfg: TrainConfig, phase: Phase) -> TrainConfig:
@@ -56,7 +56,7 @@ def phase_config(cfg: TrainConfig, phase: Phase) -> TrainConfig:
         return override(cfg, epochs=phase.epochs)
     from kerascnn.training.optim import learning_rate
 
-    return override(cfg, epochs=phase.epochs, lr=cfg.finetune_lr or learning_rate(cfg) / 10)
+    return override(cfg, epochs=phase.epochs, lr=cfg.finetune.finetune_lr or learning_rate(cfg) / 10)
 
 
 def prepare(model, cfg: TrainConfig, phase: Phase, steps_per_epoch: int):
@@ -66,26 +66,26 @@ def prepare(model, cfg: TrainConfig, phase: Phase, steps_per_epoch: int):
     from kerascnn.training.layerwise import layer_multipliers, with_lr_multipliers
     from kerascnn.training.optim import make_optimizer
 
-    pcfg = phase_config(cfg, phase)
+    pcfg, ft = phase_config(cfg, phase), cfg.finetune
     optimizer = make_optimizer(pcfg, steps_per_epoch)
     if phase.trains == "head":
         log.info("phase %d: froze %d layers; training the head only", phase.number, freeze_backbone(model))
     elif phase.trains == "unfrozen":
-        groups = unfreeze(model, cfg.unfreeze)
+        groups = unfreeze(model, ft.unfreeze)
         trainable = sum(len(g) for g in groups)
-        rates = f"learning rate {pcfg.lr:g}" + (f", x{cfg.lr_decay:g} per block down" if cfg.lr_decay < 1 else "")
+        rates = f"learning rate {pcfg.lr:g}" + (f", x{ft.lr_decay:g} per block down" if ft.lr_decay < 1 else "")
         log.info("phase %d: unfroze %s (%d layers with weights, %d blocks, BatchNorm kept frozen); %s",
-                 phase.number, cfg.unfreeze, trainable, len(groups) - 1, rates)
-        if cfg.lr_decay < 1:
-            optimizer = with_lr_multipliers(optimizer, layer_multipliers(model, groups, cfg.lr_decay))
+                 phase.number, ft.unfreeze, trainable, len(groups) - 1, rates)
+        if ft.lr_decay < 1:
+            optimizer = with_lr_multipliers(optimizer, layer_multipliers(model, groups, ft.lr_decay))
     return optimizer
 
 
 def check(cfg: TrainConfig) -> None:
     """The phase settings that can be checked before anything loads."""
     plan(cfg)
-    which = str(cfg.unfreeze)
+    which = str(cfg.finetune.unfreeze)
     if not (which == "all" or which.isdigit() or (which.startswith("from:") and len(which) > 5)):
         raise SettingError("unfreeze", f"unfreeze must be all, a number of blocks K, or from:LAYER. "
-                                       f"Received: {cfg.unfreeze!r}")
+                                       f"Received: {cfg.finetune.unfreeze!r}")
 
