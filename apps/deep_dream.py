@@ -120,21 +120,18 @@ def resolve(settings: Mapping[str, Any], *, config_file: Optional[os.PathLike] =
         raise SettingError("guide", "Pass either a guide image or a class, not both.")
     if not check_model:
         return resolved
-    if not cfg.model.endswith(".keras"):
-        from kerascnn.models.registry import get_spec
-        from kerascnn.models.weights import check_weights
+    from kerascnn.models.networks import check_network
+    from kerascnn.models.refs import is_backbone_ref
 
-        spec = get_spec(cfg.model)  # UnknownNameError with close matches
-        check_weights(cfg.model, cfg.weights, spec.pretrained)
-        if spec.default_input[-1] != 3:
-            raise SettingError("model", f"{cfg.model} does not take RGB images; pick an image model.")
-        min_side = min(spec.min_input[:2])
+    check_network(cfg.model, cfg.weights)  # a file, keras:NAME or registry name, its weights, RGB input
+    if not is_backbone_ref(cfg.model):
+        from kerascnn.models.registry import get_spec
+
+        min_side = min(get_spec(cfg.model).min_input[:2])
         if cfg.tile < 2 * min_side:
             raise SettingError("tile", f"tile must be at least {2 * min_side} px for {cfg.model} (tiles may be "
                                        f"half the tile size; its smallest input is {min_side} px). "
                                        f"Received: {cfg.tile}")
-    elif not os.path.isfile(cfg.model):
-        raise SettingError("model", f"Model file {cfg.model} does not exist.")
     return resolved
 
 

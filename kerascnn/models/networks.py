@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from kerascnn.models.refs import check_model, resolve_model
+from kerascnn.models.refs import check_model, is_model_file, resolve_model
 
 
 def check_network(ref: str, weights: Optional[str]) -> Optional[str]:
@@ -26,8 +26,7 @@ def network(ref: str, weights: Optional[str] = "imagenet", *, include_top: bool 
         seed: with random weights, the seed the caller asks for (Keras's global seed is set only
             then, so that runs repeat); None leaves the global random state alone.
     """
-    if seed is not None and check_network(ref, weights) is None and isinstance(ref, str) \
-            and not ref.endswith(".keras"):
+    if seed is not None and check_network(ref, weights) is None and not is_model_file(ref):
         import keras
 
         keras.utils.set_random_seed(seed)
