@@ -75,12 +75,13 @@ def test_fit_logs_the_audit_summary_for_folders_only(tmp_path, caplog):
     import logging
 
     from kerascnn.config import TrainConfig, override
-    from kerascnn.training.loop import _log_folder_audit
+    from kerascnn.data.kinds import IMAGE
+    from kerascnn.training.loop import _log_audit
 
     root = _folder(str(tmp_path / "photos"))
     with caplog.at_level(logging.INFO, logger="kerascnn"):
-        _log_folder_audit(override(TrainConfig(), data=None, **{"data.spec": root}), (32, 32, 3))
-        _log_folder_audit(TrainConfig(), (32, 32, 1))  # digits: no folder, no audit
+        _log_audit(override(TrainConfig(), data=None, **{"data.spec": root}), IMAGE, (32, 32, 3))
+        _log_audit(TrainConfig(), IMAGE, (32, 32, 1))  # digits: no folder, no audit
     lines = [r.getMessage() for r in caplog.records if "audit" in r.getMessage()]
     assert len(lines) == 1 and "imbalance 2.3x" in lines[0] and f"kerascnn audit {root}" in lines[0]
 
@@ -122,7 +123,8 @@ def test_fits_audit_line_counts_the_splits_fit_trains_and_validates_on(tmp_path,
 
     from kerascnn.config import TrainConfig, override
     from kerascnn.data.build import build_datasets
-    from kerascnn.training.loop import _log_folder_audit
+    from kerascnn.data.kinds import IMAGE
+    from kerascnn.training.loop import _log_audit
 
     root = str(tmp_path / "photos")  # class folders only: fit holds val_split of them out
     for i in range(12):
@@ -131,6 +133,6 @@ def test_fits_audit_line_counts_the_splits_fit_trains_and_validates_on(tmp_path,
     trained = build_datasets(cfg.data, (32, 32, 3), 4).counts  # what fit builds
     assert trained["train"] + trained["val"] == 12 and trained["val"] > 0
     with caplog.at_level(logging.INFO, logger="kerascnn"):
-        _log_folder_audit(cfg, (32, 32, 3))
+        _log_audit(cfg, IMAGE, (32, 32, 3))
     [line] = [r.getMessage() for r in caplog.records if "audit" in r.getMessage()]
     assert f"{trained['train']} train / {trained['val']} val (val: 25% of the images held out)" in line, line

@@ -98,9 +98,10 @@ def _activations(model, cfg) -> list:
 
 def class_names_of(model, model_arg: str) -> Optional[List[str]]:
     """A model's class names: classes.json beside a .keras file, ImageNet's for 1000 outputs, else None."""
+    from kerascnn.models.refs import is_model_file
     from kerascnn.runtime import run_dir as rd
 
-    if model_arg.endswith(".keras"):
+    if is_model_file(model_arg):
         names = rd.read_classes(model_arg)
         if names:
             return list(names)

@@ -78,9 +78,14 @@ def write_report(run_dir: os.PathLike, *, model=None, dataset=None, class_names:
     if model is None:
         model = _load_run_model(run)
     if model is not None:
+        kind = _run_kind(run)
         if dataset is None:
-            dataset = _validation_data(run, model)
+            dataset = _validation_data(run, model, kind)
         if dataset is not None:
+            if not kind.pictures:  # galleries of inputs: top losses and Grad-CAM are image steps
+                top_losses = 0
+            if not kind.explain:
+                cam_images = 0
             sections += _evaluation_sections(model, dataset, names, cam_images, top_losses, max_examples)
     title = f"{run.name}"
     page = _page(title, _subtitle(settings), sections)
@@ -118,14 +123,26 @@ def _load_run_model(run: Path):
     return None
 
 
-def _validation_data(run: Path, model):
+def _run_kind(run: Path):
+    """The data steps of what the run's model takes (kerascnn.data.kinds; images for an old run)."""
+    from kerascnn.data.kinds import data_kind
+    from kerascnn.models.refs import input_kind
+    from kerascnn.runtime import run_dir as rd
+
+    try:
+        return data_kind(input_kind(rd.read_config(run).model))
+    except UserError:  # no readable config.json, or a model this kerascnn does not know
+        return data_kind("image")
+
+
+def _validation_data(run: Path, model, kind):
     """The run's validation split, rebuilt from its config.json; None when it has none."""
-    from kerascnn.data.build import build_datasets
-    from kerascnn.models.loading import model_image_shape
+    from kerascnn.models.loading import model_image_shape, model_input_shape
     from kerascnn.runtime import run_dir as rd
 
     cfg = rd.read_config(run)
-    bundle = build_datasets(cfg.data, model_image_shape(model), min(cfg.batch_size, 256), splits=("val",))
+    shape = model_image_shape(model) if kind.name == "image" else model_input_shape(model)
+    bundle = kind.build(cfg.data, shape, min(cfg.batch_size, 256), splits=("val",))
     return bundle.val
 
 

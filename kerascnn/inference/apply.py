@@ -16,14 +16,16 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from kerascnn.config import EVAL_SPLITS, DataConfig, TrainConfig, override
-from kerascnn.data.build import build_datasets, default_eval_split, resolve_splits
+from kerascnn.data.build import default_eval_split, resolve_splits
+from kerascnn.data.kinds import check_data_for, data_kind
 from kerascnn.data.folders import summarize_skipped
-from kerascnn.data.specs import open_source, same_spec
+from kerascnn.data.specs import same_spec
 from kerascnn.errors import SettingError, UserError
 from kerascnn.runtime.plots import plot_confusion
 from kerascnn.runtime import run_dir as rd
 from kerascnn.inference.tta import TTA_MODES, base_shape, views
-from kerascnn.models.loading import load_model, model_image_shape
+from kerascnn.models.loading import load_model, model_image_shape, model_input_shape
+from kerascnn.models.refs import input_kind
 
 log = logging.getLogger(__name__)
 
@@ -90,23 +92,29 @@ def evaluate(model_path: os.PathLike, data: Optional[str] = None, *, data_dir: O
     members = [(Path(model_path), model)] + [(Path(p), load_model(p)) for p in ensemble]
     run_cfg = _run_config(model_path)
     cfg = override(run_cfg.data if run_cfg is not None else DataConfig(), spec=data, data_dir=data_dir)
+    kind = check_data_for(str(model_path), input_kind(str(model_path)), cfg.spec)
+    if tta != "none" and not kind.tta:
+        raise SettingError("tta", f"test-time augmentation views are for images; {model_path} takes "
+                                  f"{kind.name} inputs (use tta='none').")
     trained_on = run_cfg is not None and same_spec(cfg.spec, run_cfg.data.spec)
-    source = open_source(cfg)
+    source = kind.open_source(cfg)
     names = check_class_names(model, model_path, source.class_names, cfg.spec, ignore_class_names)
-    shape = model_image_shape(model)
+    shape = model_image_shape(model) if kind.name == "image" else model_input_shape(model)
     for path, member in members[1:]:
         check_class_names(member, path, source.class_names, cfg.spec, ignore_class_names)
-        if model_image_shape(member) != shape:
-            raise SettingError("ensemble", f"{path} takes {model_image_shape(member)} images, {model_path} "
+        if model_input_shape(member) != shape:
+            raise SettingError("ensemble", f"{path} takes {model_input_shape(member)} inputs, {model_path} "
                                            f"{shape}; an ensemble's members must take the same input.")
     name = split or default_eval_split(source, trained_on)
     available = sorted(set(resolve_splits(source, cfg)) | {"all"})
     if split is not None and split not in available:
         raise SettingError("split", f"{cfg.spec} has no {name} split; it has {', '.join(available)}.")
-    bundle = build_datasets(cfg, base_shape(tta, shape), batch_size, splits=(name,), source=source)
+    bundle = kind.build(cfg, base_shape(tta, shape) if kind.tta else shape, batch_size, splits=(name,),
+                        source=source)
     scored = bundle.eval_split if name == "eval" else name
 
-    scores = _score([m for _, m in members], getattr(bundle, name), len(names), tta, shape[:2])
+    scores = _score([m for _, m in members], getattr(bundle, name), len(names), tta,
+                    shape[:2] if kind.tta else None)
     cm, loss, top1, top5 = scores[-1]
     member_scores = [{"model": str(path), "loss": s[1], "top1": s[2], "top5": s[3]}
                      for (path, _), s in zip(members, scores)] if len(members) > 1 else []
@@ -217,13 +225,15 @@ class Prediction:
 
 def predict(model_path: os.PathLike, paths: Sequence[str], *, top_k: int = 5,
             batch_size: int = 64, classes: Optional[Sequence[str]] = None) -> Tuple[List[Prediction], list]:
-    """Top-k classes for image files and folders; returns (predictions, skipped files with reasons)."""
-    from kerascnn.data import load_images
-
+    """Top-k classes for files and folders (images, or what the model's kind of input reads); returns
+    (predictions, skipped files with reasons)."""
     model = load_model(model_path)
-    images, files, skipped = load_images(list(paths), model_image_shape(model))
+    kind = data_kind(input_kind(str(model_path)))
+    shape = model_image_shape(model) if kind.name == "image" else model_input_shape(model)
+    images, files, skipped = kind.load_inputs(list(paths), shape)
     if len(files) == 0:
-        raise UserError("No readable images among the given paths" +
+        raise UserError(f"No readable {'images' if kind.name == 'image' else kind.name + ' inputs'} among the "
+                        f"given paths" +
                         (f" (skipped {len(skipped)}: {skipped[0][0]}: {skipped[0][1]} ...)." if skipped else "."))
     names = list(classes or rd.read_classes(model_path) or [])
     probs = model.predict(images, batch_size=batch_size, verbose=0)

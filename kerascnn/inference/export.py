@@ -70,6 +70,11 @@ def export(model_path: os.PathLike, out: os.PathLike, *, format: str = "savedmod
     if format == "tflite-int8" and not calibration_data:
         raise SettingError("calibration_data", "tflite-int8 needs calibration_data: a data spec of images like "
                                                "the ones it will see (e.g. the training folder).")
+    from kerascnn.models.refs import input_kind
+
+    kind = input_kind(str(model_path))
+    if kind != "image":  # the exported signatures take uint8 pixels: an image kind's step
+        raise SettingError("format", f"{model_path} takes {kind} inputs; export writes image models only so far.")
     if format == "onnx":
         _require("tf2onnx", "onnx")
     model = load_model(model_path)

@@ -35,6 +35,14 @@ def load_model(path: os.PathLike):
         raise UserError(f"Cannot load model {path}: {first}") from None
 
 
+def model_input_shape(model) -> Tuple[int, ...]:
+    """The shape of one example a model takes (no batch axis); UserError when any side is not fixed."""
+    shape = tuple(model.input_shape[1:])
+    if any(s is None for s in shape):
+        raise UserError(f"Model {model.name} takes input {model.input_shape}; kerascnn needs a fixed input shape.")
+    return shape
+
+
 def model_image_shape(model) -> Tuple[int, int, int]:
     """The (height, width, channels) a model takes; UserError when any of them is not fixed."""
     shape = tuple(model.input_shape[1:])
@@ -43,4 +51,4 @@ def model_image_shape(model) -> Tuple[int, int, int]:
     return shape
 
 
-__all__ = ["load_model", "model_image_shape"]
+__all__ = ["load_model", "model_image_shape", "model_input_shape"]

@@ -61,6 +61,34 @@ def is_backbone_ref(ref: Any) -> bool:
     return is_model_file(ref) or is_application(ref)
 
 
+def input_kind(ref: Any) -> str:
+    """What a model reference takes (kerascnn.data.kinds.INPUT_KINDS): a registry entry says; a
+    keras.applications network takes images; a saved model or a built one takes what its run's model
+    took (its config.json's model, else images)."""
+    if isinstance(ref, str) and not is_backbone_ref(ref):
+        from kerascnn.models.registry import get_spec
+
+        return get_spec(ref).inputs
+    if isinstance(ref, str) and is_model_file(ref):
+        import json
+
+        config = os.path.join(os.path.dirname(os.path.abspath(ref)), "config.json")
+        try:
+            with open(config, encoding="utf-8") as f:
+                model = json.load(f).get("model")
+        except (OSError, ValueError, AttributeError):
+            model = None
+        if isinstance(model, str) and not is_backbone_ref(model):
+            from kerascnn.errors import UnknownNameError
+            from kerascnn.models.registry import get_spec
+
+            try:
+                return get_spec(model).inputs
+            except UnknownNameError:  # a model of a newer kerascnn: its inputs are unknown here
+                return "image"
+    return "image"
+
+
 def wants_imagenet_file(ref: Any, weights: Any) -> bool:
     """Whether building `ref` with `weights` needs an official ImageNet weights file (the Keras cache
     or a download): what the commands' offline pre-checks look for."""
@@ -146,5 +174,5 @@ def model_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "_.-" else "_" for c in name) or "model"
 
 
-__all__ = ["APPLICATION_PREPROCESSING", "DEFAULT_INPUT", "KERAS_PREFIX", "application", "check_model", "is_application", "is_backbone_ref",
+__all__ = ["APPLICATION_PREPROCESSING", "DEFAULT_INPUT", "KERAS_PREFIX", "application", "check_model", "input_kind", "is_application", "is_backbone_ref",
            "is_model_file", "model_name", "resolve_model", "wants_imagenet_file"]

@@ -50,6 +50,9 @@ class ModelSpec:
     # Use (a key of USES) -> layer names, in the order an app should use them. Every model has
     # "cam"; image models have all four (kerascnn.models.features.feature_extractor(model, "style")).
     layers: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
+    # What the model takes (kerascnn.data.kinds.INPUT_KINDS): the harness picks the data steps of
+    # that kind (its pipeline; for images also augmentation, TTA, Grad-CAM and the folder audit).
+    inputs: str = "image"
 
     def build(self, **kwargs):
         return self.builder(**{**self.defaults, **kwargs})
@@ -70,6 +73,7 @@ def register_model(
     preprocessing: str = "scale",
     recipe: Optional[Dict[str, object]] = None,
     layers: Optional[Mapping[str, Union[str, Sequence[str]]]] = None,
+    inputs: str = "image",
     **defaults,
 ) -> Callable[[Callable], Callable]:
     """Decorator: register a builder under `name` (default: the function's name).
@@ -77,7 +81,8 @@ def register_model(
     Extra keyword arguments become fixed builder arguments of this entry, so one builder serves
     several variants (`vgg16` and `vgg16_bn` differ by `batch_norm=True`). `name` is positional-only
     so that the builder's own `name=` (the Keras model name) can be one of them. `layers` maps a use
-    (a key of USES) to the names of the layers that suit it (so no builder may take `layers=`).
+    (a key of USES) to the names of the layers that suit it (so no builder may take `layers=`), and
+    `inputs` says what the model takes ("image", "text", "audio", "image+question").
     """
 
     def decorator(fn: Callable) -> Callable:
@@ -96,6 +101,7 @@ def register_model(
             defaults=dict(defaults),
             recipe=dict(recipe or {}),
             layers=_use_layers(key, layers),
+            inputs=inputs,
         )
         return fn
 

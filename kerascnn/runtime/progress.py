@@ -8,11 +8,13 @@
     for octave in track(octaves, desc="octaves"):
         ...
 
-On a terminal it is one live line, redrawn in place (at most 10 times a second, so a fast loop
-does not spend its time printing): count, percentage, bar, elapsed time, rate, ETA and the latest
-metrics. Anywhere else (a log file, a pipe, a notebook's captured stderr) carriage returns would
-pile up, so it writes a plain line about every 10% of the way or every 10 s instead, and a final
-line with the total time. Standard library only.
+On a terminal it is one live line drawn by `rich` (installed with Keras), redrawn at most 10 times
+a second so a fast loop does not spend its time printing: bar, count, percentage, elapsed time,
+ETA and the latest metrics. Anywhere else (a log file, a pipe, CI, a notebook's captured stderr)
+it writes a plain line about every 10% of the way or every 10 s, and a final line with the total
+time: that part is ours, because neither library does it (Keras's Progbar writes to stdout, which
+would mix with a command's --json output, and prints only at the end when it has no terminal;
+rich's live display, too, shows nothing in a log until it stops). Always on stderr.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ T = TypeVar("T")
 
 REDRAW_INTERVAL = 0.1  # s between redraws of the live line
 LOG_INTERVAL = 10.0  # s between plain lines when `every` is not given
-BAR_WIDTH = 20
+BAR_WIDTH = 20  # characters of the live bar
 
 
 def format_duration(seconds: float) -> str:
@@ -93,9 +95,7 @@ class Progress:
             self.every = None  # unknown total: by time only
         self.start = self._last_write = clock()
         self._last_n = 0  # count at the last plain line
-        self._width = 0  # length of the live line drawn last, to blank what a shorter one leaves
-        if self.live:
-            self._draw(self.start)
+        self._live = self._start_live() if self.live else None
 
     # -- numbers ---------------------------------------------------------------------------------
 
@@ -143,9 +143,8 @@ class Progress:
             return
         now = self.clock()
         if self.live:
-            self._draw(now, final=True)
-            self.stream.write("\n")
-            self.stream.flush()
+            self._draw(now)
+            self._live[0].stop()  # ends the line
         else:
             self._line(self.format(now, final=True))
 
@@ -158,15 +157,11 @@ class Progress:
     # -- output ----------------------------------------------------------------------------------
 
     def format(self, now: Optional[float] = None, final: bool = False) -> str:
-        """The status line: "desc: 30/100 (30%) |######    | 12s, 2.50 step/s, ETA 28s, loss=0.1234"."""
+        """The plain status line: "desc: 30/100 (30%) 12s, 2.50 step/s, ETA 28s, loss=0.1234"."""
         now = self.clock() if now is None else now
         parts = [f"{self.desc}: " if self.desc else ""]
         if self.total:
-            fraction = self.n / self.total
-            filled = min(BAR_WIDTH, int(fraction * BAR_WIDTH))
-            parts.append(f"{self.n}/{self.total} ({fraction:.0%})")
-            if self.live:
-                parts.append(f" |{'#' * filled}{' ' * (BAR_WIDTH - filled)}|")
+            parts.append(f"{self.n}/{self.total} ({self.n / self.total:.0%})")
         else:
             parts.append(f"{self.n} {self.unit}{'s' if self.n != 1 else ''}")
         timing = [format_duration(self.elapsed(now)) + (" in all" if final else "")]
@@ -178,14 +173,34 @@ class Progress:
             timing.append(f"ETA {format_duration(self.eta(now))}")
         parts.append(" " + ", ".join(timing))
         if self.metrics:
-            parts.append(", " + ", ".join(f"{k}={_format_value(v)}" for k, v in self.metrics.items()))
+            parts.append(", " + self._metrics_text())
         return "".join(parts)
 
-    def _draw(self, now: float, final: bool = False) -> None:
-        text = self.format(now, final)
-        self.stream.write("\r" + text + " " * max(0, self._width - len(text)))
-        self.stream.flush()
-        self._width, self._last_write = len(text), now
+    def _metrics_text(self) -> str:
+        return ", ".join(f"{k}={_format_value(v)}" for k, v in self.metrics.items())
+
+    def _start_live(self):
+        """rich's progress line on `self.stream`, refreshed only when `_draw` asks (our clock
+        throttles it, and tests drive it without sleeping)."""
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgress, TaskProgressColumn,
+                                   TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+
+        columns = [TextColumn("{task.description}"), BarColumn(bar_width=BAR_WIDTH)]
+        columns += [MofNCompleteColumn(), TaskProgressColumn()] if self.total else \
+            [TextColumn("{task.completed} " + self.unit + "s")]
+        columns += [TimeElapsedColumn()] + ([TimeRemainingColumn()] if self.total else [])
+        columns.append(TextColumn("{task.fields[metrics]}"))
+        bar = RichProgress(*columns, console=Console(file=self.stream, force_terminal=True),
+                           auto_refresh=False, get_time=self.clock)
+        bar.start()
+        return bar, bar.add_task(self.desc, total=self.total, metrics="")
+
+    def _draw(self, now: float) -> None:
+        bar, task = self._live
+        bar.update(task, completed=self.n, metrics=self._metrics_text())
+        bar.refresh()
+        self._last_write = now
 
     def _line(self, text: str) -> None:
         self.stream.write(text + "\n")

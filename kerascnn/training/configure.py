@@ -81,6 +81,7 @@ def check_train(cfg: TrainConfig, spec: Optional[ModelSpec] = None) -> TrainConf
 
     check_phases(cfg)
     check_warmup(cfg)
+    check_data_kind(cfg)
     if is_model_file(cfg.model):
         return _check_model_file(cfg)
     if is_application(cfg.model):
@@ -170,10 +171,27 @@ def check_input_shape(spec: ModelSpec, shape) -> None:
                                           f"Received: {shape[0]}x{shape[1]}")
 
 
+def check_data_kind(cfg: TrainConfig) -> None:
+    """The data must be of the kind the model takes, and the pixel augmentations apply to images only."""
+    from kerascnn.config import AugmentConfig
+    from kerascnn.data.kinds import check_data_for
+    from kerascnn.models.refs import input_kind
+
+    kind = check_data_for(cfg.model, input_kind(cfg.model), cfg.data.spec)
+    if not kind.augment and cfg.augment != AugmentConfig():
+        changed = [k for k, v in vars(cfg.augment).items() if v != getattr(AugmentConfig(), k)]
+        raise SettingError(changed[0], f"augmentation ({', '.join(changed)}) applies to images; --model "
+                                       f"{cfg.model} takes {kind.name} inputs.")
+
+
 def check_data_spec(spec: str, param: str = "data") -> None:
-    """A data spec that names nothing known (and no folder) is a bad setting, found before loading."""
+    """A data spec that names nothing known (and no folder) is a bad setting, found before loading.
+    (Image specs are checked here; another kind's spec is its pipeline's to read.)"""
+    from kerascnn.data.kinds import spec_kind
     from kerascnn.data.specs import parse_spec
 
+    if spec_kind(spec) != "image":
+        return
     try:
         parse_spec(spec)
     except DataError as e:
@@ -185,5 +203,6 @@ def make_config(model: str = TrainConfig.model, **changes: Any) -> TrainConfig:
     return resolve_train({**changes, "model": model}).config
 
 
-__all__ = ["AppDefaults", "HARNESS_ARGS", "check_data_spec", "check_input_shape", "check_model_args", "check_train",
+__all__ = ["AppDefaults", "HARNESS_ARGS", "check_data_kind", "check_data_spec", "check_input_shape",
+           "check_model_args", "check_train",
            "make_config", "recipe_settings", "resolve_train"]

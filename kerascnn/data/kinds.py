@@ -1,0 +1,141 @@
+"""Kinds of input: what a model takes (its registry entry's `inputs`), what a `--data` spec produces,
+and the steps that belong to one kind rather than to the harness.
+
+The harness (fit, evaluate, predict, export, report) asks the model's kind for its data and for the
+kind's own steps, instead of assuming pixels:
+
+    kind = data_kind("image")
+    bundle = kind.build(DataConfig(spec="digits"), (32, 32, 1), 64, AugmentConfig(), ("train", "val"))
+    if kind.audit: ...           # the image-folder audit before training
+    kind.tta, kind.explain       # test-time augmentation views, Grad-CAM: image steps
+
+Images are the one kind the package ships today; text, audio and image-plus-question data register
+their own `DataKind` (its `build` and `load_inputs`) and their spec prefixes (`register_spec`), and
+the harness runs them unchanged. Nothing here imports TensorFlow.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional
+
+from kerascnn.errors import SettingError, UnknownNameError
+
+# What a model can take. A registry entry names one (`register_model(..., inputs="text")`).
+INPUT_KINDS = ("image", "text", "audio", "image+question")
+
+
+@dataclass(frozen=True)
+class DataKind:
+    """The data steps of one kind of input.
+
+    Attributes:
+        name: one of INPUT_KINDS (or a kind a test or an extension adds).
+        open_source: (DataConfig) -> kerascnn.data.sources.Source: the spec's splits and class
+            names, nothing decoded yet.
+        build: (DataConfig, input_shape, batch_size, AugmentConfig or None, splits, **kwargs) ->
+            kerascnn.data.DataBundle: batched tf.data splits of (inputs, one-hot labels); takes
+            `source=` (what open_source gave) to avoid opening the spec twice.
+        load_inputs: (paths, input_shape) -> (inputs, the files they came from, [(file, reason)
+            skipped]): what `predict` feeds the model.
+        audit: (DataConfig, input_shape) -> a report with `.summary()` (or None when the spec
+            has nothing to audit), logged before training; None: the kind has no audit.
+        augment: whether the augmentation settings (AugmentConfig) apply to this kind.
+        tta: whether test-time augmentation views (flip, crops) apply.
+        explain: whether Grad-CAM heat maps apply (a spatial feature map over the input).
+        pictures: whether an input can be shown as a picture (the report's galleries).
+    """
+
+    name: str
+    open_source: Callable[..., Any]
+    build: Callable[..., Any]
+    load_inputs: Callable[..., Any]
+    audit: Optional[Callable[..., Any]] = None
+    augment: bool = False
+    tta: bool = False
+    explain: bool = False
+    pictures: bool = False
+
+
+def _image_source(cfg):
+    from kerascnn.data.specs import open_source
+
+    return open_source(cfg)
+
+
+def _image_build(*args, **kwargs):
+    from kerascnn.data.build import build_datasets
+
+    return build_datasets(*args, **kwargs)
+
+
+def _image_inputs(paths, input_shape):
+    from kerascnn.data.build import load_images
+
+    return load_images(paths, input_shape)
+
+
+def _image_audit(cfg, input_shape):
+    """`kerascnn audit`'s findings on an image folder, counted on the splits `fit` trains and
+    validates on (cfg: the DataConfig); None for other specs (nothing on disk to look at)."""
+    from kerascnn.data.audit import audit_folder
+    from kerascnn.data.specs import parse_spec
+
+    if parse_spec(cfg.spec).kind != "folder":
+        return None
+    return audit_folder(cfg.spec, input_shape, duplicates=False, data=cfg)
+
+
+IMAGE = DataKind("image", open_source=_image_source, build=_image_build, load_inputs=_image_inputs, audit=_image_audit, augment=True,
+                 tta=True, explain=True, pictures=True)
+
+_KINDS: Dict[str, DataKind] = {"image": IMAGE}
+# A --data prefix or name (e.g. "tsv:", "sort_of_clevr") -> the kind of input it produces. Every
+# spec not listed here is an image spec (digits, keras.datasets, tfds:, idx:, folders).
+_SPEC_KINDS: Dict[str, str] = {}
+
+
+def register_kind(kind: DataKind) -> DataKind:
+    """Add a kind of input (its data steps); returns it."""
+    if kind.name in _KINDS:
+        raise ValueError(f"Input kind {kind.name!r} is registered twice.")
+    _KINDS[kind.name] = kind
+    return kind
+
+
+def register_spec(prefix: str, kind: str) -> None:
+    """Make `--data` specs starting with `prefix` produce the input kind `kind`."""
+    if prefix in _SPEC_KINDS:
+        raise ValueError(f"--data prefix {prefix!r} is registered twice.")
+    _SPEC_KINDS[prefix] = kind
+
+
+def data_kind(name: str) -> DataKind:
+    """The DataKind named `name`; UnknownNameError (a SettingError on "data") for one with no data steps."""
+    if name not in _KINDS:
+        close = difflib.get_close_matches(name, list(_KINDS), n=2)
+        raise UnknownNameError("data", f"no data pipeline for {name} inputs yet"
+                                       + (f"; did you mean {' or '.join(close)}?" if close else
+                                          f" (known: {', '.join(sorted(_KINDS))})."))
+    return _KINDS[name]
+
+
+def spec_kind(spec: str) -> str:
+    """The kind of input a --data spec produces (the longest registered prefix, else "image")."""
+    text = (spec or "").strip()
+    matches = [p for p in _SPEC_KINDS if text == p or text.startswith(p)]
+    return _SPEC_KINDS[max(matches, key=len)] if matches else "image"
+
+
+def check_data_for(model: str, model_kind: str, spec: str) -> DataKind:
+    """The DataKind to train or score `model` with on `spec`: SettingError (on "data") when the spec
+    produces another kind of input than the model takes."""
+    produced = spec_kind(spec)
+    if produced != model_kind:
+        raise SettingError("data", f"--model {model} takes {model_kind} inputs, but --data {spec} gives "
+                                   f"{produced} inputs; pick data of that kind.")
+    return data_kind(model_kind)
+
+
+__all__ = ["DataKind", "IMAGE", "INPUT_KINDS", "check_data_for", "data_kind", "register_kind", "register_spec",
+           "spec_kind"]
