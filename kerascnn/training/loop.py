@@ -20,11 +20,12 @@ from typing import Callable, List, Optional, Sequence, Tuple, Union
 import keras
 
 from kerascnn.config import FREEZE, TrainConfig, fields_of, override
-from kerascnn.data import build_datasets
+from kerascnn.data.kinds import data_kind
 from kerascnn.errors import UserError
 from kerascnn.runtime.jobs import JobDir
 from kerascnn.models import create_model
 from kerascnn.models.common import freeze_backbone
+from kerascnn.models.refs import input_kind
 from kerascnn.models.transfer import input_shape_for, is_backbone_ref, is_model_file, transfer_model
 from kerascnn.settings import Resolved
 from kerascnn.runtime import run_dir as rd
@@ -189,17 +190,13 @@ def _auto_steps(model, train, steps_per_epoch: int, epochs: int) -> None:
                      "runs", "about" if timed else "up to")
 
 
-def _log_folder_audit(cfg: TrainConfig, image_shape) -> None:
-    """For an image folder, `kerascnn audit`'s one-line summary (without the duplicate search, which
-    decodes every file): imbalance, unusable and far-too-small images; the counts are those of the
-    splits trained on (val held out of train as build_datasets does it)."""
-    from kerascnn.data.audit import audit_folder
-    from kerascnn.data.specs import parse_spec
-
-    if parse_spec(cfg.data.spec).kind != "folder":
-        return
-    report = audit_folder(cfg.data.spec, image_shape, duplicates=False, data=cfg.data)
-    log.info("%s (`kerascnn audit %s` also finds duplicates)", report.summary(), cfg.data.spec)
+def _log_audit(cfg: TrainConfig, kind, input_shape) -> None:
+    """The data kind's audit summary, when it has one (images: for a folder, `kerascnn audit`'s one
+    line without the duplicate search, which decodes every file; the counts are those of the splits
+    trained on, val held out of train as the pipeline does it)."""
+    report = kind.audit(cfg.data, input_shape) if kind.audit is not None else None
+    if report is not None:
+        log.info("%s (`kerascnn audit %s` also finds duplicates)", report.summary(), cfg.data.spec)
 
 
 def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose,
@@ -218,10 +215,12 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose,
         JobDir(run).write_settings(resolved or Resolved(cfg, {k: "TrainConfig" for k, _ in fields_of(cfg)}, "fit"))
 
     image_shape = image_shape_of(cfg)
-    bundle = build_datasets(cfg.data, image_shape, cfg.batch_size, cfg.augment, splits=("train", "val"))
+    kind = data_kind(input_kind(cfg.model))  # the data steps of what the model takes
+    bundle = kind.build(cfg.data, image_shape, cfg.batch_size, cfg.augment if kind.augment else None,
+                        splits=("train", "val"))
     steps_per_epoch = max(1, math.ceil(bundle.counts["train"] / cfg.batch_size))
     log.info("data: %s", bundle.description)
-    _log_folder_audit(cfg, image_shape)
+    _log_audit(cfg, kind, image_shape)
     with dist.strategy.scope():
         model = create(cfg, image_shape, bundle.num_classes)
     outputs = list(model.output_names)

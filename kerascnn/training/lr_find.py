@@ -22,7 +22,8 @@ import keras
 import numpy as np
 
 from kerascnn.config import TrainConfig, override
-from kerascnn.data import build_datasets
+from kerascnn.data.kinds import data_kind
+from kerascnn.models.refs import input_kind
 from kerascnn.errors import SettingError
 from kerascnn.runtime.jobs import JobDir
 from kerascnn.settings import Resolved
@@ -91,7 +92,9 @@ def lr_find(settings: Union[TrainConfig, Resolved], *, start_lr: float = 1e-7, e
     keras.utils.set_random_seed(cfg.seed)
     with precision_scope(cfg.precision):
         shape = image_shape_of(cfg)
-        bundle = build_datasets(cfg.data, shape, cfg.batch_size, cfg.augment, splits=("train",))
+        kind = data_kind(input_kind(cfg.model))
+        bundle = kind.build(cfg.data, shape, cfg.batch_size, cfg.augment if kind.augment else None,
+                            splits=("train",))
         constant = override(cfg, schedule="constant", lr=start_lr)
         # a fine-tuning run: the rate sought is phase 1's, the head's on a frozen backbone
         if cfg.finetune.head_epochs:
