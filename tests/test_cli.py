@@ -127,7 +127,19 @@ def test_python_dash_m_runs_the_same_cli():
     assert proc.stdout.startswith("Usage: kerascnn fit") and "--precision" in proc.stdout
 
 
-def test_imagenet_offline_fails_before_tensorflow_loads_naming_the_file(tmp_path, monkeypatch):
+@pytest.mark.parametrize("args, file", [
+    # finetune's default: mobilenet_v2 with ImageNet weights; the classes are unknown: the no-top file
+    (["finetune", "--data", "digits"], "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"),
+    (["fit", "--model", "vgg16", "--weights", "imagenet"], "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    (["visualize", "gradcam", "vgg16", "IMAGE", "--weights", "imagenet"],
+     "vgg16_weights_tf_dim_ordering_tf_kernels.h5"),  # the classifier's scores: the file with the top
+    (["visualize", "maximize", "vgg16", "--weights", "imagenet"],
+     "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),  # features only
+    (["dream", "IMAGE", "-o", "OUT.jpg", "--model", "vgg16"], "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    (["stylize", "IMAGE", "IMAGE", "-o", "OUT.jpg"], "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+])
+def test_imagenet_offline_fails_before_tensorflow_loads_naming_the_file(tmp_path, monkeypatch, args, file):
+    """One ImageNet pre-check for every command that builds a network (cli.options.imagenet_preflight)."""
     import kerascnn.cli as cli
     import kerascnn.models.weights as weights
 
@@ -138,9 +150,13 @@ def test_imagenet_offline_fails_before_tensorflow_loads_naming_the_file(tmp_path
         raise AssertionError("TensorFlow was imported before the weights check")
 
     monkeypatch.setattr(cli, "_import_tensorflow_quietly", no_tensorflow)
-    r = CliRunner().invoke(main, ["finetune", "--data", "digits"])  # finetune's default: mobilenet_v2, imagenet
+    image = tmp_path / "photo.png"
+    image.write_bytes(bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c"
+                                    "4944415408d763f8cfc0000003010100c9fe92ef0000000049454e44ae426082"))
+    args = [str(image) if a == "IMAGE" else str(tmp_path / a) if a == "OUT.jpg" else a for a in args]
+    r = CliRunner().invoke(main, args)
     assert r.exit_code == 1, r.output
-    assert "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5" in r.output
+    assert file in r.output
     assert str(tmp_path / "models") in r.output and "--weights PATH" in r.output
     assert "Traceback" not in r.output
 

@@ -169,25 +169,41 @@ def given(opts: Mapping[str, Any]) -> Dict[str, Any]:
     return {k: v for k, v in opts.items() if v is not None}
 
 
-def imagenet_preflight(config_cls: Callable[[], Any]) -> Callable:
-    """A `needs_tensorflow` preflight for the apps that read a network's features (dream, stylize):
-    offline with an empty Keras cache, `--weights imagenet` (their default) fails before TensorFlow
-    loads, naming the file to fetch; the full check runs again when the network is built.
-    `config_cls()` gives the command's settings class (imported lazily)."""
+def imagenet_preflight(config_cls: Any, app_defaults: Optional[Mapping[str, Any]] = None, *,
+                       include_top: Optional[bool] = None) -> Callable:
+    """The one offline ImageNet-weights pre-check, a `needs_tensorflow` preflight of every command that
+    builds a network (fit, finetune, lr-find, dream, stylize, visualize): with an empty Keras cache
+    and no network, `--weights imagenet` fails before TensorFlow loads (seconds, not minutes), naming
+    the file to put where; the full check runs again when the network is built.
 
-    def check(config_file=None, print_config=False, **opts):
-        if print_config:
-            return
-        from kerascnn.settings import Layer, layer_value, read_settings_file
+    Args:
+        config_cls: the command's settings class, or a function giving it (imported lazily).
+        app_defaults: an app's own defaults under the file and flags (finetune: imagenet weights).
+        include_top: which file the command needs: True the classifier's, False the no-top
+            backbone's, None either (it depends on the data's classes, unknown until read).
+    """
+
+    def check(config_file=None, print_config=False, resume=None, **opts):
+        if print_config or resume:
+            return  # a resumed run keeps its weights; --print-config builds nothing
+        from kerascnn.models.refs import wants_imagenet_file
         from kerascnn.models.weights import check_imagenet_obtainable
+        from kerascnn.settings import Layer, layer_value, read_settings_file
 
-        cls = config_cls()
-        flags = {k: v for k, v in given(opts).items() if k in setting_names(cls)}  # not IMAGE, -o ...
-        layers = ([read_settings_file(config_file, cls)] if config_file else []) + [Layer("flag", flags)]
-        model = layer_value(layers, cls, "model") or cls.model
-        weights = layer_value(layers, cls, "weights")
+        cls = config_cls if isinstance(config_cls, type) else config_cls()
+        names = setting_names(cls)
+        layers = [Layer("app", dict(app_defaults))] if app_defaults else []
+        layers += [read_settings_file(config_file, cls)] if config_file else []
+        layers.append(Layer("flag", {k: v for k, v in given(opts).items() if k in names}))  # not IMAGE, -o ...
+
+        def value(name):
+            return layer_value(layers, cls, name) if name in names else None
+
+        model = value("model") or cls.model
+        weights = value("weights")
         weights = cls.weights if weights is None else weights
-        if isinstance(weights, str) and weights.lower() == "imagenet" and not str(model).endswith(".keras"):
-            check_imagenet_obtainable(model)
+        if wants_imagenet_file(model, weights):
+            alpha = (value("model_args") or {}).get("alpha", 1.0)
+            check_imagenet_obtainable(model, value("input_shape"), alpha, include_top=include_top)
 
     return check

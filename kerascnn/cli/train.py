@@ -4,35 +4,9 @@ from __future__ import annotations
 import click
 
 from kerascnn.cli import main, needs_tensorflow, print_settings, resolve_flags, verbosity
-from kerascnn.cli.options import config_options, given, settings_options
+from kerascnn.cli.options import config_options, given, imagenet_preflight, settings_options
 from kerascnn.config import TrainConfig
 from kerascnn.errors import SettingError
-
-
-def _imagenet_preflight(app_defaults=None):
-    """Offline with an empty Keras cache, `--weights imagenet` fails before TensorFlow loads (seconds
-    sooner), naming the file to put where; the full check runs again when the settings resolve."""
-
-    def preflight(config_file=None, resume=None, print_config=False, **opts):
-        if resume or print_config:
-            return
-        from kerascnn.config import setting_names
-        from kerascnn.models.transfer import is_backbone_ref
-        from kerascnn.settings import Layer, layer_value, read_settings_file
-        from kerascnn.models.weights import check_imagenet_obtainable
-
-        layers = [Layer("app", dict(app_defaults or {}))]
-        if config_file:
-            layers.append(read_settings_file(config_file, TrainConfig))
-        names = setting_names(TrainConfig)
-        layers.append(Layer("flag", {k: v for k, v in given(opts).items() if k in names}))
-        weights = layer_value(layers, TrainConfig, "weights")
-        model = layer_value(layers, TrainConfig, "model") or TrainConfig.model
-        if isinstance(weights, str) and weights.lower() == "imagenet" and not is_backbone_ref(model):
-            alpha = (layer_value(layers, TrainConfig, "model_args") or {}).get("alpha", 1.0)
-            check_imagenet_obtainable(model, layer_value(layers, TrainConfig, "input_shape"), alpha)
-
-    return preflight
 
 
 def _report(result) -> None:
@@ -67,7 +41,7 @@ _RESUME = click.option("--resume", type=click.Path(exists=True, file_okay=False)
 @settings_options(TrainConfig)
 @_RESUME
 @config_options
-@needs_tensorflow(preflight=_imagenet_preflight())
+@needs_tensorflow(preflight=imagenet_preflight(TrainConfig))
 def fit(resume, config_file, print_config, **opts):
     """Train a model; writes a run folder (settings, history, curves, checkpoints, model.keras).
 
@@ -98,7 +72,7 @@ def _finetune_defaults():
 @settings_options(TrainConfig, app=_finetune_defaults()[0], app_defaults=_finetune_defaults()[1])
 @_RESUME
 @config_options
-@needs_tensorflow(preflight=_imagenet_preflight(_finetune_defaults()[1]))
+@needs_tensorflow(preflight=imagenet_preflight(TrainConfig, _finetune_defaults()[1]))
 def finetune(resume, config_file, print_config, **opts):
     """Transfer learning in two phases: a pretrained backbone (--weights, or --model FILE.keras) under
     a new head for your --data's classes.
@@ -131,7 +105,7 @@ def finetune(resume, config_file, print_config, **opts):
 @click.option("--steps", type=click.IntRange(10), default=100, show_default=True,
               help="Training steps in the sweep (it stops early when the loss diverges).")
 @config_options
-@needs_tensorflow(preflight=_imagenet_preflight())
+@needs_tensorflow(preflight=imagenet_preflight(TrainConfig))
 def lr_find(for_finetune, start_lr, end_lr, steps, config_file, print_config, **opts):
     """The learning-rate range test (Smith 2017, fastai's lr_find): loss against an exponentially
     growing learning rate over one short sweep of the run `fit` (or, with --finetune, `finetune`)

@@ -6,24 +6,9 @@ import click
 from kerascnn.analysis.configs import (ActivationsConfig, FiltersConfig, GradcamConfig, MaximizeConfig,
                                        ReportConfig)
 from kerascnn.cli import main, needs_tensorflow, print_settings
-from kerascnn.cli.options import config_options, given, settings_options
+from kerascnn.cli.options import config_options, given, imagenet_preflight, settings_options
 
 MODEL_ARG = dict(metavar="MODEL")
-
-
-def _imagenet_preflight(include_top: bool = True):
-    """Offline with an empty Keras cache, `--weights imagenet` fails before TensorFlow loads (seconds
-    sooner), naming the file to fetch; the model's own check runs again when it is built."""
-
-    def preflight(model=None, weights=None, print_config=False, **_):
-        if print_config or not isinstance(weights, str) or weights.lower() != "imagenet" or not model \
-                or model.endswith(".keras"):
-            return
-        from kerascnn.models.weights import resolve_imagenet
-
-        resolve_imagenet(model, include_top=include_top)
-
-    return preflight
 
 
 def _resolve(ctx: click.Context, command: str, config_file, positional: dict, opts: dict, hints: dict):
@@ -61,7 +46,7 @@ def visualize():
 @settings_options(FiltersConfig, ["weights", "layer", "normalize", "max_filters", "out"])
 @config_options
 @click.pass_context
-@needs_tensorflow(preflight=_imagenet_preflight())
+@needs_tensorflow(preflight=imagenet_preflight(FiltersConfig, include_top=True))
 def filters(ctx, model, config_file, print_config, **opts):
     """A conv layer's kernels as tiles (the first conv layer by default), as in AlexNet's Figure 3.
 
@@ -76,7 +61,7 @@ def filters(ctx, model, config_file, print_config, **opts):
 @settings_options(ActivationsConfig, ["weights", "layers", "max_channels", "out"])
 @config_options
 @click.pass_context
-@needs_tensorflow(preflight=_imagenet_preflight())
+@needs_tensorflow(preflight=imagenet_preflight(ActivationsConfig, include_top=True))
 def activations(ctx, model, image, config_file, print_config, **opts):
     """The activation maps of --layers for IMAGE: one PNG per layer, strongest channels first."""
     _run(ctx, "activations", config_file, print_config, {"model": model, "image": image}, opts,
@@ -91,7 +76,7 @@ def activations(ctx, model, image, config_file, print_config, **opts):
 @settings_options(GradcamConfig, ["weights", "layer", "out"])
 @config_options
 @click.pass_context
-@needs_tensorflow(preflight=_imagenet_preflight())
+@needs_tensorflow(preflight=imagenet_preflight(GradcamConfig, include_top=True))
 def gradcam(ctx, model, images, config_file, print_config, **opts):
     """Grad-CAM and Grad-CAM++ heat maps over each IMAGE, with the predicted classes in the title.
 
@@ -109,7 +94,7 @@ def gradcam(ctx, model, images, config_file, print_config, **opts):
                                    "blur_every", "seed", "out"])
 @config_options
 @click.pass_context
-@needs_tensorflow(preflight=_imagenet_preflight(include_top=False))
+@needs_tensorflow(preflight=imagenet_preflight(MaximizeConfig, include_top=False))
 def maximize(ctx, model, config_file, print_config, **opts):
     """Feature visualisation: images that excite --channels of --layer most, as a grid.
 

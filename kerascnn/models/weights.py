@@ -157,17 +157,21 @@ def resolve_imagenet(application: str, *, model: Optional[str] = None, include_t
     )
 
 
-def check_imagenet_obtainable(model: str, input_shape: Optional[Tuple[int, ...]] = None, alpha: float = 1.0) -> None:
+def check_imagenet_obtainable(model: str, input_shape: Optional[Tuple[int, ...]] = None, alpha: float = 1.0,
+                              include_top: Optional[bool] = None) -> None:
     """Fail now, offline with an empty Keras cache, rather than after the data has loaded.
 
     Which file Keras will want depends on the data's class count, unknown before the data is read:
     the no-top file (a new classifier, the usual case) or, failing that, the full one must be
-    cached or downloadable. Standard library only, so the CLI runs it before TensorFlow loads.
+    cached or downloadable; `include_top` True or False asks for that one file only. Standard library only, so the CLI runs it before TensorFlow loads.
 
     Raises:
         ModelError: neither file is cached and the weights host cannot be reached (the no-top file's
             message: the file, the folder and the URL).
     """
+    if include_top is not None:  # the caller knows which file: that one only
+        resolve_imagenet(model, include_top=include_top, input_shape=input_shape, alpha=alpha)
+        return
     try:
         resolve_imagenet(model, include_top=False, input_shape=input_shape, alpha=alpha)
     except ModelError as no_top:
