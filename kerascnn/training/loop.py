@@ -23,9 +23,8 @@ from kerascnn.config import FREEZE, TrainConfig, fields_of, override
 from kerascnn.data.kinds import data_kind
 from kerascnn.errors import UserError
 from kerascnn.runtime.jobs import JobDir
-from kerascnn.models import create_model
 from kerascnn.models.common import freeze_backbone
-from kerascnn.models.refs import input_kind
+from kerascnn.models.refs import input_kind, resolve_model
 from kerascnn.models.transfer import input_shape_for, is_backbone_ref, is_model_file, transfer_model
 from kerascnn.settings import Resolved
 from kerascnn.runtime import run_dir as rd
@@ -108,8 +107,8 @@ def create(cfg: TrainConfig, image_shape, num_classes: int) -> keras.Model:
                               dropout=cfg.finetune.head_dropout,
                               input_shape=None if is_model_file(cfg.model) else image_shape,
                               model_args=cfg.model_args, at=cfg.finetune.head_at)
-    return create_model(cfg.model, input_shape=image_shape, num_classes=num_classes, weights=cfg.weights,
-                        **dict(cfg.model_args))
+    return resolve_model(cfg.model, cfg.weights, input_shape=image_shape, num_classes=num_classes,
+                         **dict(cfg.model_args))
 
 
 def compile_model(model: keras.Model, cfg: TrainConfig, optimizer, steps_per_execution: int = 1) -> keras.Model:
