@@ -92,10 +92,7 @@ def evaluate(model_path: os.PathLike, data: Optional[str] = None, *, data_dir: O
     members = [(Path(model_path), model)] + [(Path(p), load_model(p)) for p in ensemble]
     run_cfg = _run_config(model_path)
     cfg = override(run_cfg.data if run_cfg is not None else DataConfig(), spec=data, data_dir=data_dir)
-    kind = check_data_for(str(model_path), input_kind(str(model_path)), cfg.spec)
-    if tta != "none" and not kind.tta:
-        raise SettingError("tta", f"test-time augmentation views are for images; {model_path} takes "
-                                  f"{kind.name} inputs (use tta='none').")
+    kind = _data_kind(model_path, cfg.spec, tta)
     trained_on = run_cfg is not None and same_spec(cfg.spec, run_cfg.data.spec)
     source = kind.open_source(cfg)
     names = check_class_names(model, model_path, source.class_names, cfg.spec, ignore_class_names)
@@ -136,6 +133,16 @@ def evaluate(model_path: os.PathLike, data: Optional[str] = None, *, data_dir: O
         how = f", {tta} TTA" if tta != "none" else ""
         plot_confusion(cm, names, png, title=f"{model_name} on {cfg.spec}\n{what}{how}: top-1 {top1:.2%}")
     return EvalResult(loss, top1, top5, count, cm, list(names), png, cfg.spec, scored, tta, member_scores)
+
+
+def _data_kind(model_path: os.PathLike, spec: str, tta: str):
+    """The data steps of what the model takes; SettingError for data of another kind, or TTA views
+    (an image step) on a model of another kind of input."""
+    kind = check_data_for(str(model_path), input_kind(str(model_path)), spec)
+    if tta != "none" and not kind.tta:
+        raise SettingError("tta", f"test-time augmentation views are for images; {model_path} takes "
+                                  f"{kind.name} inputs (use tta='none').")
+    return kind
 
 
 def _score(models, dataset, num_classes: int, tta: str = "none", input_hw=None) -> List[tuple]:
