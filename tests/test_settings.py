@@ -141,13 +141,14 @@ def test_help_states_the_defaults_that_apply():
     ({"model": "lenet5", "batchsize": 64}, "batchsize", "Did you mean batch_size"),
 ])
 def test_bad_settings_are_refused_before_any_data_or_model_is_loaded(settings, param, needle, monkeypatch):
+    import kerascnn.data.build as build
     import kerascnn.training.loop as loop
 
     def must_not_run(*a, **k):
         raise AssertionError("data was loaded before the settings were checked")
 
-    monkeypatch.setattr(loop, "build_datasets", must_not_run)
-    monkeypatch.setattr(loop, "create_model", must_not_run)
+    monkeypatch.setattr(build, "build_datasets", must_not_run)  # what the image kind's pipeline runs
+    monkeypatch.setattr(loop, "resolve_model", must_not_run)
     with pytest.raises(SettingError) as e:
         kerascnn.fit(**settings, verbose=0)
     assert e.value.param == param
