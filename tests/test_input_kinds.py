@@ -55,6 +55,7 @@ def _build(cfg, input_shape, batch_size, augment=None, splits=("train", "val"), 
             bundle.counts[name] = len(p)
     bundle.class_counts = np.bincount(parts["train"].labels, minlength=3).tolist() if "train" in parts else []
     bundle.description = f"{cfg.spec}: toy vectors"
+    bundle.model_args = {"hidden": 5}  # what a text kind's vocabulary is: a builder argument the data gives
     return bundle
 
 
@@ -64,14 +65,14 @@ def _load(paths, input_shape):
 
 
 def toy_mlp(input_shape=None, num_classes=3, include_top=True, weights=None, pooling=None,
-            classifier_activation="softmax", name="toy_mlp"):
+            classifier_activation="softmax", name="toy_mlp", hidden=16):
     """An MLP over 8 numbers (a model of another kind of input than images)."""
     import keras
 
     from kerascnn.models.common import finish_model
 
     inputs = keras.Input(shape=tuple(input_shape or (8,)), name="input")
-    x = keras.layers.Dense(16, activation="relu", name="fc1")(inputs)
+    x = keras.layers.Dense(hidden, activation="relu", name="fc1")(inputs)
     return finish_model(inputs, x, name=name, include_top=include_top, num_classes=num_classes,
                         classifier_activation=classifier_activation, pooling=None, weights=weights)
 
@@ -102,6 +103,7 @@ def test_fit_evaluate_predict_and_report_run_another_kind_of_input(vectors, tmp_
     result = kerascnn.fit("toy_mlp", data="toyvec", epochs=4, val_split=0.2, out=str(tmp_path / "run"),
                           verbose=0)
     assert result.final["val_accuracy"] >= 0.9
+    assert result.model.get_layer("fc1").units == 5  # the data's builder arguments reached the builder
     report = (result.run_dir / "report.html").read_text()
     assert "Validation" in report and "Grad-CAM" not in report and "Top losses" not in report
     model = result.run_dir / "model.keras"

@@ -46,6 +46,9 @@ class DataBundle:
     image_shape: Optional[Tuple[int, int, int]] = None
     # streamed splits: which examples each pass delivered (files that fail to decode mid-epoch)
     streams: Dict[str, pipeline.StreamTracker] = field(default_factory=dict)
+    # Builder arguments the training data supplies (kerascnn.data.kinds): a text model's vocabulary,
+    # learnt from the training split only. Images need none.
+    model_args: Dict[str, Any] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:

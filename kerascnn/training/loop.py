@@ -99,16 +99,18 @@ def image_shape_of(cfg: TrainConfig) -> Tuple[int, int, int]:
     return input_shape_for(cfg.model, cfg.input_shape)
 
 
-def create(cfg: TrainConfig, image_shape, num_classes: int) -> keras.Model:
+def create(cfg: TrainConfig, image_shape, num_classes: int, data_args=None) -> keras.Model:
     """The run's network, weights loaded: the registered model, or a backbone under a new head
-    (`head_dropout` set, or a .keras --model). Call it in the strategy's scope."""
+    (`head_dropout` set, or a .keras --model). `data_args`: builder arguments the training data
+    supplies (DataBundle.model_args, e.g. a text model's vocabulary from the training split).
+    Call it in the strategy's scope."""
     if cfg.finetune.head_dropout is not None or is_backbone_ref(cfg.model):
         return transfer_model(cfg.model, num_classes=num_classes, weights=cfg.weights,
                               dropout=cfg.finetune.head_dropout,
                               input_shape=None if is_model_file(cfg.model) else image_shape,
                               model_args=cfg.model_args, at=cfg.finetune.head_at)
     return resolve_model(cfg.model, cfg.weights, input_shape=image_shape, num_classes=num_classes,
-                         **dict(cfg.model_args))
+                         **{**dict(data_args or {}), **dict(cfg.model_args)})
 
 
 def compile_model(model: keras.Model, cfg: TrainConfig, optimizer, steps_per_execution: int = 1) -> keras.Model:
@@ -130,10 +132,11 @@ def compile_model(model: keras.Model, cfg: TrainConfig, optimizer, steps_per_exe
     return model
 
 
-def build_model(cfg: TrainConfig, image_shape, num_classes: int, optimizer, steps_per_execution: int = 1):
+def build_model(cfg: TrainConfig, image_shape, num_classes: int, optimizer, steps_per_execution: int = 1,
+                data_args=None):
     """The compiled model of a single-phase run: built (weights loaded), frozen as `cfg.freeze` says
     (`compile_model`). Call it in the strategy's scope."""
-    model = create(cfg, image_shape, num_classes)
+    model = create(cfg, image_shape, num_classes, data_args)
     if cfg.freeze == "backbone":
         log.info("froze %d layers; training the classifier only", freeze_backbone(model))
     elif cfg.freeze != "none":
@@ -221,7 +224,7 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose,
     log.info("data: %s", bundle.description)
     _log_audit(cfg, kind, image_shape)
     with dist.strategy.scope():
-        model = create(cfg, image_shape, bundle.num_classes)
+        model = create(cfg, image_shape, bundle.num_classes, bundle.model_args)
     outputs = list(model.output_names)
     train, val = bundle.train, bundle.val
     if len(outputs) > 1:  # auxiliary classifiers learn the same labels

@@ -99,7 +99,8 @@ def lr_find(settings: Union[TrainConfig, Resolved], *, start_lr: float = 1e-7, e
         # a fine-tuning run: the rate sought is phase 1's, the head's on a frozen backbone
         if cfg.finetune.head_epochs:
             constant = override(constant, freeze="backbone")
-        model = build_model(cfg, shape, bundle.num_classes, make_optimizer(constant, 1))
+        model = build_model(cfg, shape, bundle.num_classes, make_optimizer(constant, 1),
+                            data_args=bundle.model_args)
         lrs = start_lr * (end_lr / start_lr) ** (np.arange(steps) / (steps - 1))
         sweep = _Sweep(lrs)
         model.fit(bundle.train.repeat(), steps_per_epoch=steps, epochs=1, callbacks=[sweep], verbose=verbose)
