@@ -142,6 +142,18 @@ def test_predict_names_the_classes_best_first(plain, tmp_path):
         assert [q for _, q in p.top] == sorted((q for _, q in p.top), reverse=True)
 
 
+def test_the_cli_predict_needs_inputs_and_takes_texts_only_for_text_models(tmp_path):
+    from click.testing import CliRunner
+
+    from kerascnn.cli import main
+
+    path = _model(tmp_path / "m", list("abcd"))
+    r = CliRunner().invoke(main, ["predict", str(path)])
+    assert r.exit_code == 2 and "give the files to predict" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(main, ["predict", str(path), "--text", "a fine film"])
+    assert r.exit_code == 2 and "takes image inputs" in r.output and "Traceback" not in r.output
+
+
 def test_the_cli_scores_a_whole_folder_and_refuses_other_class_names(plain, tmp_path):
     from click.testing import CliRunner
 

@@ -64,14 +64,17 @@ def evaluate(ctx, model, as_json, config_file, print_config, **opts):
 
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False), metavar="MODEL.keras")
-@click.argument("paths", nargs=-1, required=True, metavar="IMAGE_OR_FOLDER...")
+@click.argument("paths", nargs=-1, metavar="IMAGE_OR_FOLDER...")
 @settings_options(PredictConfig, ["top_k", "batch_size"])
+@click.option("--text", "texts", multiple=True, metavar="TEXT",
+              help="A text to classify (text models; repeatable). FILE.txt arguments give one text a line.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @config_options
 @click.pass_context
 @needs_tensorflow
-def predict(ctx, model, paths, fmt, config_file, print_config, **opts):
-    """Top-k classes (with names) for image files and folders."""
+def predict(ctx, model, paths, texts, fmt, config_file, print_config, **opts):
+    """Top-k classes (with names) for image files and folders, or for texts (a text model: --text, or
+    FILE.txt with one text a line)."""
     import json
 
     from kerascnn.inference.apply import predict as run_predict
@@ -80,7 +83,7 @@ def predict(ctx, model, paths, fmt, config_file, print_config, **opts):
     if cfg is None:
         return
     with decoding_quietly():  # the library logs one summary of the skipped files
-        preds, _ = run_predict(cfg.model, paths, top_k=cfg.top_k, batch_size=cfg.batch_size)
+        preds, _ = run_predict(cfg.model, paths, texts=texts, top_k=cfg.top_k, batch_size=cfg.batch_size)
     if fmt == "json":
         click.echo(json.dumps([{"file": p.file, "top": [{"class": c, "probability": round(q, 6)} for c, q in p.top]}
                                for p in preds], indent=1, ensure_ascii=False))

@@ -230,14 +230,21 @@ class Prediction:
     top: List[Tuple[str, float]]  # (class name, probability), best first
 
 
-def predict(model_path: os.PathLike, paths: Sequence[str], *, top_k: int = 5,
+def predict(model_path: os.PathLike, paths: Sequence[str] = (), *, texts: Sequence[str] = (), top_k: int = 5,
             batch_size: int = 64, classes: Optional[Sequence[str]] = None) -> Tuple[List[Prediction], list]:
-    """Top-k classes for files and folders (images, or what the model's kind of input reads); returns
-    (predictions, skipped files with reasons)."""
+    """Top-k classes for files and folders (images, or what the model's kind of input reads) and, for
+    a text model, for `texts` given directly; returns (predictions, skipped files with reasons)."""
     model = load_model(model_path)
     kind = data_kind(input_kind(str(model_path)))
+    if texts and kind.name != "text":
+        raise SettingError("text", f"texts are inputs of text models; {model_path} takes {kind.name} inputs.")
+    if not paths and not texts:
+        raise SettingError("paths", "give the files to predict" + (" or --text" if kind.name == "text" else "") + ".")
     shape = model_image_shape(model) if kind.name == "image" else model_input_shape(model)
-    images, files, skipped = kind.load_inputs(list(paths), shape)
+    images, files, skipped = kind.load_inputs(list(paths), shape) if paths else (np.zeros((0,), object), [], [])
+    if texts:
+        images = np.concatenate([np.asarray(images, dtype=object), np.asarray(list(texts), dtype=object)])
+        files = list(files) + list(texts)
     if len(files) == 0:
         raise UserError(f"No readable {'images' if kind.name == 'image' else kind.name + ' inputs'} among the "
                         f"given paths" +
