@@ -1,0 +1,136 @@
+r"""Sentence sentiment on real rated sentences: the baselines Kim's CNN (issue 22) is measured against.
+
+    python bench/sentiment.py baselines            # 10-fold CV on the movie-review sentences (Kim's MR)
+    python bench/sentiment.py baselines --json out.json
+
+Data: ../shared/data/sentiment/ (see its README): Rotten Tomatoes review sentences rated by people
+from -4 to +4; positive where the mean rating is above 0, negative below, rating 0 left out, as
+`--label-threshold 0` does. The same 10 stratified folds (seed 0) for every method, so the figures
+are paired. Then each method is trained on all movie sentences and scored on the tweets and the New
+York Times opinion sentences (another domain).
+
+Methods:
+- TF-IDF + logistic regression (scikit-learn): word 1- and 2-grams, sublinear tf, C=4; a strong
+  linear baseline for sentence polarity.
+- VADER (the PyPI package `vadersentiment`, `pip install -e ".[bench]"`): a rule-based lexicon
+  scorer, no training: positive where its compound score is at least 0 (13% of the movie
+  sentences score exactly 0; calling them negative instead gives 64.7% rather than 62.1%).
+Results and the commands go to bench/RESULTS.md by hand.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Tuple
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE.parent.parent / "shared" / "data" / "sentiment"
+FILES = {"movies": "movieReviewSnippets_GroundTruth.txt", "tweets": "tweets_GroundTruth.txt",
+         "nyt": "nytEditorialSnippets_GroundTruth.txt"}
+
+
+def read_rated(path: Path, threshold: float = 0.0) -> Tuple[List[str], np.ndarray]:
+    """(texts, labels 1 = positive / 0 = negative) of a ground-truth file: id, rating, text per line."""
+    texts, labels = [], []
+    with open(path, encoding="utf-8", newline="") as f:
+        for row in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
+            if len(row) < 3:
+                continue
+            rating, text = float(row[1]), "\t".join(row[2:]).strip()
+            if rating != threshold and text:
+                texts.append(text)
+                labels.append(int(rating > threshold))
+    return texts, np.asarray(labels)
+
+
+def tfidf_lr() -> Callable:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    def fit_predict(train_x, train_y, test_x):
+        model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
+                              LogisticRegression(C=4.0, max_iter=2000))
+        return model.fit(train_x, train_y).predict(test_x)
+
+    return fit_predict
+
+
+def vader() -> Callable:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    analyzer = SentimentIntensityAnalyzer()
+
+    def fit_predict(train_x, train_y, test_x):  # no training: a lexicon and rules
+        scores = np.asarray([analyzer.polarity_scores(t)["compound"] for t in test_x])
+        return (scores >= 0).astype(int)  # 13% of the movie sentences score exactly 0: called positive
+
+    return fit_predict
+
+
+METHODS: Dict[str, Callable[[], Callable]] = {"tfidf_lr": tfidf_lr, "vader": vader}
+
+
+def cross_validate(texts: List[str], labels: np.ndarray, methods, folds: int = 10, seed: int = 0) -> dict:
+    from sklearn.model_selection import StratifiedKFold
+
+    x = np.asarray(texts, dtype=object)
+    rows = {}
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    for name in methods:
+        fit_predict = METHODS[name]()
+        scores, seconds = [], []
+        for train, test in splitter.split(x, labels):
+            start = time.perf_counter()
+            pred = fit_predict(list(x[train]), labels[train], list(x[test]))
+            seconds.append(time.perf_counter() - start)
+            scores.append(float(np.mean(pred == labels[test])))
+        rows[name] = {"mean": statistics.mean(scores), "std": statistics.stdev(scores), "folds": scores,
+                      "seconds_per_fold": statistics.mean(seconds)}
+        print(f"{name:10s} {folds}-fold accuracy {rows[name]['mean']:.2%} +- {rows[name]['std']:.2%} "
+              f"({rows[name]['seconds_per_fold']:.2f} s a fold)", flush=True)
+    return rows
+
+
+def across_domains(methods) -> dict:
+    texts, labels = read_rated(DATA / FILES["movies"])
+    rows = {}
+    for name in methods:
+        fit_predict = METHODS[name]()
+        rows[name] = {}
+        for domain in ("tweets", "nyt"):
+            test_x, test_y = read_rated(DATA / FILES[domain])
+            rows[name][domain] = float(np.mean(fit_predict(texts, labels, test_x) == test_y))
+        print(f"{name:10s} trained on movies: tweets {rows[name]['tweets']:.2%}, NYT {rows[name]['nyt']:.2%}",
+              flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["baselines"])
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated: " + ", ".join(METHODS))
+    parser.add_argument("--folds", type=int, default=10)
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args()
+    methods = [m for m in args.methods.split(",") if m]
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        parser.error(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
+    if not (DATA / FILES["movies"]).is_file():
+        parser.error(f"{DATA} holds no {FILES['movies']}: this benchmark reads ../shared/data/sentiment/")
+    texts, labels = read_rated(DATA / FILES["movies"])
+    print(f"movie-review sentences: {len(texts):,} ({int(labels.sum()):,} positive); {args.folds} stratified folds")
+    out = {"cv": cross_validate(texts, labels, methods, args.folds), "domains": across_domains(methods)}
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
