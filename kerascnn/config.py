@@ -69,8 +69,9 @@ class DataConfig:
     max_decoded_bytes: int = setting(2 << 30, "The auto cache's limit in bytes.", lo=0)
 
 
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
-OPTIMIZER_DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3}
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adadelta")
+# Adadelta: 1.0, Zeiler's update without a rate (Kim 2014); Keras's own default 1e-3 barely moves.
+OPTIMIZER_DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3, "adadelta": 1.0}
 # An unset weight decay: AdamW's is 1e-4 (its decay is what makes it AdamW), the others' none.
 OPTIMIZER_DEFAULT_WEIGHT_DECAY = {"adamw": 1e-4}
 SCHEDULES = ("constant", "step", "multistep", "exponential", "plateau", "cosine")
@@ -135,15 +136,16 @@ class TrainConfig:
     epochs: int = setting(30, "Epochs to train (with --head-epochs: phase 2's, after the head's).", lo=1,
                           recipe=True)
     batch_size: int = setting(128, "Global batch size (over all devices).", lo=1, recipe=True)
-    optimizer: str = setting("adam", "sgd (momentum, Nesterov) | adam | adamw | rmsprop.", choices=OPTIMIZERS,
-                             recipe=True)
+    optimizer: str = setting("adam", "sgd (momentum, Nesterov) | adam | adamw | rmsprop | adadelta.",
+                             choices=OPTIMIZERS, recipe=True)
     lr: Optional[float] = setting(None, f"Peak learning rate; unset: the optimizer's "
                                         f"({_per_optimizer(OPTIMIZER_DEFAULT_LR)}).", lo=0.0, lo_open=True,
                                   recipe=True)
     momentum: float = setting(0.9, "SGD momentum (Nesterov).", lo=0.0, hi=0.999, recipe=True)
-    rho: float = setting(0.9, "RMSProp's decay of the squared-gradient average.", lo=0.0, hi=0.999, recipe=True)
-    epsilon: Optional[float] = setting(None, "The optimizer's epsilon (Adam, RMSProp); unset: Keras's 1e-7. "
-                                             "Inception v3: 1.0.", lo=0.0, lo_open=True, recipe=True)
+    rho: float = setting(0.9, "RMSProp's and Adadelta's decay of the squared-gradient average.", lo=0.0, hi=0.999,
+                         recipe=True)
+    epsilon: Optional[float] = setting(None, "The optimizer's epsilon (Adam, RMSProp, Adadelta); unset: Keras's "
+                                             "1e-7. Inception v3: 1.0.", lo=0.0, lo_open=True, recipe=True)
     clip_norm: Optional[float] = setting(None, "Clip the gradients' global norm to this; unset: no clipping.",
                                          lo=0.0, lo_open=True, recipe=True)
     weight_decay: Optional[float] = setting(None, f"Decoupled weight decay (AlexNet/VGG: 5e-4); 0: none; unset: "

@@ -34,8 +34,8 @@ EXPECTED_BLOCKS = {
 
 def _build(name):
     spec = get_spec(name)
-    h, w, _ = spec.min_input
-    classes = h * w if spec.family == "alphago" else 5  # a policy network has one class per board point
+    # a policy network has one class per board point
+    classes = spec.min_input[0] * spec.min_input[1] if spec.family == "alphago" else 5
     return create_model(name, input_shape=spec.min_input, num_classes=classes, weights=None)
 
 

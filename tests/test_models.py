@@ -16,7 +16,7 @@ ALL_MODELS = list_models()
 # Keras's own auto names ("conv2d_3", "batch_normalization", ...) change with build order.
 AUTO_NAME = re.compile(r"^(conv2d|dense|batch_normalization|activation|max_pooling2d|average_pooling2d|"
                        r"dropout|flatten|concatenate|add|re_lu|zero_padding2d|global_average_pooling2d|"
-                       r"input_layer|lambda)(_\d+)?$")
+                       r"input_layer|lambda|conv1d|embedding|text_vectorization|global_max_pooling1d)(_\d+)?$")
 # keras.applications networks name some layers automatically (InceptionV3's conv2d_bn, MobileNet's
 # pooling, ...); that is Keras's contract, not ours.
 KERAS_AUTO_NAMED = {n for n in ALL_MODELS if get_spec(n).builder.__module__ == "kerascnn.models.keras_apps"}
@@ -26,8 +26,13 @@ KERAS_AUTO_NAMED |= {"inception_v3"}
 # model, these included, builds and trains one step). Keras's largest wrapper runs with -m slow.
 DEEPER_COPIES = {"resnet101", "resnet152", "resnet101_v2", "resnet152_v2", "resnet110"}
 SLOW = {"inception_resnet_v2"}
-MODEL_PARAMS = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in ALL_MODELS
+# The image models (the pooling checks are about spatial feature maps; Kim's text CNN has its own
+# tests in tests/test_kim_cnn.py).
+IMAGE_MODELS = [n for n in ALL_MODELS if get_spec(n).inputs == "image"]
+MODEL_PARAMS = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in IMAGE_MODELS
                 if n not in DEEPER_COPIES]
+# The layer after "input" of each kind of input: the model's own preprocessing of raw inputs.
+FIRST_LAYER = {"image": "preprocess", "text": "vectorize"}
 
 
 def _num_classes(spec) -> int:
@@ -37,7 +42,9 @@ def _num_classes(spec) -> int:
     return 3
 
 
-def _batch(shape, n=2, seed=0):
+def _batch(shape, n=2, seed=0, inputs="image"):
+    if inputs == "text":
+        return np.array(["a good film", "a bad film, sadly"][:n], dtype=object)
     return np.random.default_rng(seed).uniform(0, 255, (n,) + tuple(shape)).astype("float32")
 
 
@@ -60,17 +67,18 @@ def test_builds_names_and_trains_one_step(name):
     assert model.output_shape == (None, classes)
     names = [layer.name for layer in model.layers]
     assert len(names) == len(set(names)), "duplicate layer names"
-    assert names[:2] == ["input", "preprocess"]
+    assert names[:2] == ["input", FIRST_LAYER[spec.inputs]]
     assert names[-1] == "predictions" and "logits" in names
-    assert model.get_layer("preprocess").mode == spec.preprocessing
+    if spec.inputs == "image":
+        assert model.get_layer("preprocess").mode == spec.preprocessing
     if name not in KERAS_AUTO_NAMED:
-        # "flatten" and "dropout" are names we give on purpose (Keras's VGG16 has "flatten" too).
-        auto = [n for n in names if AUTO_NAME.match(n) and n not in ("flatten", "dropout")]
+        # "flatten", "dropout" and "embedding" are names we give on purpose (Keras's VGG16 has "flatten" too).
+        auto = [n for n in names if AUTO_NAME.match(n) and n not in ("flatten", "dropout", "embedding")]
         assert not auto, "layers left with Keras auto names"
     # One optimisation step on a tiny batch. Eager: for one step, tracing a 500-layer graph costs
     # ten times the step itself (graph mode is covered by test_graph_mode_train_step).
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", run_eagerly=True)
-    loss = model.train_on_batch(_batch(spec.min_input), np.array([0, 1]))
+    loss = model.train_on_batch(_batch(spec.min_input, inputs=spec.inputs), np.array([0, 1]))
     assert np.isfinite(loss)
 
 

@@ -211,6 +211,20 @@ class StyleWeights(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="kerascnn")
+class ZeroFirstRow(keras.constraints.Constraint):
+    """Keeps row 0 of an embedding matrix at zero: the padding token's vector (Kim 2014's code resets
+    it after every update), so padded positions add nothing to a convolution however long training
+    runs. A registered constraint, so `.keras` files keep it and load with safe_mode=True."""
+
+    def __call__(self, w):
+        mask = ops.concatenate([ops.zeros_like(w[:1]), ops.ones_like(w[1:])], axis=0)
+        return w * mask
+
+    def get_config(self):
+        return {}
+
+
+@keras.saving.register_keras_serializable(package="kerascnn")
 class ConditionalInstanceNormalization(keras.layers.Layer):
     """Conditional instance normalisation (Dumoulin, Shlens & Kudlur 2017, equation 5).
 

@@ -117,7 +117,7 @@ def _decay(cfg: TrainConfig, steps_per_epoch: int, total: int):
 
 
 def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    """SGD with (Nesterov) momentum, Adam, AdamW or RMSProp; weight decay is decoupled (applied by the
+    """SGD with (Nesterov) momentum, Adam, AdamW, RMSProp or Adadelta; weight decay is decoupled (applied by the
     optimizer); `clip_norm` clips the gradients' global norm."""
     schedule = make_schedule(cfg, steps_per_epoch)
     decay = weight_decay(cfg)
@@ -132,4 +132,6 @@ def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.O
         return keras.optimizers.AdamW(schedule, **eps, **{**common, "weight_decay": decay or 0.0})
     if cfg.optimizer == "rmsprop":
         return keras.optimizers.RMSprop(schedule, rho=cfg.rho, **eps, **common)
+    if cfg.optimizer == "adadelta":
+        return keras.optimizers.Adadelta(schedule, rho=cfg.rho, **eps, **common)
     raise UserError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}. Received: {cfg.optimizer!r}")
