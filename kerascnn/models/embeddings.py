@@ -135,7 +135,8 @@ def load_vectors(path: str, words: Optional[Sequence[str]] = None) -> Vectors:
         else:
             found = _read_text(path, wanted)
     except (OSError, ValueError, UnicodeDecodeError) as e:
-        raise ModelError(f"embeddings: cannot read {path}: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}") from None
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise ModelError(f"embeddings: cannot read {path}: {reason}") from None
     names, rows, dim = found
     if dim is None:
         raise ModelError(f"embeddings: {path} holds no vectors.")

@@ -59,8 +59,8 @@ def full_vocabulary(vocabulary: Optional[Sequence[str]], size: int) -> list:
     if words[:2] == [PADDING, OOV]:
         return words
     if PADDING in words or OOV in words:
-        raise ModelError(f'kim_cnn: the vocabulary may hold "" and "[UNK]" only as its first two tokens (as '
-                         f"TextVectorization.get_vocabulary() lists them).")
+        raise ModelError('kim_cnn: the vocabulary may hold "" and "[UNK]" only as its first two tokens (as '
+                         "TextVectorization.get_vocabulary() lists them).")
     return [PADDING, OOV] + words
 
 
