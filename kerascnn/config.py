@@ -67,6 +67,14 @@ class DataConfig:
     cache: str = setting("auto", "Decoded images in memory: auto (when the split fits), memory, none.",
                          choices=CACHE_MODES)
     max_decoded_bytes: int = setting(2 << 30, "The auto cache's limit in bytes.", lo=0)
+    text_column: Optional[str] = setting(None, "tsv:/csv: data: the column holding the texts, a 1-based number (as "
+                                               "in cut -f) or a header name; unset: the last column.")
+    label_column: Optional[str] = setting(None, "tsv:/csv: data: the column holding the labels, a 1-based number "
+                                                "or a header name; unset: the column before the text column (the "
+                                                "one after it when the text comes first).")
+    label_threshold: Optional[float] = setting(None, "tsv:/csv: data: the label column holds numeric ratings; "
+                                                     "below this value is class negative, above it positive, equal "
+                                                     "left out. Unset: the label values are the class names.")
 
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adadelta")

@@ -95,9 +95,12 @@ def default_eval_split(source: Source, trained_on: bool) -> str:
     all of it ("all"). The named data sets, IDX and TFDS keep "eval": their test split is the one
     results are quoted on, and digits, which has none, is scored on the held-out split.
     """
-    if trained_on or parse_spec(source.spec).kind != "folder" or {"val", "test"} & set(source.splits):
+    if trained_on or {"val", "test"} & set(source.splits):
         return "eval"
-    return "all"
+    try:
+        return "all" if parse_spec(source.spec).kind == "folder" else "eval"
+    except DataError:  # another kind's spec (tsv:FILE, a text folder): the user's own data, like a folder
+        return "all"
 
 
 def _pca(images: Optional[np.ndarray], split: Split, shape, seed: int):

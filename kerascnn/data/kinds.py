@@ -9,15 +9,16 @@ kind's own steps, instead of assuming pixels:
     if kind.audit: ...           # the image-folder audit before training
     kind.tta, kind.explain       # test-time augmentation views, Grad-CAM: image steps
 
-Images are the one kind the package ships today; text, audio and image-plus-question data register
-their own `DataKind` (its `build` and `load_inputs`) and their spec prefixes (`register_spec`), and
-the harness runs them unchanged. Nothing here imports TensorFlow.
+Images and texts are the kinds the package ships today (texts: kerascnn.data.text); audio and
+image-plus-question data register their own `DataKind` (its `build` and `load_inputs`) and their
+specs (`register_spec`: a prefix, or a predicate on the spec), and the harness runs them unchanged.
+Nothing here imports TensorFlow, and `spec_kind` never does.
 """
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Union
 
 from kerascnn.errors import SettingError, UnknownNameError
 
@@ -89,10 +90,51 @@ def _image_audit(cfg, input_shape):
 IMAGE = DataKind("image", open_source=_image_source, build=_image_build, load_inputs=_image_inputs, audit=_image_audit, augment=True,
                  tta=True, explain=True, pictures=True)
 
-_KINDS: Dict[str, DataKind] = {"image": IMAGE}
-# A --data prefix or name (e.g. "tsv:", "sort_of_clevr") -> the kind of input it produces. Every
-# spec not listed here is an image spec (digits, keras.datasets, tfds:, idx:, folders).
-_SPEC_KINDS: Dict[str, str] = {}
+
+
+def _text_source(cfg):
+    from kerascnn.data.text import open_text_source
+
+    return open_text_source(cfg)
+
+
+def _text_build(*args, **kwargs):
+    from kerascnn.data.text import build_text
+
+    return build_text(*args, **kwargs)
+
+
+def _text_inputs(paths, input_shape):
+    from kerascnn.data.text import load_text_lines
+
+    return load_text_lines(paths, input_shape)
+
+
+def _text_audit(cfg, input_shape):
+    """The text audit of a local file or folder (counts of the splits fit uses, lengths, duplicates,
+    lines that failed to decode); None for imdb and tfds: (reading them again only to count)."""
+    from kerascnn.data.text import parse_text_spec
+    from kerascnn.data.text_audit import audit_text
+
+    parsed = parse_text_spec(cfg.spec)
+    return audit_text(cfg) if parsed is not None and parsed.kind in ("tsv", "csv", "folder") else None
+
+
+def _is_text_spec(spec: str) -> bool:
+    """imdb, the TFDS text sets, and folders of class folders of .txt files (no TensorFlow)."""
+    from kerascnn.data.text import is_text_spec
+
+    return is_text_spec(spec)
+
+
+TEXT = DataKind("text", open_source=_text_source, build=_text_build, load_inputs=_text_inputs, audit=_text_audit)
+
+_KINDS: Dict[str, DataKind] = {"image": IMAGE, "text": TEXT}
+# What a --data spec matches -> the kind of input it produces: a prefix or name (e.g. "tsv:",
+# "sort_of_clevr"), or a predicate on the spec (a text folder, tfds:imdb_reviews). Every spec
+# matched by none is an image spec (digits, keras.datasets, tfds:, idx:, image folders).
+SpecMatcher = Union[str, Callable[[str], bool]]
+_SPEC_KINDS: Dict[SpecMatcher, str] = {"tsv:": "text", "csv:": "text", _is_text_spec: "text"}
 
 
 def register_kind(kind: DataKind) -> DataKind:
@@ -103,11 +145,13 @@ def register_kind(kind: DataKind) -> DataKind:
     return kind
 
 
-def register_spec(prefix: str, kind: str) -> None:
-    """Make `--data` specs starting with `prefix` produce the input kind `kind`."""
-    if prefix in _SPEC_KINDS:
-        raise ValueError(f"--data prefix {prefix!r} is registered twice.")
-    _SPEC_KINDS[prefix] = kind
+def register_spec(matcher: SpecMatcher, kind: str) -> None:
+    """Make `--data` specs produce the input kind `kind`: those starting with `matcher` (a str), or
+    those for which `matcher(spec)` is true (a callable; keep it cheap: it runs on every spec that
+    no prefix claims, and must not import TensorFlow)."""
+    if matcher in _SPEC_KINDS:
+        raise ValueError(f"--data matcher {matcher!r} is registered twice.")
+    _SPEC_KINDS[matcher] = kind
 
 
 def data_kind(name: str) -> DataKind:
@@ -121,10 +165,13 @@ def data_kind(name: str) -> DataKind:
 
 
 def spec_kind(spec: str) -> str:
-    """The kind of input a --data spec produces (the longest registered prefix, else "image")."""
+    """The kind of input a --data spec produces: the longest registered prefix's, else the first
+    matching predicate's, else "image"."""
     text = (spec or "").strip()
-    matches = [p for p in _SPEC_KINDS if text == p or text.startswith(p)]
-    return _SPEC_KINDS[max(matches, key=len)] if matches else "image"
+    matches = [p for p in _SPEC_KINDS if isinstance(p, str) and (text == p or text.startswith(p))]
+    if matches:
+        return _SPEC_KINDS[max(matches, key=len)]
+    return next((kind for m, kind in _SPEC_KINDS.items() if callable(m) and m(text)), "image")
 
 
 def check_data_for(model: str, model_kind: str, spec: str) -> DataKind:
@@ -137,5 +184,5 @@ def check_data_for(model: str, model_kind: str, spec: str) -> DataKind:
     return data_kind(model_kind)
 
 
-__all__ = ["DataKind", "IMAGE", "INPUT_KINDS", "check_data_for", "data_kind", "register_kind", "register_spec",
+__all__ = ["DataKind", "IMAGE", "INPUT_KINDS", "TEXT", "check_data_for", "data_kind", "register_kind", "register_spec",
            "spec_kind"]
