@@ -196,7 +196,7 @@ def test_the_seeded_hold_out_is_stratified_disjoint_and_repeatable(tmp_path):
 def test_build_gives_string_batches_and_one_hot_labels(tmp_path):
     import tensorflow as tf
 
-    rows = [("pos" if i % 3 else "neg", f"text {i}") for i in range(30)]
+    rows = [("pos" if i % 3 else "neg", f"Text, {i}!") for i in range(30)]
     cfg = DataConfig(spec=f"tsv:{_tsv(tmp_path, rows)}", val_split=0.2)
     bundle = kinds.data_kind("text").build(cfg, (), 4, None, splits=("train", "val", "eval", "all"))
     assert bundle.counts == {"train": 24, "val": 6, "eval": 6, "all": 30} and bundle.eval_split == "val"
@@ -211,6 +211,11 @@ def test_build_gives_string_batches_and_one_hot_labels(tmp_path):
     assert seen == {t: c for c, t in rows}  # every text once, with its own label
     epoch = [t for x, _ in bundle.train for t in x.numpy()]
     assert len(epoch) == 24 and sorted(epoch) != epoch  # shuffled
+    # The model's vocabulary: the training split's words only, lower case, punctuation stripped.
+    vocabulary = bundle.model_args["vocabulary"]
+    trained = {w.strip(",!") for t in epoch for w in t.decode().lower().split()}
+    assert vocabulary[:3] == ["", "[UNK]", "text"] and set(vocabulary[2:]) == trained
+    assert {f"{i}" for i in range(30)} - trained  # held-out numbers are not in it
     with pytest.raises(DataError, match="nothing to evaluate on"):
         kinds.data_kind("text").build(DataConfig(spec=cfg.spec, val_split=0), (), 4, splits=("eval",))
 

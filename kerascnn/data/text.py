@@ -336,12 +336,26 @@ def text_dataset(split: TextSplit, num_classes: int, batch_size: int, shuffle_se
         pipeline.epoch_options())
 
 
+def learn_vocabulary(texts: np.ndarray) -> List[str]:
+    """The words of `texts` as Keras's default TextVectorization finds them (lower case, punctuation
+    stripped, split on white space; most frequent first, "" and "[UNK]" leading): what a text model
+    built over `vocabulary=` (kim_cnn) tokenizes with, so data and model agree on every token."""
+    import keras
+    import tensorflow as tf
+
+    vectorize = keras.layers.TextVectorization()
+    vectorize.adapt(tf.data.Dataset.from_tensor_slices(tf.constant(texts, tf.string)).batch(1024))
+    return [str(w) for w in vectorize.get_vocabulary()]
+
+
 def build_text(cfg: DataConfig, input_shape: Any = None, batch_size: int = 32, augment: Any = None,
                splits: Sequence[str] = ("train", "val"), source: Optional[TextSource] = None):
     """The text kind's `build`: batched tf.data splits of `cfg.spec` (see kerascnn.data.build.build_datasets
     for `splits`: "eval" is test, else the seeded held-out val; "all" every example, nothing held out).
 
-    `input_shape` is the model's and unused: the model tokenizes the strings itself.
+    `input_shape` is the model's and unused: the model tokenizes the strings itself. With "train"
+    built, `model_args` holds {"vocabulary": ...} learnt from the training split only (the held-out
+    texts' words stay unknown, as they would be for new data), for the model's builder.
 
     Raises:
         DataError: the spec cannot be read, or "eval" is asked of data with nothing held out.
@@ -362,6 +376,8 @@ def build_text(cfg: DataConfig, input_shape: Any = None, batch_size: int = 32, a
                         eval_split=eval_name if "eval" in splits else None)
     if "train" in parts:
         bundle.class_counts = np.bincount(parts["train"].labels, minlength=bundle.num_classes).tolist()
+    if "train" in splits and "train" in parts and len(parts["train"]):
+        bundle.model_args = {"vocabulary": learn_vocabulary(parts["train"].texts)}
     wanted = [n for n in ("train", "val", "test", "all") if n in splits or (n == eval_name and "eval" in splits)]
     for name in wanted:
         if name not in parts:
@@ -375,6 +391,8 @@ def build_text(cfg: DataConfig, input_shape: Any = None, batch_size: int = 32, a
         if name == eval_name and "eval" in splits:
             bundle.eval, bundle.counts["eval"] = ds, len(parts[name])
     bundle.description = describe_text(cfg, source, parts)
+    if "vocabulary" in bundle.model_args:
+        bundle.description += f"; a vocabulary of {len(bundle.model_args['vocabulary']) - 2:,} words from train"
     if bundle.skipped:
         log.warning("%s (see DataBundle.skipped)", summarize_skipped(bundle.skipped, what="texts"))
     return bundle
@@ -437,5 +455,5 @@ def load_text_lines(paths: Union[str, Sequence[str]], input_shape: Any = None
 
 
 __all__ = ["TABLES", "TFDS_TEXT", "TextSource", "TextSpec", "TextSplit", "concat_text", "decode_text",
-           "is_text_folder", "is_text_spec", "load_imdb", "load_text_folder", "load_text_lines", "load_tfds_text",
+           "is_text_folder", "is_text_spec", "learn_vocabulary", "load_imdb", "load_text_folder", "load_text_lines", "load_tfds_text",
            "open_text_source", "parse_text_spec", "text_split"]
