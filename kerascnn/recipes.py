@@ -56,4 +56,14 @@ RECIPES: Dict[str, Recipe] = {r.name: r for r in (
         "model_args": {"aux_logits": True}, "aux_weight": 0.4,
     }, ("batch 32 per replica on 50 replicas in the paper; --batch-size is global here",
         "the auxiliary classifier (aux_logits) needs googlenet or inception_v3")),
+    Recipe("kim2014", "Kim 2014, sections 2.1 and 3.1", {
+        # "stochastic gradient descent over shuffled mini-batches with the Adadelta update rule",
+        # Zeiler's rho 0.95 and epsilon 1e-6 at rate 1.0; mini-batches of 50
+        "optimizer": "adadelta", "lr": 1.0, "rho": 0.95, "epsilon": 1e-6, "schedule": "constant",
+        "batch_size": 50, "epochs": 25,
+        # early stopping on a dev set: a random 10% of the training data
+        "early_stopping": 5, "val_split": 0.1,
+    }, ("dropout 0.5 on the penultimate layer and the l2 max-norm 3 on the output weights: kim_cnn's defaults",
+        "word vectors: --model-arg variant=static|non_static|multichannel with --model-arg embeddings=FILE",
+        "data without a test split: Kim reports 10-fold cross-validation")),
 )}

@@ -12,14 +12,19 @@ from kerascnn.errors import SettingError
 from kerascnn.recipes import RECIPES
 
 # a model each recipe fits (the Inception v3 recipe's auxiliary classifier needs an Inception)
-MODEL = {"alexnet2012": "alexnet", "vgg2014": "vgg16", "resnet_cifar": "resnet20", "inception_v3": "inception_v3"}
+MODEL = {"alexnet2012": "alexnet", "vgg2014": "vgg16", "resnet_cifar": "resnet20", "inception_v3": "inception_v3",
+         "kim2014": "kim_cnn"}
 
 
 @pytest.mark.parametrize("name", list(RECIPES))
-def test_every_recipe_resolves_and_each_of_its_values_says_where_it_came_from(name):
-    r = kerascnn.resolve_fit(MODEL[name], recipe=name)
-    expected = {("augment." if k in ("crop", "hflip", "pca_jitter", "translate") else "") + k: v
-                for k, v in RECIPES[name].settings.items()}
+def test_every_recipe_resolves_and_each_of_its_values_says_where_it_came_from(name, tmp_path):
+    data = {}
+    if kerascnn.get_spec(MODEL[name]).inputs == "text":  # a text model needs text data
+        (tmp_path / "t.tsv").write_text("1\t1.0\ta good film\n2\t-1.0\ta bad film\n")
+        data = {"data": f"tsv:{tmp_path / 't.tsv'}"}
+    r = kerascnn.resolve_fit(MODEL[name], recipe=name, **data)
+    expected = {("augment." if k in ("crop", "hflip", "pca_jitter", "translate") else
+                 "data." if k == "val_split" else "") + k: v for k, v in RECIPES[name].settings.items()}
     for key, value in expected.items():
         got = r.config
         for part in key.split("."):
@@ -107,3 +112,19 @@ def test_every_recipe_trains_a_few_steps(name, model, side, tmp_path):
     result = fit(r, verbose=0)
     assert len(result.history) == 1 and math.isfinite(float(result.history[0]["loss"]))
     assert json.loads((tmp_path / "run" / "settings.json").read_text())["sources"]["optimizer"] == f"recipe {name}"
+
+
+def test_the_kim2014_recipe_trains_a_text_model_a_few_steps(tmp_path):
+    """Adadelta, batch 50, early stopping on the held-out 10%: one epoch on a small rated TSV."""
+    from kerascnn.training import fit
+
+    lines = [f"{i}\t{1.5 if i % 2 else -1.5}\t{'a fine warm film' if i % 2 else 'a dull cold mess'} {i}"
+             for i in range(120)]
+    (tmp_path / "rated.tsv").write_text("\n".join(lines) + "\n")
+    r = kerascnn.resolve_fit("kim_cnn", recipe="kim2014", epochs=1, data=f"tsv:{tmp_path / 'rated.tsv'}",
+                             label_threshold=0.0, precision="float32", out=str(tmp_path / "run"))
+    assert (r.config.optimizer, r.config.batch_size, r.config.data.val_split) == ("adadelta", 50, 0.1)
+    result = fit(r, verbose=0)
+    assert len(result.history) == 1 and math.isfinite(float(result.history[0]["loss"]))
+    assert result.class_names == ["negative", "positive"]
+
