@@ -73,14 +73,20 @@ def export(model_path: os.PathLike, out: os.PathLike, *, format: str = "savedmod
     from kerascnn.models.refs import input_kind
 
     kind = input_kind(str(model_path))
-    if kind != "image":  # the exported signatures take uint8 pixels: an image kind's step
-        raise SettingError("format", f"{model_path} takes {kind} inputs; export writes image models only so far.")
+    if kind == "text" and format != "savedmodel":
+        # The tokenizer (a TextVectorization string lookup) is part of the model; TFLite's builtin
+        # ops and ONNX cannot hold it, and a model that took token ids would need it rebuilt outside.
+        raise SettingError("format", f"{model_path} is a text model carrying its tokenizer, which {format} "
+                                     f"cannot hold; export it with --format savedmodel (it serves raw strings).")
+    if kind not in ("image", "text"):
+        raise SettingError("format", f"{model_path} takes {kind} inputs; export writes image and text models.")
     if format == "onnx":
         _require("tf2onnx", "onnx")
     model = load_model(model_path)
-    shape = model_image_shape(model)
+    shape = model_image_shape(model) if kind == "image" else ()
     names = rd.read_classes(model_path) or [str(i) for i in range(model.output_shape[-1])]
-    images, labels = _check_images(calibration_data, shape, batch_size, len(names))
+    images, labels = (_check_images if kind == "image" else _check_texts)(calibration_data, shape, batch_size,
+                                                                          len(names), model)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     expected = np.asarray(model.predict(images, batch_size=batch_size, verbose=0), np.float64)
@@ -117,7 +123,31 @@ def _require(module: str, extra: str) -> None:
         raise UserError(f"export to {extra} needs {module}: pip install \"kerascnn[{extra}]\" (or pip install {module}).")
 
 
-def _check_images(spec: Optional[str], shape, batch_size: int, num_classes: int):
+def _check_texts(spec: Optional[str], shape, batch_size: int, num_classes: int, model):
+    """(texts, labels or None): up to CALIBRATION_IMAGES texts of `spec`, else seeded random sentences
+    of the model's own vocabulary (words it knows, so the check exercises the embeddings)."""
+    if spec is None:
+        vocabulary = [w for w in model.get_layer("vectorize").get_vocabulary() if w and w != "[UNK]"] or ["a"]
+        rng = np.random.default_rng(0)
+        return np.asarray([" ".join(rng.choice(vocabulary, size=int(rng.integers(3, 20))))
+                           for _ in range(CHECK_IMAGES)], dtype=object), None
+    from kerascnn.config import DataConfig
+    from kerascnn.data.kinds import check_data_for
+
+    kind = check_data_for("the text model", "text", spec)
+    bundle = kind.build(DataConfig(spec=spec, val_split=0.0), shape, batch_size, splits=("all",))
+    if bundle.num_classes != num_classes:
+        raise SettingError("calibration_data", f"{spec} has {bundle.num_classes} classes, the model {num_classes}.")
+    xs, ys = [], []
+    for x, y in bundle.all:
+        xs += [t.decode("utf-8") if isinstance(t, bytes) else str(t) for t in np.asarray(x)]
+        ys.append(np.argmax(np.asarray(y), -1))
+        if len(xs) >= CALIBRATION_IMAGES:
+            break
+    return np.asarray(xs[:CALIBRATION_IMAGES], dtype=object), np.concatenate(ys)[:CALIBRATION_IMAGES]
+
+
+def _check_images(spec: Optional[str], shape, batch_size: int, num_classes: int, model=None):
     """(uint8 images, labels or None): up to CALIBRATION_IMAGES from `spec`, else seeded random ones."""
     if spec is None:
         rng = np.random.default_rng(0)
@@ -139,9 +169,13 @@ def _check_images(spec: Optional[str], shape, batch_size: int, num_classes: int)
 
 
 def _serving_module(model, names: Sequence[str], shape, with_names: bool = True):
-    """A tf.Module whose `serve` takes uint8 images and returns probabilities and (`with_names`)
-    top_class, the class name."""
+    """A tf.Module whose `serve` takes uint8 images (a text model: raw strings, `texts`) and returns
+    probabilities and (`with_names`) top_class, the class name."""
     import tensorflow as tf
+
+    text = model.inputs[0].dtype == "string"
+    spec = tf.TensorSpec([None], tf.string, name="texts") if text else \
+        tf.TensorSpec([None, *shape], tf.uint8, name="images")
 
     class Serving(tf.Module):
         def __init__(self):
@@ -149,9 +183,10 @@ def _serving_module(model, names: Sequence[str], shape, with_names: bool = True)
             self.model = model
             self.names = tf.constant(list(names))
 
-        @tf.function(input_signature=[tf.TensorSpec([None, *shape], tf.uint8, name="images")])
-        def serve(self, images):
-            probs = tf.cast(self.model(tf.cast(images, tf.float32), training=False), tf.float32)
+        @tf.function(input_signature=[spec])
+        def serve(self, inputs):
+            inputs = inputs if text else tf.cast(inputs, tf.float32)
+            probs = tf.cast(self.model(inputs, training=False), tf.float32)
             if not with_names:
                 return {"probabilities": probs}
             return {"probabilities": probs, "top_class": tf.gather(self.names, tf.argmax(probs, axis=-1))}
@@ -183,8 +218,9 @@ def _run_savedmodel(path: Path, images: np.ndarray) -> np.ndarray:
     import tensorflow as tf
 
     serve = tf.saved_model.load(str(path)).signatures["serving_default"]
-    return np.concatenate([serve(images=tf.constant(images[i:i + 32]))["probabilities"].numpy()
-                           for i in range(0, len(images), 32)]).astype(np.float64)
+    name = "texts" if images.dtype == object else "images"
+    return np.concatenate([serve(**{name: tf.constant(list(images[i:i + 32]) if name == "texts" else images[i:i + 32])})
+                           ["probabilities"].numpy() for i in range(0, len(images), 32)]).astype(np.float64)
 
 
 def _write_tflite(model, shape, out: Path, calibration: Optional[np.ndarray]) -> None:
