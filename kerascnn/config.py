@@ -64,6 +64,12 @@ class DataConfig:
     val_split: float = setting(0.1, "Held-out fraction of the training data when the source has no validation "
                                     "split.", lo=0.0, hi=0.9)
     seed: int = setting(1337, "Seeds the split and the shuffles, so runs are repeatable.")
+    # K-fold cross-validation (Kim 2014's protocol for data without a test split): the test split
+    # becomes one fold of a seeded stratified K-fold over the training data (kerascnn.data.build).
+    folds: int = setting(0, "Cross-validation for data without a test split: the test split is fold --fold of "
+                            "this many seeded stratified folds of the training data, the rest trains (--val-split "
+                            "then holds out of that); 0: none.", lo=0)
+    fold: int = setting(0, "With --folds K: which fold (0 to K-1) is the test split.", lo=0)
     cache: str = setting("auto", "Decoded images in memory: auto (when the split fits), memory, none.",
                          choices=CACHE_MODES)
     max_decoded_bytes: int = setting(2 << 30, "The auto cache's limit in bytes.", lo=0)

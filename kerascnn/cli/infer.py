@@ -28,10 +28,17 @@ def _settings(ctx: click.Context, cls, model: str, config_file, print_config: bo
 @settings_options(EvaluateConfig, ["data", "data_dir", "split", "batch_size", "ignore_class_names", "tta", "ensemble",
                                    "out"])
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@click.option("--cv", type=int, default=None, metavar="K",
+              help="K-fold cross-validation instead (data without a test split; Kim 2014): K fresh models, each "
+                   "trained with the model's run settings (its config.json) on K-1 folds and scored on the "
+                   "fold left out; prints each fold and the mean +- std. The fold runs go under --out (a folder), "
+                   "else runs/cvK-<model>-<data>-<time>.")
+@click.option("--epochs", type=int, default=None, metavar="N",
+              help="With --cv: each fold's training epochs. [default: the run's]")
 @config_options
 @click.pass_context
 @needs_tensorflow
-def evaluate(ctx, model, as_json, config_file, print_config, **opts):
+def evaluate(ctx, model, as_json, cv, epochs, config_file, print_config, **opts):
     """Loss, top-1 and top-5 of a saved model; writes a confusion-matrix PNG.
 
     Without --data, the model's own data (its run's config.json, else digits): its test split, else
@@ -44,6 +51,8 @@ def evaluate(ctx, model, as_json, config_file, print_config, **opts):
     cfg = _settings(ctx, EvaluateConfig, model, config_file, print_config, opts)
     if cfg is None:
         return
+    if cv is not None or epochs is not None:
+        return _cross_validate(cfg, cv, epochs, as_json)
     r = run_evaluate(cfg.model, cfg.data, data_dir=cfg.data_dir, split=cfg.split, batch_size=cfg.batch_size,
                      out=cfg.out, ignore_class_names=cfg.ignore_class_names, tta=cfg.tta, ensemble=cfg.ensemble)
     if as_json:
@@ -60,6 +69,31 @@ def evaluate(ctx, model, as_json, config_file, print_config, **opts):
     click.echo(f"{r.data} ({r.split} split): examples {r.count}   loss {r.loss:.4f}   top-1 {r.top1:.2%}   "
                f"top-5 {r.top5:.2%}")
     click.echo(f"Confusion matrix: {r.confusion_png}")
+
+
+def _cross_validate(cfg: EvaluateConfig, k, epochs, as_json: bool) -> None:
+    """`evaluate --cv K`: the folds' scores and their mean +- std (kerascnn.inference.cv)."""
+    from kerascnn.errors import SettingError
+    from kerascnn.inference.cv import cross_validate
+
+    if k is None:
+        raise SettingError("epochs", "--epochs is for --cv K (each fold's training); evaluate alone trains nothing.")
+    unused = [f"--{n.replace('_', '-')}" for n in ("split", "tta", "ensemble", "ignore_class_names")
+              if getattr(cfg, n) not in (None, (), False, "none")]
+    if unused:
+        raise SettingError("cv", f"--cv scores each fold's own test split with its own model; it takes no "
+                                 f"{', '.join(unused)}.")
+    r = cross_validate(cfg.model, k, data=cfg.data, data_dir=cfg.data_dir, epochs=epochs, out=cfg.out,
+                       batch_size=cfg.batch_size)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(r.to_json(), indent=1, ensure_ascii=False))
+        return
+    for f in r.folds:
+        click.echo(f"fold {f.fold}: examples {f.examples}   loss {f.loss:.4f}   top-1 {f.top1:.2%}   "
+                   f"({f.seconds:.0f} s, {f.run_dir})")
+    click.echo(f"{r.data}: {len(r.folds)}-fold accuracy {r.mean:.2%} +- {r.std:.2%}")
 
 
 @main.command()

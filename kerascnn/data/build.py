@@ -19,7 +19,7 @@ from kerascnn.data import pipeline
 from kerascnn.data.augment import augment_dataset, check_augment, has_geometry, pca_stats
 from kerascnn.data.folders import collect_files, file_split, inspect_files, summarize_skipped
 from kerascnn.data.images import MAX_PIXELS
-from kerascnn.data.sources import ArraySplit, Source, Split, concat_splits, seeded_split, split_labels
+from kerascnn.data.sources import ArraySplit, Source, Split, concat_splits, kfold_split, seeded_split, split_labels
 from kerascnn.data.specs import open_source, parse_spec
 from kerascnn.errors import DataError
 
@@ -76,8 +76,27 @@ def _check_config(cfg: DataConfig, batch_size: int, splits: Sequence[str]) -> No
 
 
 def resolve_splits(source: Source, cfg: DataConfig) -> Dict[str, Split]:
-    """The source's splits, plus a seeded held-out "val" from "train" when the source has no validation split."""
+    """The source's splits, plus a seeded held-out "val" from "train" when the source has no validation split.
+
+    With `cfg.folds` K > 1 (cross-validation), "test" is fold `cfg.fold` of a seeded stratified K-fold
+    of the source's train split and "train" the other folds; the held-out "val" then comes out of
+    that "train". A source with its own test split is refused: its results are quoted on that split.
+    """
     parts = dict(source.splits)
+    if cfg.folds == 1 or (cfg.folds > 1 and not 0 <= cfg.fold < cfg.folds):
+        raise DataError(f"--folds K needs K >= 2 and --fold in [0, K-1] (0 folds: no cross-validation). "
+                        f"Received: --folds {cfg.folds} --fold {cfg.fold}")
+    if cfg.folds > 1:
+        if "test" in parts:
+            raise DataError(f"--data {cfg.spec} has a test split of its own; cross-validation (--folds) is for "
+                            f"data without one.")
+        train = parts["train"]
+        try:
+            rest, fold = kfold_split(split_labels(train), len(train), cfg.folds, cfg.fold, cfg.seed)
+        except ValueError as e:
+            raise DataError(f"--data {cfg.spec}: {len(train):,} training examples cannot make {cfg.folds} "
+                            f"cross-validation folds ({e}).") from None
+        parts["train"], parts["test"] = train.take(rest), train.take(fold)
     if "val" not in parts and cfg.val_split > 0:
         train = parts["train"]
         keep, held = seeded_split(split_labels(train), len(train), cfg.val_split, cfg.seed)

@@ -121,6 +121,30 @@ def seeded_split(labels: Optional[np.ndarray], count: int, fraction: float,
     return np.setdiff1d(np.arange(count), out), out
 
 
+def kfold_split(labels: Optional[np.ndarray], count: int, folds: int, fold: int,
+                seed: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Indices (rest, fold `fold`) of a seeded K-fold of `count` examples, stratified when `labels` are known.
+
+    scikit-learn's (Stratified)KFold, shuffled with `seed`: the K folds are disjoint and together hold
+    every example once, and the same seed always cuts the same folds, so each fold's run and its
+    evaluation agree on its test examples. Raises ValueError when the examples cannot make K folds.
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if not 0 <= fold < folds:
+        raise ValueError(f"fold must be in [0, {folds}). Received: fold={fold}")
+    if count < folds:
+        raise ValueError(f"{count} examples cannot make {folds} folds")
+    if labels is None:
+        splitter = KFold(folds, shuffle=True, random_state=seed % 2**32)
+    else:
+        # Every class is spread over the folds in proportion; scikit-learn refuses only when no
+        # class has K examples, and warns when some class has fewer (a fold then lacks it).
+        splitter = StratifiedKFold(folds, shuffle=True, random_state=seed % 2**32)
+    rest, held = list(splitter.split(np.zeros((count, 1)), labels))[fold]
+    return np.sort(rest), np.sort(held)
+
+
 def split_labels(split: Split) -> Optional[np.ndarray]:
     """Labels known without reading the data (None for TFDS records)."""
     return None if isinstance(split, TfdsSplit) else split.labels
