@@ -22,6 +22,7 @@ _LAZY = {
     "dream": "kerascnn.apps.deep_dream",
     "evaluate": "kerascnn.inference",
     "predict": "kerascnn.inference",
+    "cross_validate": "kerascnn.inference.cv",
     "load_model": "kerascnn.models.loading",
     "make_config": "kerascnn.training",
     "TrainConfig": "kerascnn.config",
