@@ -1,6 +1,6 @@
 """The visualisation commands as library calls: resolved settings in, PNG files in a job folder out.
 
-`kerascnn visualize filters|activations|gradcam|maximize` each parse their flags and call one of
+`kerascnn visualize filters|activations|gradcam|maximize|tokens` (tokens: an HTML snippet) each parse their flags and call one of
 these; a script can call them too, with keyword arguments named as the flags:
 
     from kerascnn.analysis.commands import visualize
@@ -18,10 +18,10 @@ from typing import Any, List, Optional, Sequence, Tuple
 import numpy as np
 
 from kerascnn.analysis import configs
-from kerascnn.errors import SettingError, UnknownNameError
+from kerascnn.errors import ModelError, SettingError, UnknownNameError
 
 COMMANDS = {"filters": configs.FiltersConfig, "activations": configs.ActivationsConfig,
-            "gradcam": configs.GradcamConfig, "maximize": configs.MaximizeConfig}
+            "gradcam": configs.GradcamConfig, "maximize": configs.MaximizeConfig, "tokens": configs.TokensConfig}
 
 
 def resolve_settings(command: str, settings: dict, config_file: Optional[os.PathLike] = None,
@@ -48,6 +48,9 @@ def run(resolved) -> Tuple[Any, List[Path]]:
     command = resolved.command.split()[-1]
     if not cfg.model:
         raise SettingError("model", "No model given: pass a registry name or a .keras file.")
+    if command == "tokens":
+        job, files, _ = explain_tokens(resolved)
+        return job, files
     # Feature visualisation runs at --size (a registry network is built at that input; a file keeps its own).
     model = resolve_model(cfg.model, cfg.weights, size=cfg.size if command == "maximize" else None)
     draw = {"filters": _filters, "activations": _activations, "gradcam": _gradcam, "maximize": _maximize}[command]
@@ -157,6 +160,35 @@ def _gradcam(model, cfg) -> list:
                            title=f"{model.name}, layer {cam.layer_name}")
         out.append((f"gradcam_{_name(Path(path).stem)}.png", fig))
     return out
+
+
+def explain_tokens(resolved):
+    """`visualize tokens`: (JobDir, [the HTML file], (tokens, scores, probabilities, class index, class
+    names or None)); the HTML snippet shows the text's tokens coloured by gradient x input."""
+    from kerascnn.analysis.tokens import html_snippet, text_parts, token_saliency
+    from kerascnn.analysis.visualize import resolve_model
+    from kerascnn.runtime.jobs import JobDir, slug
+
+    cfg = resolved.config
+    if not cfg.model:
+        raise SettingError("model", "No model given: pass a .keras file or a registry name.")
+    model = resolve_model(cfg.model, cfg.weights)
+    try:
+        text_parts(model)
+    except ModelError as e:  # named as the argument it is about
+        raise SettingError("model", str(e) if cfg.model == model.name else f"{cfg.model}: {e}") from None
+    if not cfg.text.strip():
+        raise SettingError("text", "No text given: pass the text to explain.")
+    names = class_names_of(model, cfg.model)
+    target = class_index(cfg.target_class, names, int(model.output_shape[-1]))
+    tokens, scores, probs = token_saliency(model, cfg.text, target)
+    target = int(np.argmax(probs)) if target is None else target
+    label = names[target] if names and target < len(names) else f"class {target}"
+    title = f"{model.name}: gradient x input for {label} (p = {probs[target]:.3f}); red for, blue against"
+    job = JobDir.create("visualize", f"tokens-{slug(cfg.model)}", cfg.out)
+    job.write_settings(resolved)
+    path = job.write_text("tokens.html", html_snippet(tokens, scores, title))
+    return job, [path], (tokens, scores, probs, target, names)
 
 
 def _maximize(model, cfg) -> list:

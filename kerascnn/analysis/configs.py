@@ -76,6 +76,18 @@ class MaximizeConfig:
 
 
 @dataclass(frozen=True)
+class TokensConfig:
+    """`kerascnn visualize tokens`: which words drove a text model's prediction (gradient x input)."""
+
+    model: str = setting("", "A text model: a .keras file (such as a kim_cnn run's model) or a registry name.")
+    weights: Optional[str] = setting(None, WEIGHTS_HELP)
+    text: str = setting("", "The text to explain.")
+    target_class: Optional[str] = setting(None, "The class to explain, an index or a name; unset: the predicted "
+                                                "class.")
+    out: Optional[str] = setting(None, OUT_HELP)
+
+
+@dataclass(frozen=True)
 class ReportConfig:
     """`kerascnn report`: one self-contained HTML page for a run folder."""
 

@@ -1,10 +1,10 @@
-"""`kerascnn visualize filters|activations|gradcam|maximize` and `kerascnn report`: see inside a model."""
+"""`kerascnn visualize filters|activations|gradcam|maximize|tokens` and `kerascnn report`: see inside a model."""
 from __future__ import annotations
 
 import click
 
 from kerascnn.analysis.configs import (ActivationsConfig, FiltersConfig, GradcamConfig, MaximizeConfig,
-                                       ReportConfig)
+                                       ReportConfig, TokensConfig)
 from kerascnn.cli import main, needs_tensorflow, print_settings
 from kerascnn.cli.options import config_options, given, imagenet_preflight, settings_options
 
@@ -101,6 +101,45 @@ def maximize(ctx, model, config_file, print_config, **opts):
     Gradient ascent on the input with jitter and blur as regularisers.
     """
     _run(ctx, "maximize", config_file, print_config, {"model": model}, opts)
+
+
+@visualize.command()
+@click.argument("model", **MODEL_ARG)
+@click.argument("text", metavar="TEXT")
+@click.option("--class", "target_class", default=None, metavar="N|NAME",
+              help="The class to explain, an index or a name. [default: the predicted class]")
+@settings_options(TokensConfig, ["weights", "out"])
+@config_options
+@click.pass_context
+@needs_tensorflow
+def tokens(ctx, model, text, config_file, print_config, **opts):
+    """Which words of TEXT drove a text model's prediction (kim_cnn): gradient x input per token.
+
+    Prints the tokens as the model's vectorizer sees them, red for the class and blue against on a
+    terminal (else `word(+0.12)`), and writes tokens.html, the same as an HTML snippet.
+    """
+    import sys
+
+    from kerascnn.analysis.commands import explain_tokens
+    from kerascnn.analysis.tokens import terminal_line
+
+    resolved = _resolve(ctx, "tokens", config_file, {"model": model, "text": text}, opts,
+                        {"model": "MODEL", "text": "TEXT", "target_class": "--class"})
+    if print_config:
+        print_settings(resolved)
+        return
+    job, files, (words, scores, probs, target, names) = explain_tokens(resolved)
+
+    def label(i):
+        return names[i] if names and i < len(names) else f"class {i}"
+
+    best = int(probs.argmax())
+    click.echo(f"predicted {label(best)} (p = {probs[best]:.3f}); gradient x input for {label(target)} "
+               f"(p = {probs[target]:.3f}):")
+    color = sys.stdout.isatty()
+    click.echo(terminal_line(words, scores, color), color=color)
+    for f in files:
+        click.echo(str(f))
 
 
 @main.command()
