@@ -34,7 +34,7 @@ def _run(ctx, command, config_file, print_config, positional, opts, hints=None):
 
 @main.group()
 def visualize():
-    """See inside a model: filters, activation maps, Grad-CAM, feature visualisation.
+    """See inside a model: filters, activation maps, Grad-CAM, feature visualisation, token saliency.
 
     MODEL is a registry name (with --weights) or a .keras file. PNGs go to --out (default
     runs/visualize-...), with the resolved settings beside them (settings.json).
