@@ -35,8 +35,24 @@ TYPICAL_FRACTION = 0.25
 Sized = List[Tuple[str, int, int]]  # (file, height, width), smallest first
 
 
+class CountsReport:
+    """What every audit report shares: `counts` (split -> class -> examples), the training split's
+    imbalance, and its JSON form."""
+
+    counts: Dict[str, Dict[str, int]]
+
+    @property
+    def imbalance(self) -> float:
+        """Largest over smallest class of the training split (1.0: balanced)."""
+        train = [n for n in self.counts.get("train", {}).values() if n]
+        return max(train) / min(train) if train else 1.0
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "imbalance": self.imbalance}
+
+
 @dataclass
-class AuditReport:
+class AuditReport(CountsReport):
     """What `audit_folder` found; `format()` for people, `to_json()` for programs."""
 
     folder: str
@@ -52,14 +68,6 @@ class AuditReport:
     atypical: Sized = field(default_factory=list)  # far smaller than the median size
     held_out: float = 0.0  # the fraction of train/ counted as val (fit's hold-out), when there is no val/
 
-    @property
-    def imbalance(self) -> float:
-        """Largest over smallest class of the training split (1.0: balanced)."""
-        train = [n for n in self.counts.get("train", {}).values() if n]
-        return max(train) / min(train) if train else 1.0
-
-    def to_json(self) -> dict:
-        return {**asdict(self), "imbalance": self.imbalance}
 
     def summary(self) -> str:
         """One line, as `fit` logs it for folders."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -30,8 +30,9 @@ def subfolders(path: str) -> List[str]:
     return [e.name for e in entries if e.is_dir() and not is_hidden(e.name)]
 
 
-def list_images(folder: str, skipped: Skipped) -> List[str]:
-    """Image-type files under `folder` (recursive, sorted); other non-hidden files go to `skipped`."""
+def list_files(folder: str, skipped: Skipped, wanted: Callable[[str], bool], unwanted: str) -> List[str]:
+    """The files under `folder` (recursive, sorted) whose name `wanted` accepts; other non-hidden
+    files go to `skipped` with the reason `unwanted`, and so do names that are not UTF-8."""
     found = []
     for root, dirs, files in os.walk(folder, onerror=lambda e: skipped.append((e.filename, "cannot list folder"))):
         dirs[:] = sorted(d for d in dirs if not is_hidden(d))
@@ -41,11 +42,16 @@ def list_images(folder: str, skipped: Skipped) -> List[str]:
             path = os.path.join(root, name)
             if not _utf8(path):  # TF takes paths as UTF-8 strings; a Latin-1 name from an old archive is not
                 skipped.append((path, "file name is not valid UTF-8; rename it"))
-            elif has_image_extension(name):
+            elif wanted(name):
                 found.append(path)
             else:
-                skipped.append((path, "not an image file type"))
+                skipped.append((path, unwanted))
     return found
+
+
+def list_images(folder: str, skipped: Skipped) -> List[str]:
+    """Image-type files under `folder` (recursive, sorted); other non-hidden files go to `skipped`."""
+    return list_files(folder, skipped, has_image_extension, "not an image file type")
 
 
 def _utf8(path: str) -> bool:

@@ -33,7 +33,7 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from kerascnn.config import DataConfig
-from kerascnn.data.folders import SPLIT_FOLDERS, subfolders, summarize_skipped
+from kerascnn.data.folders import SPLIT_FOLDERS, list_files, subfolders, summarize_skipped
 from kerascnn.data.images import has_image_extension, is_hidden
 from kerascnn.data.text_sources import Skipped, TextSource, TextSplit, concat_text, decode_text, text_split
 from kerascnn.errors import DataError, SettingError
@@ -132,15 +132,7 @@ def _read_file(path: str) -> Union[str, Tuple[str, str]]:
 
 
 def _text_files(folder: str, skipped: Skipped) -> List[str]:
-    found = []
-    for root, dirs, files in os.walk(folder, onerror=lambda e: skipped.append((e.filename, "cannot list folder"))):
-        dirs[:] = sorted(d for d in dirs if not is_hidden(d))
-        for name in sorted(files):
-            if is_hidden(name):
-                continue
-            path = os.path.join(root, name)
-            (found.append(path) if name.lower().endswith(".txt") else skipped.append((path, "not a .txt file")))
-    return found
+    return list_files(folder, skipped, lambda name: name.lower().endswith(".txt"), "not a .txt file")
 
 
 def _read_split(folder: str, class_names: List[str], skipped: Skipped) -> TextSplit:

@@ -11,18 +11,18 @@ white space collapsed, so "Great film!" and "great  film!" count as one.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Dict, List, Tuple
 
 import numpy as np
 
 from kerascnn.config import DataConfig
-from kerascnn.data.audit import _groups, balanced_class_weights
+from kerascnn.data.audit import CountsReport, _groups, balanced_class_weights
 from kerascnn.data.folders import summarize_skipped
 
 
 @dataclass
-class TextAuditReport:
+class TextAuditReport(CountsReport):
     """What `audit_text` found; `format()` for people, `to_json()` for programs."""
 
     spec: str
@@ -38,14 +38,6 @@ class TextAuditReport:
     held_out: float = 0.0  # the fraction of train counted as val (fit's hold-out), when there is no val
     class_weights: Dict[str, float] = field(default_factory=dict)
 
-    @property
-    def imbalance(self) -> float:
-        """Largest over smallest class of the training split (1.0: balanced)."""
-        train = [n for n in self.counts.get("train", {}).values() if n]
-        return max(train) / min(train) if train else 1.0
-
-    def to_json(self) -> dict:
-        return {**asdict(self), "imbalance": self.imbalance}
 
     def summary(self) -> str:
         """One line, as `fit` logs it."""
