@@ -196,14 +196,7 @@ def build_datasets(cfg: DataConfig, image_shape: Sequence[int], batch_size: int,
     _check_config(cfg, batch_size, splits)
     check_augment(augment)
     source = source if source is not None else open_source(cfg)
-    parts = resolve_splits(source, cfg)
-    if "all" in splits:
-        parts["all"] = concat_splits([source.splits[n] for n in ("train", "val", "test") if n in source.splits])
-    eval_name = "test" if "test" in parts else "val"
-    if "eval" in splits and eval_name not in parts:
-        raise DataError(f"--data {cfg.spec} has no test split and --val-split {cfg.val_split} holds nothing out, "
-                        f"so there is nothing to evaluate on; pass --val-split > 0 (the same value and --seed as "
-                        f"for fit).")
+    parts, eval_name = split_parts(source, cfg, splits, concat_splits)
     wanted = set(splits) | ({eval_name} if "eval" in splits else set())
     needed = [n for n in ("train", "val", "test", "all") if n in parts and n in wanted]
     bundle = DataBundle(class_names=list(source.class_names), skipped=list(source.skipped), image_shape=shape,
@@ -230,6 +223,24 @@ def build_datasets(cfg: DataConfig, image_shape: Sequence[int], batch_size: int,
     if bundle.skipped:
         log.warning("%s (see DataBundle.skipped)", summarize_skipped(bundle.skipped))
     return bundle
+
+
+def split_parts(source: Source, cfg: DataConfig, splits: Sequence[str], concat) -> Tuple[Dict[str, Any], str]:
+    """The source's splits after the held-out one (`resolve_splits`), with "all" (every split, joined
+    by `concat`) when asked, and the name "eval" stands for ("test", else "val"); shared by every kind.
+
+    Raises:
+        DataError: "eval" is asked of data with no test split and nothing held out.
+    """
+    parts = resolve_splits(source, cfg)
+    if "all" in splits:
+        parts["all"] = concat([source.splits[n] for n in ("train", "val", "test") if n in source.splits])
+    eval_name = "test" if "test" in parts else "val"
+    if "eval" in splits and eval_name not in parts:
+        raise DataError(f"--data {cfg.spec} has no test split and --val-split {cfg.val_split} holds nothing out, "
+                        f"so there is nothing to evaluate on; pass --val-split > 0 (the same value and --seed as "
+                        f"for fit).")
+    return parts, eval_name
 
 
 def _describe(cfg: DataConfig, source: Source, parts: Dict[str, Split], bundle: DataBundle,

@@ -98,22 +98,29 @@ def _scan_split(root: str, class_names: List[str], max_pixels: int,
     return file_split(good, good_labels), per_class
 
 
+def split_layout(path: str, spec: str, what: str) -> Optional[Tuple[Dict[str, str], List[str]]]:
+    """({split: folder}, class names) when `path` holds train/<class>/ (and val/, test/) folders of
+    `what` ("images", "texts"); None when it does not. DataError for a class that has no training folder."""
+    top = subfolders(path)
+    splits = {s: os.path.join(path, next(n for n in names if n in top))
+              for s, names in SPLIT_FOLDERS.items() if any(n in top for n in names)}
+    if "train" not in splits or not subfolders(splits["train"]):
+        return None
+    class_names = subfolders(splits["train"])
+    for folder in splits.values():
+        extra = sorted(set(subfolders(folder)) - set(class_names))
+        if extra:
+            raise DataError(f"--data {spec}: class folder(s) {', '.join(extra)} in {folder} are not in "
+                            f"{splits['train']}; every class needs training {what} (or remove them).")
+    return splits, class_names
+
+
 def _layout(path: str, spec: str) -> Tuple[Dict[str, str], List[str]]:
     """({split: folder}, class names) for either layout."""
+    found = split_layout(path, spec, "images")
+    if found is not None:
+        return found
     top = subfolders(path)
-    splits = {}
-    for split, names in SPLIT_FOLDERS.items():
-        match = next((n for n in names if n in top), None)
-        if match:
-            splits[split] = os.path.join(path, match)
-    if "train" in splits and subfolders(splits["train"]):
-        class_names = subfolders(splits["train"])
-        for split, folder in splits.items():
-            extra = sorted(set(subfolders(folder)) - set(class_names))
-            if extra:
-                raise DataError(f"--data {spec}: class folder(s) {', '.join(extra)} in {folder} are not in "
-                                f"{splits['train']}; every class needs training images (or remove them).")
-        return splits, class_names
     if not top:
         has_images = any(has_image_extension(n) for n in os.listdir(path))
         raise DataError(f"--data {spec}: {path} has {'images but ' if has_images else ''}no class sub-folders; "

@@ -33,7 +33,7 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from kerascnn.config import DataConfig
-from kerascnn.data.folders import SPLIT_FOLDERS, list_files, subfolders, summarize_skipped
+from kerascnn.data.folders import SPLIT_FOLDERS, list_files, split_layout, subfolders, summarize_skipped
 from kerascnn.data.images import has_image_extension, is_hidden
 from kerascnn.data.text_sources import Skipped, TextSource, TextSplit, concat_text, decode_text, text_split
 from kerascnn.errors import DataError, SettingError
@@ -153,18 +153,8 @@ def _read_split(folder: str, class_names: List[str], skipped: Skipped) -> TextSp
 
 def load_text_folder(path: str, spec: str) -> TextSource:
     """PATH/<class>/*.txt, or PATH/train/<class>/ with val/ (and test/): one file is one text."""
-    top = subfolders(path)
-    folders = {s: os.path.join(path, next(n for n in names if n in top))
-               for s, names in SPLIT_FOLDERS.items() if any(n in top for n in names)}
-    if "train" in folders and subfolders(folders["train"]):
-        class_names = subfolders(folders["train"])
-        for split, folder in folders.items():
-            extra = sorted(set(subfolders(folder)) - set(class_names))
-            if extra:
-                raise DataError(f"--data {spec}: class folder(s) {', '.join(extra)} in {folder} are not in "
-                                f"{folders['train']}; every class needs training texts (or remove them).")
-    else:
-        folders, class_names = {"train": path}, top
+    found = split_layout(path, spec, "texts")
+    folders, class_names = found if found is not None else ({"train": path}, subfolders(path))
     if len(class_names) < 2:
         raise DataError(f"--data {spec}: {path} needs a sub-folder of .txt files per class (two or more); "
                         f"it has {', '.join(class_names) or 'none'}.")
@@ -352,18 +342,11 @@ def build_text(cfg: DataConfig, input_shape: Any = None, batch_size: int = 32, a
     Raises:
         DataError: the spec cannot be read, or "eval" is asked of data with nothing held out.
     """
-    from kerascnn.data.build import DataBundle, resolve_splits
+    from kerascnn.data.build import DataBundle, split_parts
 
     _check(cfg, batch_size, splits, augment)
     source = source if source is not None else open_text_source(cfg)
-    parts = resolve_splits(source, cfg)
-    if "all" in splits:
-        parts["all"] = concat_text([source.splits[n] for n in ("train", "val", "test") if n in source.splits])
-    eval_name = "test" if "test" in parts else "val"
-    if "eval" in splits and eval_name not in parts:
-        raise DataError(f"--data {cfg.spec} has no test split and --val-split {cfg.val_split} holds nothing out, "
-                        f"so there is nothing to evaluate on; pass --val-split > 0 (the same value and --seed as "
-                        f"for fit).")
+    parts, eval_name = split_parts(source, cfg, splits, concat_text)
     bundle = DataBundle(class_names=list(source.class_names), skipped=list(source.skipped),
                         eval_split=eval_name if "eval" in splits else None)
     if "train" in parts:
