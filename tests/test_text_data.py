@@ -299,3 +299,13 @@ def test_text_data_is_refused_for_an_image_model(tmp_path):
     with pytest.raises(SettingError, match="lenet5 takes image inputs, but --data tsv:.* gives text inputs"):
         kerascnn.fit("lenet5", data=f"tsv:{path}", epochs=1, out=str(tmp_path / "run"), verbose=0)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_missing_table_file_is_a_setting_error_before_any_run_folder(tmp_path):
+    """The text kind's check_spec runs with the settings checks: no run folder is made for nothing."""
+    import kerascnn
+    from kerascnn.errors import SettingError
+
+    with pytest.raises(SettingError, match="no such file") as e:
+        kerascnn.fit("kim_cnn", data=f"tsv:{tmp_path / 'missing.tsv'}", out=str(tmp_path / "run"), verbose=0)
+    assert e.value.param == "data" and not (tmp_path / "run").exists()

@@ -17,10 +17,11 @@ Nothing here imports TensorFlow, and `spec_kind` never does.
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional, Union
 
-from kerascnn.errors import SettingError, UnknownNameError
+from kerascnn.errors import DataError, SettingError, UnknownNameError
 
 # What a model can take. A registry entry names one (`register_model(..., inputs="text")`).
 INPUT_KINDS = ("image", "text", "audio", "image+question")
@@ -45,6 +46,8 @@ class DataKind:
         tta: whether test-time augmentation views (flip, crops) apply.
         explain: whether Grad-CAM heat maps apply (a spatial feature map over the input).
         pictures: whether an input can be shown as a picture (the report's galleries).
+        check_spec: (spec) -> None, DataError for a spec that names nothing (a missing file), run
+            with the settings checks before any run folder is made; None: nothing cheap to check.
     """
 
     name: str
@@ -56,6 +59,7 @@ class DataKind:
     tta: bool = False
     explain: bool = False
     pictures: bool = False
+    check_spec: Optional[Callable[[str], None]] = None
 
 
 def _image_source(cfg):
@@ -120,6 +124,15 @@ def _text_audit(cfg, input_shape):
     return audit_text(cfg) if parsed is not None and parsed.kind in ("tsv", "csv", "folder") else None
 
 
+def _text_check(spec: str) -> None:
+    """A tsv:/csv: spec must name an existing file (the rest is read when the data is)."""
+    from kerascnn.data.text import parse_text_spec
+
+    parsed = parse_text_spec(spec)
+    if parsed is not None and parsed.kind in ("tsv", "csv") and not os.path.isfile(parsed.name):
+        raise DataError(f"--data {spec}: no such file {parsed.name}.")
+
+
 def _is_text_spec(spec: str) -> bool:
     """imdb, the TFDS text sets, and folders of class folders of .txt files (no TensorFlow)."""
     from kerascnn.data.text import is_text_spec
@@ -127,7 +140,8 @@ def _is_text_spec(spec: str) -> bool:
     return is_text_spec(spec)
 
 
-TEXT = DataKind("text", open_source=_text_source, build=_text_build, load_inputs=_text_inputs, audit=_text_audit)
+TEXT = DataKind("text", open_source=_text_source, build=_text_build, load_inputs=_text_inputs, audit=_text_audit,
+                check_spec=_text_check)
 
 _KINDS: Dict[str, DataKind] = {"image": IMAGE, "text": TEXT}
 # What a --data spec matches -> the kind of input it produces: a prefix or name (e.g. "tsv:",

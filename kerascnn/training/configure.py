@@ -186,14 +186,16 @@ def check_data_kind(cfg: TrainConfig) -> None:
 
 def check_data_spec(spec: str, param: str = "data") -> None:
     """A data spec that names nothing known (and no folder) is a bad setting, found before loading.
-    (Image specs are checked here; another kind's spec is its pipeline's to read.)"""
-    from kerascnn.data.kinds import spec_kind
+    (Image specs are parsed here; another kind's spec is checked by its own `check_spec`.)"""
+    from kerascnn.data.kinds import data_kind, spec_kind
     from kerascnn.data.specs import parse_spec
 
-    if spec_kind(spec) != "image":
-        return
+    kind = spec_kind(spec)
     try:
-        parse_spec(spec)
+        if kind == "image":
+            parse_spec(spec)
+        elif data_kind(kind).check_spec is not None:
+            data_kind(kind).check_spec(spec)
     except DataError as e:
         raise SettingError(param, str(e)) from None
 
