@@ -1,7 +1,7 @@
 """The visualisation commands as library calls: resolved settings in, PNG files in a job folder out.
 
-`kerascnn visualize filters|activations|gradcam|maximize|tokens` (tokens: an HTML snippet) each parse their flags and call one of
-these; a script can call them too, with keyword arguments named as the flags:
+`kerascnn visualize filters|activations|gradcam|maximize|tokens|ngrams` (tokens: an HTML snippet;
+ngrams: a JSON file) each parse their flags and call one of these; a script can call them too, with keyword arguments named as the flags:
 
     from kerascnn.analysis.commands import visualize
     job, files = visualize("gradcam", model="vgg16", weights="imagenet", images=("cat.jpg",))
@@ -21,7 +21,8 @@ from kerascnn.analysis import configs
 from kerascnn.errors import ModelError, SettingError, UnknownNameError
 
 COMMANDS = {"filters": configs.FiltersConfig, "activations": configs.ActivationsConfig,
-            "gradcam": configs.GradcamConfig, "maximize": configs.MaximizeConfig, "tokens": configs.TokensConfig}
+            "gradcam": configs.GradcamConfig, "maximize": configs.MaximizeConfig, "tokens": configs.TokensConfig,
+            "ngrams": configs.NgramsConfig}
 
 
 def resolve_settings(command: str, settings: dict, config_file: Optional[os.PathLike] = None,
@@ -50,6 +51,9 @@ def run(resolved) -> Tuple[Any, List[Path]]:
         raise SettingError("model", "No model given: pass a registry name or a .keras file.")
     if command == "tokens":
         job, files, _ = explain_tokens(resolved)
+        return job, files
+    if command == "ngrams":
+        job, files, _ = find_ngrams(resolved)
         return job, files
     # Feature visualisation runs at --size (a registry network is built at that input; a file keeps its own).
     model = resolve_model(cfg.model, cfg.weights, size=cfg.size if command == "maximize" else None)
@@ -189,6 +193,63 @@ def explain_tokens(resolved):
     job.write_settings(resolved)
     path = job.write_text("tokens.html", html_snippet(tokens, scores, title))
     return job, [path], (tokens, scores, probs, target, names)
+
+
+def find_ngrams(resolved):
+    """`visualize ngrams`: (JobDir, [ngrams.json], (the FilterNgrams found, class names or None)): the
+    n-grams that excite the model's strongest filters most on a split of --data (unset: the run's)."""
+    import json
+
+    from kerascnn.analysis.ngrams import filter_ngrams, to_json
+    from kerascnn.analysis.tokens import text_parts
+    from kerascnn.analysis.visualize import resolve_model
+    from kerascnn.runtime.jobs import JobDir, slug
+
+    cfg = resolved.config
+    if not cfg.model:
+        raise SettingError("model", "No model given: pass a .keras file or a registry name.")
+    model = resolve_model(cfg.model, cfg.weights)
+    try:
+        text_parts(model)
+    except ModelError as e:
+        raise SettingError("model", str(e) if cfg.model == model.name else f"{cfg.model}: {e}") from None
+    texts, spec = _split_texts(cfg)
+    names = class_names_of(model, cfg.model)
+    found = filter_ngrams(model, texts, filters=cfg.filters, top=cfg.top)
+    job = JobDir.create("visualize", f"ngrams-{slug(cfg.model)}", cfg.out)
+    job.write_settings(resolved)
+    record = {"model": cfg.model, "data": spec, "split": cfg.split, "sentences": len(texts),
+              "filters": to_json(found, names)}
+    path = job.write_text("ngrams.json", json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    return job, [path], (found, names, record)
+
+
+def _split_texts(cfg) -> Tuple[List[str], str]:
+    """(up to cfg.max_examples texts of cfg.split of the data, its spec): --data over the model's run's
+    data settings (config.json beside a .keras file), the text column flags over both."""
+    from kerascnn.config import DataConfig, override
+    from kerascnn.data.kinds import check_data_for
+    from kerascnn.models.refs import is_model_file
+    from kerascnn.runtime import run_dir as rd
+
+    run_cfg = None
+    if is_model_file(cfg.model) and (Path(cfg.model).parent / rd.CONFIG).is_file():
+        run_cfg = rd.read_config(Path(cfg.model).parent)
+    if cfg.data is None and run_cfg is None:
+        raise SettingError("data", "No sentences: pass --data (the model has no run config.json beside it).")
+    data = override(run_cfg.data if run_cfg is not None else DataConfig(), spec=cfg.data,
+                    text_column=cfg.text_column, label_column=cfg.label_column, label_threshold=cfg.label_threshold)
+    kind = check_data_for(cfg.model, "text", data.spec)  # the model takes strings (text_parts said so)
+    bundle = kind.build(data, None, 256, splits=(cfg.split,))
+    dataset = getattr(bundle, cfg.split, None)
+    if dataset is None:
+        raise SettingError("split", f"--data {data.spec} has no {cfg.split} split; pick another with --split.")
+    texts: List[str] = []
+    for x, _ in dataset:
+        texts += [t.decode("utf-8", "replace") for t in np.asarray(x).tolist()]
+        if len(texts) >= cfg.max_examples:
+            break
+    return texts[:cfg.max_examples], data.spec
 
 
 def _maximize(model, cfg) -> list:

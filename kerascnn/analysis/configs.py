@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from kerascnn.analysis.visualize import NORMALIZE
-from kerascnn.config import setting
+from kerascnn.config import EVAL_SPLITS, setting
 
 MODEL_HELP = "A registry name (see `kerascnn models`) or a .keras file."
 WEIGHTS_HELP = "With a registry name: none, a pretrained weight name (imagenet) or a weights file."
@@ -88,6 +88,29 @@ class TokensConfig:
 
 
 @dataclass(frozen=True)
+class NgramsConfig:
+    """`kerascnn visualize ngrams`: the n-grams that excite a text model's strongest filters most."""
+
+    model: str = setting("", "A text model: a .keras file (such as a kim_cnn run's model) or a registry name.")
+    weights: Optional[str] = setting(None, WEIGHTS_HELP)
+    data: Optional[str] = setting(None, "The sentences: a text --data spec; unset: the data of the model's run "
+                                        "(its config.json).")
+    split: str = setting("val", "Which split of the data: train | val | test | all.",
+                         choices=EVAL_SPLITS)
+    text_column: Optional[str] = setting(None, "tsv:/csv: data: the text column (a 1-based number or a header "
+                                               "name); unset: the run's, else the last column.")
+    label_column: Optional[str] = setting(None, "tsv:/csv: data: the label column; unset: the run's, else the "
+                                                "one next to the text column.")
+    label_threshold: Optional[float] = setting(None, "tsv:/csv: data: numeric ratings below this value are "
+                                                     "negative, above it positive; unset: the run's.")
+    filters: int = setting(10, "How many filters, strongest first (mean max activation x the l2 norm of the "
+                               "filter's logits weights).", lo=1)
+    top: int = setting(5, "Distinct n-grams shown per filter, largest activation first.", lo=1)
+    max_examples: int = setting(2000, "Read at most this many sentences of the split.", lo=1)
+    out: Optional[str] = setting(None, OUT_HELP)
+
+
+@dataclass(frozen=True)
 class ReportConfig:
     """`kerascnn report`: one self-contained HTML page for a run folder."""
 
@@ -95,4 +118,8 @@ class ReportConfig:
     cam_images: int = setting(8, "Validation images shown with Grad-CAM (0: none).", lo=0)
     top_losses: int = setting(12, "Misclassified validation images shown, largest loss first.", lo=0)
     max_examples: int = setting(2000, "Score at most this many validation images.", lo=1)
+    sentences: int = setting(4, "A text model: validation sentences shown with their token saliency, this many "
+                                "right and this many wrong (0: none).", lo=0)
+    ngram_filters: int = setting(10, "A text model: its strongest filters shown with the n-grams that excite them "
+                                     "most (0: none).", lo=0)
     out: Optional[str] = setting(None, "The HTML file; unset: report.html in the run folder.")

@@ -3,7 +3,10 @@
 The page (report.html in the run folder) holds the resolved settings (settings.json), the training
 curves, the final metrics, the validation confusion matrix, per-class precision / recall / F1
 (scikit-learn), the top losses (the validation images the model got most wrong, predicted and true
-labels) and Grad-CAM on a few validation images. Every image is embedded as a base64 data: URI and
+labels) and Grad-CAM on a few validation images. For a text model (kim_cnn) the galleries give way
+to a few validation sentences it got right and wrong, each word coloured by its gradient x input
+(kerascnn.analysis.tokens), and to the n-grams that excite its strongest filters most on the
+validation split (kerascnn.analysis.ngrams, Kim 2014). Every image is embedded as a base64 data: URI and
 the CSS is inline, so the file opens anywhere, offline, and can be mailed on its own; the layout is
 one column on a phone and wider on a desktop.
 
@@ -30,6 +33,7 @@ log = logging.getLogger(__name__)
 
 REPORT = "report.html"
 MAX_EXAMPLES = 2000  # validation images scored for the report (enough for stable per-class figures)
+NGRAMS_SHOWN = 5  # n-grams per filter in a text run's report
 
 
 def write_run_report(result) -> Optional[Path]:
@@ -46,7 +50,7 @@ def write_run_report(result) -> Optional[Path]:
 
 def write_report(run_dir: os.PathLike, *, model=None, dataset=None, class_names: Optional[Sequence[str]] = None,
                  out: Optional[os.PathLike] = None, cam_images: int = 8, top_losses: int = 12,
-                 max_examples: int = MAX_EXAMPLES) -> Path:
+                 max_examples: int = MAX_EXAMPLES, sentences: int = 4, ngram_filters: int = 10) -> Path:
     """Write the run's HTML report and return its path.
 
     Args:
@@ -59,6 +63,9 @@ def write_report(run_dir: os.PathLike, *, model=None, dataset=None, class_names:
         cam_images: validation images shown with Grad-CAM (0: none).
         top_losses: misclassified images shown, largest loss first.
         max_examples: at most this many validation images are scored.
+        sentences: a text model: validation sentences shown with their token saliency, this many
+            right and this many wrong, the most confident first (0: none).
+        ngram_filters: a text model: filters shown with the n-grams that excite them most (0: none).
 
     Raises:
         UserError: `run_dir` is no run folder.
@@ -86,7 +93,10 @@ def write_report(run_dir: os.PathLike, *, model=None, dataset=None, class_names:
                 top_losses = 0
             if not kind.explain:
                 cam_images = 0
-            sections += _evaluation_sections(model, dataset, names, cam_images, top_losses, max_examples)
+            if kind.name != "text":  # token saliency and filter n-grams: text steps
+                sentences = ngram_filters = 0
+            sections += _evaluation_sections(model, dataset, names, cam_images, top_losses, max_examples,
+                                             sentences, ngram_filters, kind.name == "text")
     title = f"{run.name}"
     page = _page(title, _subtitle(settings), sections)
     target = Path(out) if out else run / REPORT
@@ -216,19 +226,21 @@ def _curves_section(curves: Path, history: List[dict]) -> Tuple[str, str]:
 
 
 def _evaluation_sections(model, dataset, names: List[str], cam_images: int, top_losses: int,
-                         max_examples: int) -> List[Tuple[str, str]]:
+                         max_examples: int, sentences: int = 0, ngram_filters: int = 0,
+                         text: bool = False) -> List[Tuple[str, str]]:
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     images, labels, probs = _collect(model, dataset, max_examples)
+    what = "texts" if text else "images"
     if len(images) == 0:
-        return [("Validation", "<p>No validation images: this run held none out.</p>")]
+        return [("Validation", f"<p>No validation {what}: this run held none out.</p>")]
     k = probs.shape[-1]
     names = names if len(names) == k else [str(i) for i in range(k)]
     pred = np.argmax(probs, axis=-1)
     cm = confusion_matrix(labels, pred, labels=list(range(k)))
     p, r, f, s = precision_recall_fscore_support(labels, pred, labels=list(range(k)), zero_division=0)
     acc = float(np.mean(pred == labels))
-    sections = [("Validation", f"<p>{len(labels):,} validation images; top-1 accuracy <b>{acc:.2%}</b>.</p>"
+    sections = [("Validation", f"<p>{len(labels):,} validation {what}; top-1 accuracy <b>{acc:.2%}</b>.</p>"
                  + _confusion(cm, names, acc)
                  + "<h3>Per class</h3>"
                  + _table(["class", "precision", "recall", "F1", "support"],
@@ -237,6 +249,12 @@ def _evaluation_sections(model, dataset, names: List[str], cam_images: int, top_
         sections.append(("Top losses", _top_losses(images, labels, probs, names, top_losses)))
     if cam_images:
         sections.append(("Grad-CAM", _gradcam_section(model, images[:cam_images], labels[:cam_images], names)))
+    if sentences or ngram_filters:
+        texts = [t.decode("utf-8", "replace") if isinstance(t, bytes) else str(t) for t in images.tolist()]
+        if sentences:
+            sections.append(("Sentences", _sentences_section(model, texts, labels, probs, names, sentences)))
+        if ngram_filters:
+            sections.append(("Filter n-grams", _ngrams_section(model, texts, names, ngram_filters)))
     return sections
 
 
@@ -268,6 +286,49 @@ def _gradcam_section(model, images, labels, names) -> str:
     return (f"<p>Grad-CAM of the predicted class on the first validation images (layer "
             f"<code>{html.escape(cam.layer_name)}</code>): red where the evidence for it lies.</p>"
             + _gallery(cells))
+
+
+def _sentences_section(model, texts: List[str], labels, probs, names, count: int) -> str:
+    """The `count` most confident right and wrong validation sentences, each token coloured by its
+    gradient x input for the predicted class (the text counterpart of the Grad-CAM gallery)."""
+    from kerascnn.analysis.tokens import html_snippet, token_saliency
+
+    pred = np.argmax(probs, axis=-1)
+    conf = probs[np.arange(len(pred)), pred]
+    body = (f"<p>Validation sentences the model got right and wrong, the {count} most confident of each first; "
+            "each word as the model reads it, coloured by its gradient x input for the predicted class: red "
+            "for it, blue against (hover for the score).</p>")
+    for title, mask in (("Right", pred == labels), ("Wrong", pred != labels)):
+        chosen = np.flatnonzero(mask)
+        chosen = chosen[np.argsort(-conf[chosen], kind="stable")][:count]
+        body += f"<h3>{title} ({int(mask.sum()):,})</h3>"
+        if len(chosen) == 0:
+            body += "<p>None.</p>"
+        for i in chosen:
+            try:
+                tokens, scores, _ = token_saliency(model, texts[i], int(pred[i]))
+            except Exception as e:  # a model the saliency cannot cut at its word vectors: say so, keep the report
+                return f"<p>Token saliency not available for this model: {html.escape(str(e))}</p>"
+            caption = (f"true {names[labels[i]]}, predicted {names[pred[i]]} (p = {conf[i]:.3f})")
+            body += html_snippet(tokens, scores, caption)
+    return body
+
+
+def _ngrams_section(model, texts: List[str], names, count: int) -> str:
+    from kerascnn.analysis.ngrams import filter_ngrams, ngram_rows
+
+    try:
+        found = filter_ngrams(model, texts, filters=count, top=NGRAMS_SHOWN)
+    except Exception as e:  # a model without Conv1D filters over word vectors: say so, keep the report
+        return f"<p>Filter n-grams not available for this model: {html.escape(str(e))}</p>"
+    rows = [(name, grams, favours, strength, width) for name, width, favours, strength, grams
+            in ngram_rows(found, names)]
+    return (f"<p>The {len(found)} strongest filters (mean max-over-time activation on these {len(texts):,} "
+            "validation sentences times the l2 norm of the filter's logits weights) and the distinct n-grams "
+            "(windows of the filter's width) that excite each most; &lt;pad&gt; marks a window running past "
+            "the sentence's end, [UNK] a word outside the vocabulary. <i>Favours</i>: the class whose score "
+            "the filter raises most.</p>"
+            + _table(["filter", f"top {NGRAMS_SHOWN} n-grams (activation)", "favours", "strength", "width"], rows))
 
 
 def _gallery(cells) -> str:

@@ -46,8 +46,8 @@ def text_parts(model) -> TextParts:
     vectorize = _vectorize_layer(model)
     if vectorize is None:
         kind = "image" if len(model.inputs) == 1 and len(model.inputs[0].shape) == 4 else "non-text"
-        raise ModelError(f"{model.name} takes {kind} inputs; `visualize tokens` explains text models that take "
-                         "raw strings (such as kim_cnn).")
+        raise ModelError(f"{model.name} takes {kind} inputs; token saliency and filter n-grams are for text models "
+                         "that take raw strings (such as kim_cnn).")
     embedded = _embedded(model)
     names = {layer.name for layer in model.layers}
     score = model.get_layer("logits").output if "logits" in names else model.output

@@ -1,10 +1,10 @@
-"""`kerascnn visualize filters|activations|gradcam|maximize|tokens` and `kerascnn report`: see inside a model."""
+"""`kerascnn visualize filters|activations|gradcam|maximize|tokens|ngrams` and `kerascnn report`: see inside a model."""
 from __future__ import annotations
 
 import click
 
 from kerascnn.analysis.configs import (ActivationsConfig, FiltersConfig, GradcamConfig, MaximizeConfig,
-                                       ReportConfig, TokensConfig)
+                                       NgramsConfig, ReportConfig, TokensConfig)
 from kerascnn.cli import main, needs_tensorflow, print_settings
 from kerascnn.cli.options import config_options, given, imagenet_preflight, settings_options
 
@@ -34,7 +34,7 @@ def _run(ctx, command, config_file, print_config, positional, opts, hints=None):
 
 @main.group()
 def visualize():
-    """See inside a model: filters, activation maps, Grad-CAM, feature visualisation, token saliency.
+    """See inside a model: filters, activation maps, Grad-CAM, feature visualisation, token saliency, n-grams.
 
     MODEL is a registry name (with --weights) or a .keras file. PNGs go to --out (default
     runs/visualize-...), with the resolved settings beside them (settings.json).
@@ -142,9 +142,45 @@ def tokens(ctx, model, text, config_file, print_config, **opts):
         click.echo(str(f))
 
 
+@visualize.command()
+@click.argument("model", **MODEL_ARG)
+@settings_options(NgramsConfig, ["weights", "data", "split", "text_column", "label_column", "label_threshold",
+                                 "filters", "top", "max_examples", "out"])
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the table.")
+@config_options
+@click.pass_context
+@needs_tensorflow
+def ngrams(ctx, model, config_file, print_config, as_json, **opts):
+    """The n-grams that excite a text model's strongest filters most (kim_cnn; Kim 2014).
+
+    Reads --split of --data (unset: the model's run's data and its validation split); ranks every
+    filter by its mean max activation times the l2 norm of its logits weights; prints each of the
+    strongest --filters with its --top distinct n-grams (a window of the filter's width), and
+    writes them to ngrams.json.
+    """
+    import json
+
+    from kerascnn.analysis.commands import find_ngrams
+    from kerascnn.analysis.ngrams import format_table
+
+    resolved = _resolve(ctx, "ngrams", config_file, {"model": model}, opts, {"model": "MODEL"})
+    if print_config:
+        print_settings(resolved)
+        return
+    job, files, (found, names, record) = find_ngrams(resolved)
+    if as_json:
+        click.echo(json.dumps(record, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{record['sentences']:,} sentences of {record['data']} ({record['split']} split); the "
+               f"{len(found)} strongest filters:")
+    click.echo(format_table(found, names))
+    for f in files:
+        click.echo(str(f))
+
+
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False), metavar="RUN_DIR")
-@settings_options(ReportConfig, ["cam_images", "top_losses", "max_examples", "out"])
+@settings_options(ReportConfig, ["cam_images", "top_losses", "max_examples", "sentences", "ngram_filters", "out"])
 @config_options
 @click.pass_context
 @needs_tensorflow
@@ -152,7 +188,8 @@ def report(ctx, run_dir, config_file, print_config, **opts):
     """One self-contained HTML page for a training run (fit and finetune also write it at the end).
 
     Settings, training curves, final metrics, confusion matrix, per-class precision / recall / F1, the
-    top losses and Grad-CAM on validation images; images embedded, no network needed to view it.
+    top losses and Grad-CAM on validation images (a text model: validation sentences right and wrong
+    with their token saliency, and its strongest filters' n-grams); images embedded, no network needed.
     """
     from kerascnn.analysis.report import write_report
     from kerascnn.settings import Layer, read_settings_file, resolve
@@ -166,5 +203,5 @@ def report(ctx, run_dir, config_file, print_config, **opts):
         return
     cfg = resolved.config
     path = write_report(cfg.run_dir, out=cfg.out, cam_images=cfg.cam_images, top_losses=cfg.top_losses,
-                        max_examples=cfg.max_examples)
+                        max_examples=cfg.max_examples, sentences=cfg.sentences, ngram_filters=cfg.ngram_filters)
     click.echo(str(path))
