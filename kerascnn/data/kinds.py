@@ -9,9 +9,9 @@ kind's own steps, instead of assuming pixels:
     if kind.audit: ...           # the image-folder audit before training
     kind.tta, kind.explain       # test-time augmentation views, Grad-CAM: image steps
 
-Images and texts are the kinds the package ships today (texts: kerascnn.data.text); audio and
-image-plus-question data register their own `DataKind` (its `build` and `load_inputs`) and their
-specs (`register_spec`: a prefix, or a predicate on the spec), and the harness runs them unchanged.
+Images, texts (kerascnn.data.text) and images with questions (kerascnn.data.vqa) are the kinds the
+package ships today; audio data would register its own `DataKind` (its `build` and `load_inputs`)
+and its specs (`register_spec`: a prefix, or a predicate on the spec), and the harness runs it unchanged.
 Nothing here imports TensorFlow, and `spec_kind` never does.
 """
 from __future__ import annotations
@@ -143,12 +143,43 @@ def _is_text_spec(spec: str) -> bool:
 TEXT = DataKind("text", open_source=_text_source, build=_text_build, load_inputs=_text_inputs, audit=_text_audit,
                 check_spec=_text_check)
 
-_KINDS: Dict[str, DataKind] = {"image": IMAGE, "text": TEXT}
+
+def _vqa_source(cfg):
+    from kerascnn.data.vqa import open_vqa_source
+
+    return open_vqa_source(cfg)
+
+
+def _vqa_build(*args, **kwargs):
+    from kerascnn.data.vqa import build_vqa
+
+    return build_vqa(*args, **kwargs)
+
+
+def _vqa_inputs(paths, input_shape):
+    from kerascnn.data.vqa import load_vqa_inputs
+
+    return load_vqa_inputs(paths, input_shape)
+
+
+def _vqa_check(spec: str) -> None:
+    from kerascnn.data.vqa import check_vqa_spec
+
+    check_vqa_spec(spec)
+
+
+# Image + question -> answer data (kerascnn.data.vqa): sort_of_clevr[:N], easy_vqa, vqa:DIR, clevr:DIR.
+IMAGE_QUESTION = DataKind("image+question", open_source=_vqa_source, build=_vqa_build, load_inputs=_vqa_inputs,
+                          check_spec=_vqa_check)
+
+_KINDS: Dict[str, DataKind] = {"image": IMAGE, "text": TEXT, "image+question": IMAGE_QUESTION}
 # What a --data spec matches -> the kind of input it produces: a prefix or name (e.g. "tsv:",
 # "sort_of_clevr"), or a predicate on the spec (a text folder, tfds:imdb_reviews). Every spec
 # matched by none is an image spec (digits, keras.datasets, tfds:, idx:, image folders).
 SpecMatcher = Union[str, Callable[[str], bool]]
-_SPEC_KINDS: Dict[SpecMatcher, str] = {"tsv:": "text", "csv:": "text", _is_text_spec: "text"}
+_SPEC_KINDS: Dict[SpecMatcher, str] = {"tsv:": "text", "csv:": "text", _is_text_spec: "text",
+                                       "sort_of_clevr": "image+question", "easy_vqa": "image+question",
+                                       "vqa:": "image+question", "clevr:": "image+question"}
 
 
 def register_kind(kind: DataKind) -> DataKind:
@@ -198,5 +229,5 @@ def check_data_for(model: str, model_kind: str, spec: str) -> DataKind:
     return data_kind(model_kind)
 
 
-__all__ = ["DataKind", "IMAGE", "INPUT_KINDS", "TEXT", "check_data_for", "data_kind", "register_kind", "register_spec",
-           "spec_kind"]
+__all__ = ["DataKind", "IMAGE", "IMAGE_QUESTION", "INPUT_KINDS", "TEXT", "check_data_for", "data_kind", "register_kind",
+           "register_spec", "spec_kind"]
