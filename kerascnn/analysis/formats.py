@@ -54,14 +54,16 @@ def _align(lines: Sequence[Sequence[str]], right: Sequence[bool], sep: str = "  
 
 
 def _title(summary: Summary) -> str:
+    if summary.example.startswith("sentence"):  # a text model's input is one string: no shape to show
+        return f"{summary.name} (input: one {summary.example})"
     inputs = ", ".join(volume(s) for s in summary.input_shapes)
     return f"{summary.name} (input {inputs})"
 
 
-def _totals_text(t: Totals) -> List[str]:
+def _totals_text(t: Totals, example: str = "image") -> List[str]:
     return [f"Total params: {t.params:,} ({human(t.params)}): trainable {t.trainable_params:,}, "
             f"non-trainable {t.non_trainable_params:,}",
-            f"Total multiply-adds: {t.macs:,} ({human(t.macs)}) per image"]
+            f"Total multiply-adds: {t.macs:,} ({human(t.macs)}) per {example}"]
 
 
 def _group_lines(summary: Summary) -> List[Tuple[str, ...]]:
@@ -78,7 +80,7 @@ def _footer(summary: Summary) -> List[str]:
 def format_table(summary: Summary) -> str:
     lines = _align([_HEADERS] + [_cells(r) for r in summary.rows], _RIGHT)
     rule = "-" * max(len(line) for line in lines)
-    out = [_title(summary), rule, lines[0], rule, *lines[1:], rule, *_totals_text(summary.totals)]
+    out = [_title(summary), rule, lines[0], rule, *lines[1:], rule, *_totals_text(summary.totals, summary.example)]
     if summary.groups:
         out += ["", *_align([("Branch", "Params", "MACs", "")] + _group_lines(summary), (False, True, True, True))]
     footer = _footer(summary)
@@ -93,7 +95,7 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Seque
 def format_markdown(summary: Summary) -> str:
     out = [f"### {_title(summary)}", ""]
     out += _md_table(_HEADERS, [_cells(r) for r in summary.rows], _RIGHT)
-    out += [""] + [f"- {line}" for line in _totals_text(summary.totals)]
+    out += [""] + [f"- {line}" for line in _totals_text(summary.totals, summary.example)]
     if summary.groups:
         out += [""] + _md_table(("Branch", "Params", "MACs", ""), _group_lines(summary), (False, True, True, True))
     footer = _footer(summary)

@@ -8,14 +8,16 @@ The graph is walked from the inputs in topological order (branch by branch, so a
 reads 1x1, then 3x3 reduce -> 3x3, ...). Nested models are walked too and their layers listed as
 `outer/inner`; a layer called twice is listed twice, its parameters counted once.
 
-What is counted (one image, no batch):
+What is counted (one example, no batch: an image, or for a text model one sentence of its
+`sequence_length` tokens, the model's own tokenizer padding or cutting every text to that length):
 - multiply-adds (MACs) of convolutions (groups, dilation and strides included; depthwise, separable,
   transposed) and Dense layers, as in the papers' tables: `H_out * W_out * C_out * k*k * C_in/groups`.
   Biases, activations, pooling, Add and Concatenate count 0. BatchNormalization counts 0 as well:
   at inference it folds into the preceding convolution's weights and bias. A layer with a kernel but
   no rule here (EinsumDense, recurrent layers) counts 0 and is listed in `Summary.uncounted`.
 - parameters: all weights, trainable and not (BatchNormalization's moving statistics are not).
-- receptive field: see `kerascnn.analysis.receptive_field`.
+- receptive field: see `kerascnn.analysis.receptive_field`; in a text model it counts tokens from
+  the tokenizer ("TextVectorization") on, so a width-3 convolution's field is a 3-gram.
 """
 from __future__ import annotations
 
@@ -39,9 +41,9 @@ class LayerRow:
     output_shape: Shape  # of the (first) output, without the batch axis: (H, W, C)
     params: int  # all weights of the layer (0 on a repeated call of a shared layer)
     trainable_params: int
-    macs: int  # multiply-adds of this call for one image
-    rf: Tuple[int, ...]  # receptive field per spatial axis, in input pixels
-    jump: Tuple[Fraction, ...]  # input pixels between neighbouring output units (product of strides)
+    macs: int  # multiply-adds of this call for one example (Summary.example)
+    rf: Tuple[int, ...]  # receptive field per spatial axis, in input pixels (tokens in a text model)
+    jump: Tuple[Fraction, ...]  # input pixels (tokens) between neighbouring output units (product of strides)
     inputs: Tuple[str, ...]  # rows whose outputs this call reads
 
 
@@ -75,6 +77,9 @@ class Summary:
     groups: Dict[str, Totals] = field(default_factory=dict)  # e.g. an Inception module's branches
     notes: Tuple[str, ...] = ()  # printed under the table
     uncounted: Tuple[str, ...] = ()  # layers with a kernel whose MACs no rule here counts
+    # What one forward pass is, the unit of `macs`: "image", "sentence of 64 tokens" (a text model),
+    # "example" (any other input, e.g. vectors).
+    example: str = "image"
 
     def row(self, name: str) -> LayerRow:
         """The row of layer `name` (its first call)."""
@@ -96,6 +101,7 @@ class Summary:
             "groups": {label: t.to_dict() for label, t in self.groups.items()},
             "notes": list(self.notes),
             "uncounted": list(self.uncounted),
+            "example": self.example,
         }
 
 
@@ -155,6 +161,10 @@ _MAC_RULES: Dict[str, Callable] = {
 # The graph walk
 
 
+# Layers that turn strings into a sequence of token ids: a text model's "pixels" start here.
+_TOKENIZERS = ("TextVectorization",)
+
+
 class _Value(NamedTuple):
     spec: object  # a KerasTensor with the shape this walk computed
     field: Field
@@ -185,8 +195,24 @@ def summarize(model, input_shape: Optional[Sequence] = None) -> Summary:
         values[id(tensor)] = _Value(spec, field, walk.add(layer, "", [], [spec.shape], field))
     walk.run(graph, values, prefix="")
     rows = tuple(walk.rows)
+    example, notes = _example(specs, rows)
     return Summary(name=model.name, input_shapes=tuple(tuple(s.shape[1:]) for s in specs), rows=rows,
-                   totals=Totals.of(rows), uncounted=tuple(walk.uncounted))
+                   totals=Totals.of(rows), notes=notes, uncounted=tuple(walk.uncounted), example=example)
+
+
+def _example(specs, rows: Sequence[LayerRow]) -> Tuple[str, Tuple[str, ...]]:
+    """What one forward pass is ("image", "sentence of N tokens", or "example" for any other input,
+    an image and a question say), and a note where fields count tokens."""
+    images = all(len(s.shape) == 4 for s in specs)  # (batch, H, W, C)
+    if not any(str(s.dtype) == "string" for s in specs):
+        return ("image" if images else "example"), ()
+    lengths = {r.output_shape[0] for r in rows if r.kind in _TOKENIZERS and r.output_shape}
+    tokens = lengths.pop() if len(lengths) == 1 and None not in lengths else None
+    length = f"to {tokens} tokens " if tokens else ""
+    notes = (f"RF and Jump count tokens from the tokenizer on; it pads or cuts every text {length}(sequence_length).",)
+    if len(specs) > 1:
+        return "example", notes
+    return (f"sentence of {tokens} tokens" if tokens else "sentence"), notes
 
 
 def summary_for(name: str, input_shape: Optional[Sequence[int]] = None, num_classes: Optional[int] = None,
@@ -268,6 +294,8 @@ class _Walk:
                 specs = self._output_specs(node, ins)
                 field = layer_field(op, [v.field for v in ins], [v.spec.shape for v in ins],
                                     [s.shape for s in specs])
+                if type(op).__name__ in _TOKENIZERS and len(specs[0].shape) == 2:
+                    field = Field.pixel(1)  # each token id is one "pixel" of the sentence
                 name = self.add(op, prefix, ins, [s.shape for s in specs], field)
                 outs = [_Value(s, field, name) for s in specs]
             for tensor, value in zip(node.outputs, outs):

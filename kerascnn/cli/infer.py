@@ -39,7 +39,7 @@ def _settings(ctx: click.Context, cls, model: str, config_file, print_config: bo
 @click.pass_context
 @needs_tensorflow
 def evaluate(ctx, model, as_json, cv, epochs, config_file, print_config, **opts):
-    """Loss, top-1 and top-5 of a saved model; writes a confusion-matrix PNG.
+    """Loss, top-1 and top-5 (past 5 classes) of a saved model; writes a confusion-matrix PNG.
 
     Without --data, the model's own data (its run's config.json, else digits): its test split, else
     the examples the run held out. Another folder given with --data is your test set: all of it is
@@ -61,14 +61,19 @@ def evaluate(ctx, model, as_json, cv, epochs, config_file, print_config, **opts)
         click.echo(json.dumps(r.to_json(), indent=1, ensure_ascii=False))
         return
     for m in r.members:
-        click.echo(f"  {m['model']}: loss {m['loss']:.4f}   top-1 {m['top1']:.2%}   top-5 {m['top5']:.2%}")
+        click.echo(f"  {m['model']}: loss {m['loss']:.4f}   top-1 {m['top1']:.2%}{_top5(m['top5'])}")
     if r.members:
         click.echo(f"ensemble of {len(r.members)}" + (f", {r.tta} TTA" if r.tta != "none" else "") + ":")
     elif r.tta != "none":
         click.echo(f"{r.tta} TTA:")
-    click.echo(f"{r.data} ({r.split} split): examples {r.count}   loss {r.loss:.4f}   top-1 {r.top1:.2%}   "
-               f"top-5 {r.top5:.2%}")
+    click.echo(f"{r.data} ({r.split} split): examples {r.count}   loss {r.loss:.4f}   top-1 {r.top1:.2%}"
+               f"{_top5(r.top5)}")
     click.echo(f"Confusion matrix: {r.confusion_png}")
+
+
+def _top5(value) -> str:
+    # None: 5 classes or fewer, where top-5 is always 100% and says nothing.
+    return "" if value is None else f"   top-5 {value:.2%}"
 
 
 def _cross_validate(cfg: EvaluateConfig, k, epochs, as_json: bool) -> None:

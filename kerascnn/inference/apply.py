@@ -26,6 +26,7 @@ from kerascnn.runtime import run_dir as rd
 from kerascnn.inference.tta import TTA_MODES, base_shape, views
 from kerascnn.models.loading import load_model, model_image_shape, model_input_shape
 from kerascnn.models.refs import input_kind
+from kerascnn.training.metrics import TOP_K, has_top5
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 class EvalResult:
     loss: float
     top1: float
-    top5: float
+    top5: Optional[float]  # None with 5 classes or fewer, where top-5 is always 100% (training.metrics)
     count: int
     confusion: np.ndarray  # (true, predicted) counts
     class_names: List[str]
@@ -57,7 +58,8 @@ def evaluate(model_path: os.PathLike, data: Optional[str] = None, *, data_dir: O
              split: Optional[str] = None, batch_size: int = 128, out: Optional[os.PathLike] = None,
              plot: bool = True, ignore_class_names: bool = False, tta: str = "none",
              ensemble: Sequence[os.PathLike] = ()) -> EvalResult:
-    """Loss, top-1, top-5 and a confusion matrix of a saved model on one split of a data spec.
+    """Loss, top-1, top-5 (None for 5 classes or fewer) and a confusion matrix of a saved model on
+    one split of a data spec.
 
     Args:
         model_path: a .keras file; the run's config.json and classes.json beside it are used if there.
@@ -146,7 +148,7 @@ def _data_kind(model_path: os.PathLike, spec: str, tta: str):
 
 
 def _score(models, dataset, num_classes: int, tta: str = "none", input_hw=None) -> List[tuple]:
-    """(confusion matrix, mean loss, top-1, top-5) of each model and, last, of their average (the
+    """(confusion matrix, mean loss, top-1, top-5 or None) of each model and, last, of their average (the
     ensemble; the one model itself when alone), over the (images, one-hot) batches. Each model's
     probabilities are the mean over the `tta` views of each image."""
     tallies = [_Tally(num_classes) for _ in range(len(models) + (len(models) > 1))]
@@ -163,11 +165,11 @@ def _score(models, dataset, num_classes: int, tta: str = "none", input_hw=None) 
 
 
 class _Tally:
-    """Running confusion matrix, summed loss and top-5 hits."""
+    """Running confusion matrix, summed loss and top-5 hits (past 5 classes only)."""
 
     def __init__(self, num_classes: int):
         self.cm = np.zeros((num_classes, num_classes), dtype=np.int64)
-        self.loss_sum, self.top5_hits, self.k = 0.0, 0, min(5, num_classes)
+        self.loss_sum, self.top5_hits, self.top5 = 0.0, 0, has_top5(num_classes)
 
     def add(self, p: np.ndarray, y: np.ndarray) -> None:
         from sklearn.metrics import confusion_matrix, top_k_accuracy_score
@@ -175,14 +177,13 @@ class _Tally:
         labels = np.arange(len(self.cm))
         # Cross-entropy as Keras computes it (probabilities clipped to [1e-7, 1]), summed per batch.
         self.loss_sum += float(np.sum(-np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1.0))))
-        # Top-5 of 5 classes or fewer is every example (scikit-learn asks for k < the class count).
-        self.top5_hits += len(y) if self.k >= len(labels) else \
-            int(top_k_accuracy_score(y, p, k=self.k, labels=labels, normalize=False))
+        if self.top5:
+            self.top5_hits += int(top_k_accuracy_score(y, p, k=TOP_K, labels=labels, normalize=False))
         self.cm += confusion_matrix(y, np.argmax(p, axis=-1), labels=labels)
 
     def result(self) -> tuple:
         n = max(int(self.cm.sum()), 1)
-        return self.cm, self.loss_sum / n, float(np.trace(self.cm)) / n, self.top5_hits / n
+        return self.cm, self.loss_sum / n, float(np.trace(self.cm)) / n, self.top5_hits / n if self.top5 else None
 
 
 def check_class_names(model, model_path: os.PathLike, data_names: Sequence[str], spec: str,

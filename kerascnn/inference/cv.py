@@ -39,7 +39,7 @@ class FoldResult:
     examples: int  # the fold's test examples
     loss: float
     top1: float
-    top5: float
+    top5: Optional[float]  # None with 5 classes or fewer (kerascnn.training.metrics)
     seconds: float  # training and scoring
     run_dir: str  # the fold's run folder (its model.keras, config.json with data.fold)
 

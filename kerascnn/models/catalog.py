@@ -18,7 +18,8 @@ from kerascnn.models.registry import get_spec, list_models
 class CatalogRow:
     name: str
     family: str
-    params: int  # total parameters at the default input with the default classes
+    params: int  # total parameters at the default input with the default classes (a text model: its
+    # placeholder vocabulary and vector size)
     classes: int  # the builder's default number of classes (1000 for ImageNet nets, 10 for LeNet-5 ...)
     default_input: str
     paper: str
@@ -59,8 +60,10 @@ def catalog(names: Optional[List[str]] = None, progress: Optional[Callable[[str]
             cache[name] = count_params(name)
             _write_cache(path, cache)
         params, classes = cache[name]
-        rows.append(CatalogRow(name, spec.family, params, classes, "x".join(map(str, spec.default_input)),
-                               spec.paper, ", ".join(spec.pretrained) or "-"))
+        # A text model takes one string, no (H, W, C): its input column names the kind ("text").
+        shown = "x".join(map(str, spec.default_input)) or spec.inputs
+        rows.append(CatalogRow(name, spec.family, params, classes, shown, spec.paper,
+                               ", ".join(spec.pretrained) or "-"))
     return rows
 
 

@@ -20,7 +20,8 @@ Kim's four variants (`variant=`):
 Words the vectors file lacks start at U[-a, a] with the pretrained vectors' variance (Kim); the
 padding row stays zero (ZeroFirstRow, as Kim's code resets it). Without `vocabulary` (summaries,
 `kerascnn models`) the model is built over a placeholder vocabulary of `vocabulary_size` tokens: its
-parameter count is that of a real vocabulary of that size, its predictions meaningless.
+parameter count is that of a real vocabulary of that size, its predictions meaningless (the
+pretrained variants then take random vectors of `embedding_dim` unless `embeddings` is given).
 """
 from __future__ import annotations
 
@@ -131,6 +132,9 @@ def kim_cnn(input_shape=None, num_classes=2, include_top=True, weights=None, poo
         if embeddings is not None:
             log.warning("%s: variant rand ignores embeddings=%s (pick static, non_static or multichannel)",
                         name, embeddings)
+        matrix, dim = None, int(embedding_dim or RAND_DIM)
+    elif vocabulary is None and embeddings is None:
+        # A placeholder model (summaries): its counts need the vector size, not a vectors file.
         matrix, dim = None, int(embedding_dim or RAND_DIM)
     else:
         matrix = _pretrained(vocab, embeddings, embedding_dim, seed)

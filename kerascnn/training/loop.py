@@ -33,6 +33,7 @@ from kerascnn.training.callbacks import (Checkpoints, EpochTensorBoard, EtaRepor
                                          StreamedFailures, latest_backup, log_estimate, restore_backup)
 from kerascnn.training.distribute import set_precision, setup_distribution
 from kerascnn.training.feature_cache import FeatureCache, ForModel, split_head
+from kerascnn.training.metrics import accuracy_metrics
 from kerascnn.training.phases import plan, prepare, total_epochs
 from kerascnn.training.optim import learning_rate
 from kerascnn.runtime.plots import plot_curves
@@ -115,12 +116,11 @@ def create(cfg: TrainConfig, image_shape, num_classes: int, data_args=None) -> k
 
 def compile_model(model: keras.Model, cfg: TrainConfig, optimizer, steps_per_execution: int = 1) -> keras.Model:
     """Compile with the run's loss (label smoothing; auxiliary heads weighted `cfg.aux_weight`) and
-    top-1 / top-5 metrics."""
+    top-1 / top-5 metrics (no top-5 for 5 classes or fewer, where it is always 100%)."""
     outputs = list(model.output_names)
     num_classes = int(model.outputs[0].shape[-1])
     losses = {o: keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing) for o in outputs}
-    metrics = [keras.metrics.CategoricalAccuracy(name="accuracy"),
-               keras.metrics.TopKCategoricalAccuracy(k=min(5, num_classes), name="top5")]
+    metrics = accuracy_metrics(num_classes)
     model.compile(
         optimizer=optimizer,
         loss=losses if len(outputs) > 1 else losses[outputs[0]],

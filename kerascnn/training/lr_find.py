@@ -103,7 +103,10 @@ def lr_find(settings: Union[TrainConfig, Resolved], *, start_lr: float = 1e-7, e
                             data_args=bundle.model_args)
         lrs = start_lr * (end_lr / start_lr) ** (np.arange(steps) / (steps - 1))
         sweep = _Sweep(lrs)
-        model.fit(bundle.train.repeat(), steps_per_epoch=steps, epochs=1, callbacks=[sweep], verbose=verbose)
+        # shuffle=False as in loop.fit: the pipeline shuffles itself, and Keras warns that its own
+        # shuffle (on by default) cannot apply to a tf.data.Dataset.
+        model.fit(bundle.train.repeat(), steps_per_epoch=steps, epochs=1, callbacks=[sweep], verbose=verbose,
+                  shuffle=False)
     result = _analyse(lrs[:len(sweep.losses)], sweep.losses)
     job = JobDir.create("lr-find", cfg.model, out)
     if resolved is not None:
