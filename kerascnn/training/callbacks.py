@@ -243,6 +243,23 @@ def _is_number(v) -> bool:
         return False
 
 
+class EarlyStop(keras.callbacks.EarlyStopping):
+    """Keras's EarlyStopping that goes back to the best epoch's weights only when it stops the run.
+
+    Keras 3 restores them at the end of every run; a run that trains all its epochs keeps its last
+    weights here (Keras 2's rule), so --early-stopping never swaps a finished model for an earlier
+    one that merely tied it (val accuracy saturates at 1.0 on easy data)."""
+
+    def __init__(self, monitor: str, patience: int):
+        super().__init__(monitor=monitor, patience=patience, verbose=1, restore_best_weights=True,
+                         mode="min" if monitor.endswith("loss") else "max")
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch == 0:
+            self.best_weights = None  # finished every epoch: keep the last weights
+        super().on_train_end(logs)
+
+
 class EtaReport(keras.callbacks.Callback):
     """Says early how long the run will take, and how to get a quicker one when that is long.
 
@@ -307,5 +324,5 @@ def log_estimate(per_step: float, steps_per_epoch: int, epochs: int, how: str, b
     return remaining
 
 
-__all__ = ["Checkpoints", "EpochTensorBoard", "EtaReport", "Exporter", "HistoryWriter", "StreamedFailures",
+__all__ = ["Checkpoints", "EarlyStop", "EpochTensorBoard", "EtaReport", "Exporter", "HistoryWriter", "StreamedFailures",
            "latest_backup", "log_estimate", "restore_backup"]

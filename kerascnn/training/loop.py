@@ -29,7 +29,7 @@ from kerascnn.models.transfer import input_shape_for, is_backbone_ref, is_model_
 from kerascnn.settings import Resolved
 from kerascnn.runtime import run_dir as rd
 from kerascnn.runtime.progress import format_duration
-from kerascnn.training.callbacks import (Checkpoints, EpochTensorBoard, EtaReport, Exporter, HistoryWriter,
+from kerascnn.training.callbacks import (Checkpoints, EarlyStop, EpochTensorBoard, EtaReport, Exporter, HistoryWriter,
                                          StreamedFailures, latest_backup, log_estimate, restore_backup)
 from kerascnn.training.distribute import set_precision, setup_distribution
 from kerascnn.training.feature_cache import FeatureCache, ForModel, split_head
@@ -110,8 +110,9 @@ def create(cfg: TrainConfig, image_shape, num_classes: int, data_args=None) -> k
                               dropout=cfg.finetune.head_dropout,
                               input_shape=None if is_model_file(cfg.model) else image_shape,
                               model_args=cfg.model_args, at=cfg.finetune.head_at)
+    extra = {"embeddings": cfg.embeddings} if cfg.embeddings else {}
     return resolve_model(cfg.model, cfg.weights, input_shape=image_shape, num_classes=num_classes,
-                         **{**dict(data_args or {}), **dict(cfg.model_args)})
+                         **{**dict(data_args or {}), **extra, **dict(cfg.model_args)})
 
 
 def compile_model(model: keras.Model, cfg: TrainConfig, optimizer, steps_per_execution: int = 1) -> keras.Model:
@@ -250,7 +251,10 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose,
     if cfg.schedule == "plateau":
         cbs.append(keras.callbacks.ReduceLROnPlateau(factor=0.1, patience=cfg.plateau_patience, verbose=1))
     if cfg.early_stopping:
-        cbs.append(keras.callbacks.EarlyStopping(patience=cfg.early_stopping, verbose=1))
+        # When it stops, the best epoch's weights come back, so model.keras is the model early
+        # stopping chose (Kim's protocol), not one `patience` epochs past it.
+        cbs.append(EarlyStop(monitor_acc if cfg.early_stopping_on == "val_accuracy" else "val_loss",
+                             cfg.early_stopping))
     cbs.extend(extra_callbacks)
 
     data = _Data(dist.distribute(train), dist.distribute(val), bundle, steps_per_epoch,

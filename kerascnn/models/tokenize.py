@@ -1,0 +1,50 @@
+"""How a sentence becomes tokens for the text models: one standardisation for the vocabulary the
+data learns and for the TextVectorization inside the model, so the two agree on every token.
+
+Keras's default ("lower_and_strip_punctuation") deletes every punctuation mark, so "doesn't"
+becomes "doesnt" (no such word in GloVe or word2vec) and "!" and "?" vanish: in sentiment the
+negations and exclamations carry much of the signal. `sentence_standardize` follows the cleaning of
+Kim's code instead (the tokenisation of his word2vec runs and of GloVe's corpus): lower case;
+letters, digits and ( ) , ! ? ' ` kept, anything else a space; quote marks at either end of a
+word dropped ("''conan''" -> "conan"); the clitics n't 's 've 're 'd 'll 'm
+split off as their own tokens ("doesn't" -> "does n't"); ( ) , ! ? made tokens of their own. It is a
+registered Keras function, so a saved model names it and loads with safe mode on (no Lambda).
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import keras
+
+# What TextVectorization splits on after standardising: runs of whitespace.
+SPLIT = "whitespace"
+
+
+@keras.saving.register_keras_serializable(package="kerascnn")
+def sentence_standardize(text):
+    """Kim-style sentence cleaning of a string tensor (see the module doc); tf.strings ops only, so
+    it runs inside the model, in tf.data and in an exported SavedModel."""
+    import tensorflow as tf
+
+    text = tf.strings.lower(text, encoding="utf-8")
+    text = tf.strings.regex_replace(text, r"[^\pL\pN(),!?'`]+", " ")
+    # Quote marks that open or close a word are quotes ("''conan''", "kids'"), not clitics: dropped.
+    text = tf.strings.regex_replace(text, r"(^|\s)['`]+", " ")
+    text = tf.strings.regex_replace(text, r"['`]+(\s|$)", " ")
+    text = tf.strings.regex_replace(text, r"n't\b", " n't")
+    text = tf.strings.regex_replace(text, r"'(s|ve|re|d|ll|m)\b", " '\\1")
+    text = tf.strings.regex_replace(text, r"([(),!?])", " \\1 ")
+    return tf.strings.strip(tf.strings.regex_replace(text, r"\s+", " "))
+
+
+def text_vectorizer(vocabulary: Optional[Sequence[str]] = None, sequence_length: Optional[int] = None,
+                    name: Optional[str] = None) -> keras.layers.TextVectorization:
+    """A TextVectorization with the text models' standardisation: over `vocabulary` (the model's), or
+    without one, to `adapt` (the data's vocabulary learner)."""
+    return keras.layers.TextVectorization(vocabulary=None if vocabulary is None else list(vocabulary),
+                                          standardize=sentence_standardize, split=SPLIT,
+                                          output_sequence_length=None if sequence_length is None
+                                          else int(sequence_length), name=name)
+
+
+__all__ = ["SPLIT", "sentence_standardize", "text_vectorizer"]

@@ -1,0 +1,141 @@
+"""Training a text model as Kim did: the tokenisation shared by data and model, --embeddings (a file
+or a name found as .npy), early stopping on validation accuracy going back to the best epoch."""
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from click.testing import CliRunner
+
+import kerascnn
+from kerascnn.cli import main
+from kerascnn.data.text import learn_vocabulary
+from kerascnn.models import embeddings as emb
+from kerascnn.models.kim_cnn import kim_cnn
+from kerascnn.models.tokenize import sentence_standardize, text_vectorizer
+from kerascnn.training.callbacks import EarlyStop
+
+
+@pytest.mark.parametrize("text,tokens", [
+    ("It doesn't work!", "it does n't work !"),
+    ("I'm sure, (really)? They've we're he'd you'll", "i 'm sure , ( really ) ? they 've we 're he 'd you 'll"),
+    ("Jackson's ''Conan'' and the kids' 'what'", "jackson 's conan and the kids what"),
+    ("co-writer/director -- 21st   Century", "co writer director 21st century"),
+    ("CAFÉ Señor", "café señor"),
+    ("  ", ""),
+])
+def test_sentences_are_cleaned_as_kims_code_cleans_them(text, tokens):
+    assert sentence_standardize(tf.constant([text])).numpy()[0].decode("utf-8") == tokens
+
+
+def test_the_data_vocabulary_and_the_models_tokenizer_agree_on_every_word():
+    texts = np.asarray(["It doesn't work!", "Jackson's ''Conan'' (2002)", "Isn't it great?"], dtype=object)
+    vocab = learn_vocabulary(texts)
+    assert {"n't", "'s", "!", "(", ")", "?", "conan", "2002"} <= set(vocab)
+    model = kim_cnn(vocabulary=vocab, embedding_dim=4, filters=2, sequence_length=12)
+    ids = model.get_layer("vectorize")(texts).numpy()
+    assert (ids != 1).all()  # no training word is out of the vocabulary ("[UNK]" is id 1)
+    assert np.array_equal(ids, text_vectorizer(vocab, 12)(texts).numpy())
+
+
+def test_a_glove_name_finds_a_npy_matrix_with_its_word_list(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERASCNN_EMBEDDINGS", str(tmp_path))
+    monkeypatch.setattr(emb, "url_reachable", lambda url, timeout: False)
+    matrix = np.arange(12, dtype="float32").reshape(3, 4)
+    np.save(tmp_path / "glove.6B.50d.npy", matrix)
+    (tmp_path / "glove.6B.50d.vocab").write_text("the\nfilm\nn't\n", encoding="utf-8")
+    path = emb.resolve_embeddings("glove.6B.50d")
+    assert path == str(tmp_path / "glove.6B.50d.npy")
+    vectors = emb.load_vectors(path, ["film", "n't"])
+    assert vectors.words == ("film", "n't") and np.array_equal(vectors.matrix, matrix[1:])
+
+
+def _rated(tmp_path, n=120):
+    good, bad = "a warm witty fine film", "a dull tedious cold mess"
+    lines = [f"{i}\t{2.0 if i % 2 else -2.0}\t{good if i % 2 else bad} number {i % 7}" for i in range(n)]
+    (tmp_path / "rated.tsv").write_text("\n".join(lines) + "\n")
+    return tmp_path / "rated.tsv"
+
+
+def test_fit_takes_embeddings_and_puts_each_vector_on_its_word(tmp_path):
+    words = ["warm", "witty", "dull", "number"]
+    matrix = np.random.default_rng(0).normal(0, 0.5, (4, 6)).astype("float32")
+    (tmp_path / "v.txt").write_text("".join(w + " " + " ".join(map(repr, map(float, v))) + "\n"
+                                            for w, v in zip(words, matrix)))
+    result = kerascnn.fit("kim_cnn", data=f"tsv:{_rated(tmp_path)}", label_threshold=0.0, epochs=1,
+                          embeddings=str(tmp_path / "v.txt"), model_args={"variant": "static", "filters": 4},
+                          batch_size=16, precision="float32", out=str(tmp_path / "run"), verbose=0)
+    layer = result.model.get_layer("embedding")
+    assert not layer.trainable
+    vocab = result.model.get_layer("vectorize").get_vocabulary()
+    table = layer.get_weights()[0]
+    for w, v in zip(words, matrix):
+        np.testing.assert_allclose(table[vocab.index(w)], v, rtol=1e-6)
+    assert json.loads((result.run_dir / "config.json").read_text())["embeddings"] == str(tmp_path / "v.txt")
+
+
+def test_the_cli_has_embeddings_and_early_stopping_on(tmp_path):
+    r = CliRunner().invoke(main, ["fit", "--model", "kim_cnn", "--data", f"tsv:{_rated(tmp_path)}",
+                                  "--embeddings", "glove.6B.50d", "--early-stopping-on", "val_accuracy",
+                                  "--print-config"])
+    assert r.exit_code == 0, r.output
+    assert "glove.6B.50d" in r.output and "val_accuracy" in r.output
+    r = CliRunner().invoke(main, ["fit", "--model", "kim_cnn", "--recipe", "kim2014", "--data",
+                                  f"tsv:{_rated(tmp_path)}", "--print-config"])
+    assert r.exit_code == 0 and "val_accuracy" in r.output
+
+
+class _Model:
+    """Just enough of a keras.Model for EarlyStopping: weights to keep and restore, stop_training."""
+
+    def __init__(self):
+        self.weights_now = [np.zeros(1)]
+        self.stop_training = False
+
+    def get_weights(self):
+        return [w.copy() for w in self.weights_now]
+
+    def set_weights(self, weights):
+        self.weights_now = weights
+
+
+def _run(stop: EarlyStop, accuracies):
+    model = _Model()
+    stop.set_model(model)
+    stop.on_train_begin()
+    for epoch, acc in enumerate(accuracies):
+        model.weights_now = [np.full(1, float(epoch))]  # the weights "after epoch `epoch`"
+        stop.on_epoch_end(epoch, {"val_accuracy": acc, "val_loss": 1.0 - acc})
+        if model.stop_training:
+            break
+    stop.on_train_end()
+    return model
+
+
+def test_early_stopping_on_accuracy_stops_and_goes_back_to_the_best_epoch():
+    model = _run(EarlyStop("val_accuracy", 2), [0.6, 0.8, 0.7, 0.75, 0.9])
+    assert model.stop_training and float(model.weights_now[0][0]) == 1.0  # epoch 2 of 5 (index 1)
+    model = _run(EarlyStop("val_accuracy", 2), [0.6, 0.8, 0.7, 0.9])
+    assert not model.stop_training and float(model.weights_now[0][0]) == 3.0  # ran out: the last weights
+    model = _run(EarlyStop("val_accuracy", 2), [0.6, 0.8, 0.8, 0.8])  # a tie is no progress
+    assert model.stop_training and float(model.weights_now[0][0]) == 1.0
+
+
+def test_the_harness_watches_what_early_stopping_on_says(tmp_path, monkeypatch):
+    import kerascnn.training.loop as loop
+
+    watched = []
+
+    class Spy(EarlyStop):
+        def __init__(self, monitor, patience):
+            watched.append((monitor, patience))
+            super().__init__(monitor, patience)
+
+    monkeypatch.setattr(loop, "EarlyStop", Spy)
+    for on in ("val_accuracy", "val_loss"):
+        kerascnn.fit("kim_cnn", data=f"tsv:{_rated(tmp_path, 40)}", label_threshold=0.0, epochs=1, early_stopping=3,
+                     early_stopping_on=on, model_args={"filters": 2, "embedding_dim": 4}, batch_size=16,
+                     precision="float32", out=str(tmp_path / on), verbose=0)
+    assert watched == [("val_accuracy", 3), ("val_loss", 3)]
+    keras.backend.clear_session()
