@@ -169,8 +169,6 @@ def across_domains(methods) -> dict:
     texts, labels = read_rated(DATA / FILES["movies"])
     rows = {}
     for name in methods:
-        if name.startswith("cnn_") and name != methods[-1] and any(m.startswith("cnn_") for m in methods[-1:]):
-            continue
         fit_predict = METHODS[name]()
         rows[name] = {}
         for domain in ("tweets", "nyt"):
@@ -183,11 +181,15 @@ def across_domains(methods) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["baselines"])
+    parser.add_argument("what", choices=["baselines", "glove"],
+                        help="baselines: the benchmark; glove: lay out GloVe 6B 50-d for --embeddings glove.6B.50d")
     parser.add_argument("--methods", default="tfidf_lr,vader", help="comma-separated: " + ", ".join(METHODS))
     parser.add_argument("--folds", type=int, default=10)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
+    if args.what == "glove":
+        print(glove_50d())
+        return
     methods = [m for m in args.methods.split(",") if m]
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:

@@ -52,7 +52,8 @@ class AugmentConfig:
 
 CACHE_MODES = ("auto", "memory", "none")
 DATA_SPECS_HELP = ("digits (embedded) | mnist | fashion_mnist | cifar10 | cifar100 | tfds:NAME[:SPLIT] | "
-                   "idx:DIR | a folder of class sub-folders")
+                   "idx:DIR | a folder of class sub-folders | texts: tsv:FILE | csv:FILE | imdb | a folder of "
+                   ".txt class folders | image + question: sort_of_clevr[:N] | easy_vqa | vqa:DIR | clevr:DIR")
 
 
 @dataclass(frozen=True)
