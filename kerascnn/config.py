@@ -53,7 +53,8 @@ class AugmentConfig:
 CACHE_MODES = ("auto", "memory", "none")
 DATA_SPECS_HELP = ("digits (embedded) | mnist | fashion_mnist | cifar10 | cifar100 | tfds:NAME[:SPLIT] | "
                    "idx:DIR | a folder of class sub-folders | texts: tsv:FILE | csv:FILE | imdb | a folder of "
-                   ".txt class folders | image + question: sort_of_clevr[:N] | easy_vqa | vqa:DIR | clevr:DIR")
+                   ".txt class folders | image + question: sort_of_clevr[:N] | easy_vqa | vqa:DIR | clevr:DIR | "
+                   "audio: notes[:SOUNDFONT[:KEY=VALUE...]] | audio:DIR | a folder of audio class folders")
 
 
 @dataclass(frozen=True)

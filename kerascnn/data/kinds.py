@@ -9,9 +9,10 @@ kind's own steps, instead of assuming pixels:
     if kind.audit: ...           # the image-folder audit before training
     kind.tta, kind.explain       # test-time augmentation views, Grad-CAM: image steps
 
-Images, texts (kerascnn.data.text) and images with questions (kerascnn.data.vqa) are the kinds the
-package ships today; audio data would register its own `DataKind` (its `build` and `load_inputs`)
-and its specs (`register_spec`: a prefix, or a predicate on the spec), and the harness runs it unchanged.
+Images, texts (kerascnn.data.text), images with questions (kerascnn.data.vqa) and audio
+(kerascnn.data.audio, kerascnn.data.notes) are the kinds the package ships today; another kind
+registers its own `DataKind` (its `build` and `load_inputs`) and its specs (`register_spec`: a
+prefix, or a predicate on the spec), and the harness runs it unchanged.
 Nothing here imports TensorFlow, and `spec_kind` never does.
 """
 from __future__ import annotations
@@ -172,14 +173,50 @@ def _vqa_check(spec: str) -> None:
 IMAGE_QUESTION = DataKind("image+question", open_source=_vqa_source, build=_vqa_build, load_inputs=_vqa_inputs,
                           check_spec=_vqa_check)
 
-_KINDS: Dict[str, DataKind] = {"image": IMAGE, "text": TEXT, "image+question": IMAGE_QUESTION}
+def _audio_source(cfg):
+    from kerascnn.data.audio_pipeline import open_audio_source
+
+    return open_audio_source(cfg)
+
+
+def _audio_build(*args, **kwargs):
+    from kerascnn.data.audio_pipeline import build_audio
+
+    return build_audio(*args, **kwargs)
+
+
+def _audio_inputs(paths, input_shape):
+    from kerascnn.data.audio import load_audio_inputs
+
+    return load_audio_inputs(paths, input_shape)
+
+
+def _audio_check(spec: str) -> None:
+    from kerascnn.data.audio_pipeline import check_audio_spec
+
+    check_audio_spec(spec)
+
+
+def _is_audio_spec(spec: str) -> bool:
+    """`notes` alone and folders of audio files (no TensorFlow, no decoding)."""
+    from kerascnn.data.audio_pipeline import is_audio_spec
+
+    return is_audio_spec(spec)
+
+
+# Audio -> next-sample data (kerascnn.data.audio, notes): notes[:SOUNDFONT[:...]], audio:DIR, audio folders.
+AUDIO = DataKind("audio", open_source=_audio_source, build=_audio_build, load_inputs=_audio_inputs,
+                 check_spec=_audio_check)
+
+_KINDS: Dict[str, DataKind] = {"image": IMAGE, "text": TEXT, "image+question": IMAGE_QUESTION, "audio": AUDIO}
 # What a --data spec matches -> the kind of input it produces: a prefix or name (e.g. "tsv:",
 # "sort_of_clevr"), or a predicate on the spec (a text folder, tfds:imdb_reviews). Every spec
 # matched by none is an image spec (digits, keras.datasets, tfds:, idx:, image folders).
 SpecMatcher = Union[str, Callable[[str], bool]]
 _SPEC_KINDS: Dict[SpecMatcher, str] = {"tsv:": "text", "csv:": "text", _is_text_spec: "text",
                                        "sort_of_clevr": "image+question", "easy_vqa": "image+question",
-                                       "vqa:": "image+question", "clevr:": "image+question"}
+                                       "vqa:": "image+question", "clevr:": "image+question",
+                                       "notes:": "audio", "audio:": "audio", _is_audio_spec: "audio"}
 
 
 def register_kind(kind: DataKind) -> DataKind:
@@ -229,5 +266,5 @@ def check_data_for(model: str, model_kind: str, spec: str) -> DataKind:
     return data_kind(model_kind)
 
 
-__all__ = ["DataKind", "IMAGE", "IMAGE_QUESTION", "INPUT_KINDS", "TEXT", "check_data_for", "data_kind", "register_kind",
+__all__ = ["AUDIO", "DataKind", "IMAGE", "IMAGE_QUESTION", "INPUT_KINDS", "TEXT", "check_data_for", "data_kind", "register_kind",
            "register_spec", "spec_kind"]
