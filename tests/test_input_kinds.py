@@ -96,8 +96,8 @@ def test_every_registered_model_but_kims_takes_images_and_every_shipped_spec_giv
 
 
 def test_a_kind_without_a_pipeline_is_a_one_line_setting_error():
-    with pytest.raises(SettingError, match="no data pipeline for audio inputs"):
-        kinds.data_kind("audio")
+    with pytest.raises(SettingError, match="no data pipeline for vector inputs"):
+        kinds.data_kind("vector")
 
 
 def test_fit_evaluate_predict_and_report_run_another_kind_of_input(vectors, tmp_path):
