@@ -326,6 +326,15 @@ def test_rendered_notes_sound_at_their_pitch_and_are_cached(renderer, tmp_path, 
         kinds.data_kind("audio").open_source(DataConfig(spec=spec + ":velocities=60", data_dir=str(tmp_path)))
 
 
+def test_a_rendered_note_does_not_depend_on_the_notes_before_it(renderer):
+    first = notes.render_notes(notes.parse_notes_spec("notes:timgm6mb:programs=piano:pitches=60,69:seconds=0.3"
+                                                      ":hold=0.25"))
+    second = notes.render_notes(notes.parse_notes_spec("notes:timgm6mb:programs=piano:pitches=69,60:seconds=0.3"
+                                                       ":hold=0.25"))
+    np.testing.assert_array_equal(first["audio"], second["audio"][::-1])
+    assert list(first["note"]) == [60, 69] and not first["silent"].any()
+
+
 def test_rendered_notes_batches(renderer, tmp_path):
     spec = "notes:timgm6mb:programs=flute,violin:pitches=60,64,67:seconds=0.25:hold=0.2:test_pitches=64"
     bundle = kinds.data_kind("audio").build(DataConfig(spec=spec, data_dir=str(tmp_path), val_split=0.0), None, 4,

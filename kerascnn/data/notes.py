@@ -54,7 +54,7 @@ DEFAULTS = {"programs": "piano,guitar,violin,flute", "pitches": "48-84", "veloci
             "hold": "0.75", "rate": str(SAMPLE_RATE), "test_pitches": ""}
 RENDERER_INSTALL = "pip install --no-deps tinysoundfont"
 SILENT = 1e-4  # a clip whose peak stays below this is the soundfont's silence (no sample for the key)
-FORMAT = 1  # the cache file's layout; bump it to render every cached set again
+FORMAT = 2  # the cache file's layout; bump it to render every cached set again
 
 
 @dataclass(frozen=True)
@@ -218,7 +218,8 @@ def render_notes(notes: NoteSet) -> Dict[str, np.ndarray]:
         held = np.frombuffer(synth.generate(notes.held), np.float32)
         synth.noteoff(0, note)
         tail = np.frombuffer(synth.generate(notes.samples - notes.held), np.float32)
-        synth.sounds_off()  # cut the tail: the next clip starts from silence
+        synth.sounds_off()  # cut the tail, and let its short fade-out pass unheard: every clip starts
+        synth.generate(notes.rate // 10)  # from silence, the same whatever was rendered before it
         audio[row] = np.concatenate([held, tail]).reshape(-1, 2).mean(axis=1)
     pitch = np.zeros(audio.shape, np.uint8)
     pitch[:, :notes.held] = np.array([n for _, n, _ in combos], np.uint8)[:, None]
