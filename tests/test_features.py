@@ -35,8 +35,10 @@ def test_every_model_declares_use_layers():
         layers = get_spec(name).layers
         assert set(layers) <= set(USES), name
         spec = get_spec(name)
-        # The uses are the image apps' (style, dream, Grad-CAM); a text model declares none.
-        expected = set() if spec.inputs != "image" else set(USES) if _image_model(spec) else {"cam"}
+        # The uses are the image apps' (style, dream, Grad-CAM); a text model declares none, an
+        # image+question model Grad-CAM's map only.
+        expected = {"text": set(), "image+question": {"cam"}}.get(spec.inputs) if spec.inputs != "image" \
+            else set(USES) if _image_model(spec) else {"cam"}
         assert set(layers) == expected, f"{name}: uses {sorted(layers)}"
         assert all(isinstance(n, str) for names in layers.values() for n in names) and all(layers.values())
 

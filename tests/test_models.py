@@ -31,8 +31,10 @@ SLOW = {"inception_resnet_v2"}
 IMAGE_MODELS = [n for n in ALL_MODELS if get_spec(n).inputs == "image"]
 MODEL_PARAMS = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in IMAGE_MODELS
                 if n not in DEEPER_COPIES]
-# The layer after "input" of each kind of input: the model's own preprocessing of raw inputs.
-FIRST_LAYER = {"image": "preprocess", "text": "vectorize"}
+# The first two layers of each kind of input: the input and the model's own preprocessing of raw
+# inputs (an image+question model's image input is "image", its question input "question").
+FIRST_LAYERS = {"image": ["input", "preprocess"], "text": ["input", "vectorize"],
+                "image+question": ["image", "preprocess"]}
 
 
 def _num_classes(spec) -> int:
@@ -45,6 +47,8 @@ def _num_classes(spec) -> int:
 def _batch(shape, n=2, seed=0, inputs="image"):
     if inputs == "text":
         return np.array(["a good film", "a bad film, sadly"][:n], dtype=object)
+    if inputs == "image+question":
+        return {"image": _batch(shape, n, seed), "question": _batch((), n, seed, "text")}
     return np.random.default_rng(seed).uniform(0, 255, (n,) + tuple(shape)).astype("float32")
 
 
@@ -67,9 +71,9 @@ def test_builds_names_and_trains_one_step(name):
     assert model.output_shape == (None, classes)
     names = [layer.name for layer in model.layers]
     assert len(names) == len(set(names)), "duplicate layer names"
-    assert names[:2] == ["input", FIRST_LAYER[spec.inputs]]
+    assert names[:2] == FIRST_LAYERS[spec.inputs]
     assert names[-1] == "predictions" and "logits" in names
-    if spec.inputs == "image":
+    if spec.inputs in ("image", "image+question"):
         assert model.get_layer("preprocess").mode == spec.preprocessing
     if name not in KERAS_AUTO_NAMED:
         # "flatten", "dropout" and "embedding" are names we give on purpose (Keras's VGG16 has "flatten" too).

@@ -86,8 +86,10 @@ def write_report(run_dir: os.PathLike, *, model=None, dataset=None, class_names:
         model = _load_run_model(run)
     if model is not None:
         kind = _run_kind(run)
+        bundle = None  # the run's own validation data: its examples' types, if it has them
         if dataset is None:
-            dataset = _validation_data(run, model, kind)
+            bundle = _validation_bundle(run, model, kind)
+            dataset = bundle.val
         if dataset is not None:
             if not kind.pictures:  # galleries of inputs: top losses and Grad-CAM are image steps
                 top_losses = 0
@@ -96,7 +98,7 @@ def write_report(run_dir: os.PathLike, *, model=None, dataset=None, class_names:
             if kind.name != "text":  # token saliency and filter n-grams: text steps
                 sentences = ngram_filters = 0
             sections += _evaluation_sections(model, dataset, names, cam_images, top_losses, max_examples,
-                                             sentences, ngram_filters, kind.name == "text")
+                                             sentences, ngram_filters, kind.name == "text", bundle)
     title = f"{run.name}"
     page = _page(title, _subtitle(settings), sections)
     target = Path(out) if out else run / REPORT
@@ -145,34 +147,38 @@ def _run_kind(run: Path):
         return data_kind("image")
 
 
-def _validation_data(run: Path, model, kind):
-    """The run's validation split, rebuilt from its config.json; None when it has none."""
+def _validation_bundle(run: Path, model, kind):
+    """The run's data with its validation split (`.val`, None when it has none), rebuilt from its
+    config.json."""
     from kerascnn.models.loading import model_image_shape, model_input_shape
     from kerascnn.runtime import run_dir as rd
 
     cfg = rd.read_config(run)
     shape = model_image_shape(model) if kind.name == "image" else model_input_shape(model)
-    bundle = kind.build(cfg.data, shape, min(cfg.batch_size, 256), splits=("val",))
-    return bundle.val
+    return kind.build(cfg.data, shape, min(cfg.batch_size, 256), splits=("val",))
 
 
 def _collect(model, dataset, limit: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(images, true labels, probabilities) of up to `limit` examples."""
+    """(images, true labels, probabilities) of up to `limit` examples. The inputs keep their
+    structure (an image+question model's are a dict of arrays)."""
+    import keras
+
     images, labels, probs, n = [], [], [], 0
     for x, y in dataset:
-        x = np.asarray(x)[:limit - n]
+        x = keras.tree.map_structure(lambda t: np.asarray(t)[:limit - n], x)
         y = np.asarray(y)[:limit - n]
         p = model.predict_on_batch(x)
         p = np.asarray(p[0] if isinstance(p, (list, tuple)) else p, np.float32)  # the main head's
         images.append(x)
         labels.append(np.argmax(y, axis=-1) if y.ndim > 1 else y.astype(np.int64))
         probs.append(p)
-        n += len(x)
+        n += len(y)
         if n >= limit:
             break
     if not images:
         return np.zeros((0,)), np.zeros((0,), np.int64), np.zeros((0, 0))
-    return np.concatenate(images), np.concatenate(labels), np.concatenate(probs)
+    inputs = keras.tree.map_structure(lambda *parts: np.concatenate(parts), *images)
+    return inputs, np.concatenate(labels), np.concatenate(probs)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -227,12 +233,12 @@ def _curves_section(curves: Path, history: List[dict]) -> Tuple[str, str]:
 
 def _evaluation_sections(model, dataset, names: List[str], cam_images: int, top_losses: int,
                          max_examples: int, sentences: int = 0, ngram_filters: int = 0,
-                         text: bool = False) -> List[Tuple[str, str]]:
+                         text: bool = False, bundle=None) -> List[Tuple[str, str]]:
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     images, labels, probs = _collect(model, dataset, max_examples)
     what = "texts" if text else "images"
-    if len(images) == 0:
+    if len(labels) == 0:
         return [("Validation", f"<p>No validation {what}: this run held none out.</p>")]
     k = probs.shape[-1]
     names = names if len(names) == k else [str(i) for i in range(k)]
@@ -245,6 +251,11 @@ def _evaluation_sections(model, dataset, names: List[str], cam_images: int, top_
                  + "<h3>Per class</h3>"
                  + _table(["class", "precision", "recall", "F1", "support"],
                           [(names[i], f"{p[i]:.3f}", f"{r[i]:.3f}", f"{f[i]:.3f}", str(int(s[i]))) for i in range(k)]))]
+    from kerascnn.inference.by_type import breakdown
+
+    types = breakdown(bundle, "val", pred == labels) if bundle is not None else None
+    if types and types["by_type"]:  # data whose examples have types (VQA's question templates)
+        sections.append(("Question types", _types_table(types)))
     if top_losses:
         sections.append(("Top losses", _top_losses(images, labels, probs, names, top_losses)))
     if cam_images:
@@ -256,6 +267,15 @@ def _evaluation_sections(model, dataset, names: List[str], cam_images: int, top_
         if ngram_filters:
             sections.append(("Filter n-grams", _ngrams_section(model, texts, names, ngram_filters)))
     return sections
+
+
+def _types_table(types) -> str:
+    group_of = {t: g["group"] for g in types["by_group"] for t in g["types"]}
+    rows = [(r["type"], group_of.get(r["type"], ""), f"{r['examples']:,}", f"{r['accuracy']:.2%}")
+            for r in types["by_type"]]
+    rows += [(f"all {g['group']}", "", f"{g['examples']:,}", f"{g['accuracy']:.2%}") for g in types["by_group"]]
+    return ("<p>Top-1 accuracy per question type and group on the validation split.</p>"
+            + _table(["question type", "group", "examples", "accuracy"], rows))
 
 
 def _top_losses(images, labels, probs, names, count: int) -> str:

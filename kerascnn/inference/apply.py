@@ -23,6 +23,7 @@ from kerascnn.data.specs import same_spec
 from kerascnn.errors import SettingError, UserError
 from kerascnn.runtime.plots import plot_confusion
 from kerascnn.runtime import run_dir as rd
+from kerascnn.inference.by_type import breakdown
 from kerascnn.inference.tta import TTA_MODES, base_shape, views
 from kerascnn.models.loading import load_model, model_image_shape, model_input_shape
 from kerascnn.models.refs import input_kind
@@ -46,12 +47,19 @@ class EvalResult:
     # With an ensemble, each member alone: {"model", "loss", "top1", "top5"}; the fields above are
     # then the ensemble's (the average of the members' probabilities).
     members: List[dict] = field(default_factory=list)
+    # Data whose examples have types (image+question: the question templates): top-1 per type
+    # {"type", "examples", "correct", "accuracy"} and per group of types (kerascnn.inference.by_type).
+    by_type: List[dict] = field(default_factory=list)
+    by_group: List[dict] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        return {"data": self.data, "split": self.split, "tta": self.tta, "examples": self.count, "loss": self.loss,
-                "top1": self.top1, "top5": self.top5, "members": self.members, "class_names": self.class_names,
-                "confusion": self.confusion.tolist(),
-                "confusion_png": str(self.confusion_png) if self.confusion_png else None}
+        out = {"data": self.data, "split": self.split, "tta": self.tta, "examples": self.count, "loss": self.loss,
+               "top1": self.top1, "top5": self.top5, "members": self.members, "class_names": self.class_names,
+               "confusion": self.confusion.tolist(),
+               "confusion_png": str(self.confusion_png) if self.confusion_png else None}
+        if self.by_type:
+            out.update(by_type=self.by_type, by_group=self.by_group)
+        return out
 
 
 def evaluate(model_path: os.PathLike, data: Optional[str] = None, *, data_dir: Optional[str] = None,
@@ -112,9 +120,11 @@ def evaluate(model_path: os.PathLike, data: Optional[str] = None, *, data_dir: O
                         source=source)
     scored = bundle.eval_split if name == "eval" else name
 
-    scores = _score([m for _, m in members], getattr(bundle, name), len(names), tta,
-                    shape[:2] if kind.tta else None)
+    tallies = _score([m for _, m in members], getattr(bundle, name), len(names), tta,
+                     shape[:2] if kind.tta else None)
+    scores = [t.result() for t in tallies]
     cm, loss, top1, top5 = scores[-1]
+    types = breakdown(bundle, name, tallies[-1].correct()) or {}
     member_scores = [{"model": str(path), "loss": s[1], "top1": s[2], "top5": s[3]}
                      for (path, _), s in zip(members, scores)] if len(members) > 1 else []
     for tracker in bundle.streams.values():  # streamed: files that failed to decode are not scored
@@ -134,7 +144,8 @@ def evaluate(model_path: os.PathLike, data: Optional[str] = None, *, data_dir: O
             model_name = f"ensemble of {len(members)} ({model_name}, ...)"
         how = f", {tta} TTA" if tta != "none" else ""
         plot_confusion(cm, names, png, title=f"{model_name} on {cfg.spec}\n{what}{how}: top-1 {top1:.2%}")
-    return EvalResult(loss, top1, top5, count, cm, list(names), png, cfg.spec, scored, tta, member_scores)
+    return EvalResult(loss, top1, top5, count, cm, list(names), png, cfg.spec, scored, tta, member_scores,
+                      types.get("by_type", []), types.get("by_group", []))
 
 
 def _data_kind(model_path: os.PathLike, spec: str, tta: str):
@@ -147,10 +158,10 @@ def _data_kind(model_path: os.PathLike, spec: str, tta: str):
     return kind
 
 
-def _score(models, dataset, num_classes: int, tta: str = "none", input_hw=None) -> List[tuple]:
-    """(confusion matrix, mean loss, top-1, top-5 or None) of each model and, last, of their average (the
-    ensemble; the one model itself when alone), over the (images, one-hot) batches. Each model's
-    probabilities are the mean over the `tta` views of each image."""
+def _score(models, dataset, num_classes: int, tta: str = "none", input_hw=None) -> List["_Tally"]:
+    """The tally (`.result()`: confusion matrix, mean loss, top-1, top-5 or None) of each model and,
+    last, of their average (the ensemble; the one model itself when alone), over the (inputs,
+    one-hot) batches. Each model's probabilities are the mean over the `tta` views of each image."""
     tallies = [_Tally(num_classes) for _ in range(len(models) + (len(models) > 1))]
     for x, y in dataset:
         batch_views = views(x, tta, input_hw) if input_hw is not None else [x]
@@ -161,7 +172,7 @@ def _score(models, dataset, num_classes: int, tta: str = "none", input_hw=None) 
             probs.append(np.mean(probs, axis=0))
         for tally, p in zip(tallies, probs):
             tally.add(p, y)
-    return [t.result() for t in tallies]
+    return tallies
 
 
 class _Tally:
@@ -170,6 +181,7 @@ class _Tally:
     def __init__(self, num_classes: int):
         self.cm = np.zeros((num_classes, num_classes), dtype=np.int64)
         self.loss_sum, self.top5_hits, self.top5 = 0.0, 0, has_top5(num_classes)
+        self._correct: List[np.ndarray] = []  # top-1 right or wrong, example by example
 
     def add(self, p: np.ndarray, y: np.ndarray) -> None:
         from sklearn.metrics import confusion_matrix, top_k_accuracy_score
@@ -180,6 +192,11 @@ class _Tally:
         if self.top5:
             self.top5_hits += int(top_k_accuracy_score(y, p, k=TOP_K, labels=labels, normalize=False))
         self.cm += confusion_matrix(y, np.argmax(p, axis=-1), labels=labels)
+        self._correct.append(np.argmax(p, axis=-1) == y)
+
+    def correct(self) -> np.ndarray:
+        """Whether each example scored so far was right (top-1), in the order scored."""
+        return np.concatenate(self._correct) if self._correct else np.zeros((0,), bool)
 
     def result(self) -> tuple:
         n = max(int(self.cm.sum()), 1)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Tuple
+from typing import Dict, Tuple, Union
 
 from kerascnn.errors import SettingError, UserError
 
@@ -35,10 +35,18 @@ def load_model(path: os.PathLike):
         raise UserError(f"Cannot load model {path}: {first}") from None
 
 
-def model_input_shape(model) -> Tuple[int, ...]:
-    """The shape of one example a model takes (no batch axis); UserError when any side is not fixed."""
-    shape = tuple(model.input_shape[1:])
-    if any(s is None for s in shape):
+def model_input_shape(model) -> Union[Tuple[int, ...], Dict[str, Tuple[int, ...]]]:
+    """The shape of one example a model takes (no batch axis); for a model of named inputs (a dict,
+    e.g. an image+question model's {"image", "question"}), {name: shape}. UserError when any side
+    is not fixed."""
+    struct = getattr(model, "input", None) if getattr(model, "built", True) else None
+    if isinstance(struct, dict):
+        shape = {str(k): tuple(v.shape[1:]) for k, v in struct.items()}
+        sides = [s for v in shape.values() for s in v]
+    else:
+        shape = tuple(model.input_shape[1:])
+        sides = list(shape)
+    if any(s is None for s in sides):
         raise UserError(f"Model {model.name} takes input {model.input_shape}; kerascnn needs a fixed input shape.")
     return shape
 

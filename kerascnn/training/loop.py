@@ -159,8 +159,10 @@ def auto_steps_per_execution(model, train, sample: int = 8) -> Tuple[int, float,
     pass pays for tracing; when it alone is long, the step is long anyway and nothing more is timed.
     """
     x = next(iter(train))[0]
-    scale = len(x) / min(len(x), sample)
-    x = x[:sample]
+    # Any structure of inputs (an image+question model takes a dict): the batch is a leaf's length.
+    n = len(keras.tree.flatten(x)[0])
+    scale = n / min(n, sample)
+    x = keras.tree.map_structure(lambda t: t[:sample], x)
     start = time.perf_counter()
     model.predict_on_batch(x)
     first = time.perf_counter() - start

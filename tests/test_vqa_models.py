@@ -1,0 +1,142 @@
+"""The VQA models (kerascnn.models.vqa: CNN+RN and CNN+MLP, Santoro et al. 2017), their harness
+path (fit, evaluate per question type) and `kerascnn vqa ask`.
+
+References are independent of the code under test: the plain pairwise RN is numpy concatenation
+through a keras Dense, parameter counts are worked out by hand from the paper's layer sizes.
+"""
+import json
+
+import keras
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from kerascnn.models import create_model
+from kerascnn.models.vqa import ObjectCoordinates, PairwiseDense
+
+QUESTIONS = ["What is the shape of the red object?", "Is the blue object on the left or on the right?"]
+TINY = dict(conv_filters=4, embedding_dim=4, question_units=4, f_units=8, f_layers=1)
+TINY_G = dict(g_units=8, g_layers=2)  # vqa_cnn_rn only
+
+
+def _tiny(name):
+    return {**TINY, **(TINY_G if name == "vqa_cnn_rn" else {})}
+
+
+def _inputs(n=2, shape=(75, 75, 3), seed=0):
+    pixels = np.random.default_rng(seed).uniform(0, 255, (n, *shape)).astype("float32")
+    return {"image": pixels, "question": np.array((QUESTIONS * n)[:n], dtype=object)}
+
+
+def _plain_pairs(objects, question, kernel, bias):
+    """The RN as the paper writes it: every ordered pair (o_i, o_j) concatenated with q, through a
+    Dense over the concatenation (Keras's own layer, given the same weights)."""
+    b, n, d = objects.shape
+    pairs = [np.concatenate([objects[:, i], objects[:, j], question], axis=-1) for i in range(n) for j in range(n)]
+    dense = keras.layers.Dense(kernel.shape[1])
+    dense.build((None, kernel.shape[0]))
+    dense.set_weights([kernel, bias])
+    return np.stack([np.asarray(dense(p)) for p in pairs], axis=1)  # (B, N*N, U), pair (i, j) at i*N + j
+
+
+@pytest.mark.parametrize("n,d,q,units", [(5, 3, 4, 6), (25, 26, 128, 16)])
+def test_factorised_first_g_layer_equals_the_plain_pairwise_dense(n, d, q, units):
+    rng = np.random.default_rng(n)
+    objects = rng.normal(size=(3, n, d)).astype("float32")
+    question = rng.normal(size=(3, q)).astype("float32")
+    layer = PairwiseDense(units)
+    layer.build(((None, n, d), (None, q)))
+    kernel = rng.normal(size=(2 * d + q, units)).astype("float32")
+    bias = rng.normal(size=(units,)).astype("float32")
+    layer.set_weights([kernel, bias])
+    got = np.asarray(layer([objects, question]))
+    want = _plain_pairs(objects, question, kernel, bias)
+    assert got.shape == (3, n * n, units)
+    np.testing.assert_allclose(got, want, atol=1e-5 * max(1.0, np.abs(want).max()), rtol=0)
+    relu = PairwiseDense(units, activation="relu")
+    relu.build(((None, n, d), (None, q)))
+    relu.set_weights([kernel, bias])
+    np.testing.assert_allclose(np.asarray(relu([objects, question])), np.maximum(want, 0), atol=1e-4, rtol=0)
+
+
+def test_objects_are_the_cells_tagged_with_their_coordinates():
+    fmap = np.arange(2 * 2 * 3 * 5, dtype="float32").reshape(2, 2, 3, 5)
+    got = np.asarray(ObjectCoordinates()(fmap))
+    assert got.shape == (2, 6, 7)
+    np.testing.assert_array_equal(got[:, :, :5], fmap.reshape(2, 6, 5))  # row by row
+    xy = [(x, y) for y in (-1.0, 1.0) for x in (-1.0, 0.0, 1.0)]
+    np.testing.assert_allclose(got[0, :, 5:], xy)
+    np.testing.assert_allclose(got[1, :, 5:], xy)
+
+
+def test_vqa_cnn_rn_parameters_by_hand():
+    """The paper's sizes: 4 convs of 24 3x3 maps (BN, no conv bias), 5x5 cells + (x, y) = 25 objects
+    of 26; a 128-unit LSTM over 32-d word vectors; g 4 x 256 over [o_i, o_j, q]; f 256, 256; 12 answers."""
+    vocab = ["what", "is", "the", "shape", "of", "red", "object", "?"]  # + "" and "[UNK]"
+    model = create_model("vqa_cnn_rn", vocabulary=vocab)
+    conv = 3 * 3 * 3 * 24 + 3 * (3 * 3 * 24 * 24) + 4 * (4 * 24)  # kernels + BN (gamma, beta, mean, var)
+    words = 10 * 32
+    lstm = 4 * (128 * (32 + 128) + 128)
+    g = (2 * 26 + 128) * 256 + 256 + 3 * (256 * 256 + 256)
+    f = 2 * (256 * 256 + 256) + 256 * 12 + 12
+    assert model.get_layer("objects").output.shape == (None, 25, 26)
+    assert model.get_layer("relations").output.shape == (None, 256)
+    assert model.get_layer("g1").count_params() == (2 * 26 + 128) * 256 + 256
+    assert model.get_layer("question_lstm").count_params() == lstm
+    assert model.count_params() == conv + words + lstm + g + f == 477_716
+    mlp = create_model("vqa_cnn_mlp", vocabulary=vocab)
+    # CNN+MLP (Santoro's code): flattened 5x5x24 map + q -> 256 -> 256 -> 12.
+    assert mlp.count_params() == conv + words + lstm + ((5 * 5 * 24 + 128) * 256 + 256) + (256 * 256 + 256) \
+        + (256 * 12 + 12)
+
+
+@pytest.mark.parametrize("name,args", [("vqa_cnn_rn", {}), ("vqa_cnn_mlp", {"question_encoder": "cnn"}),
+                                       ("vqa_cnn_rn", {"backbone": "lenet5", "input_shape": (32, 32, 3)})])
+def test_saved_and_loaded_with_safe_mode_predicts_the_same(tmp_path, name, args):
+    from kerascnn.models.loading import load_model
+
+    keras.utils.set_random_seed(1)
+    model = create_model(name, vocabulary=["what", "is", "the", "red", "blue", "object"], **{**_tiny(name), **args})
+    x = _inputs(3, model.get_layer("image").output.shape[1:] if "input_shape" in args else (75, 75, 3))
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = load_model(path)  # safe_mode=True
+    np.testing.assert_array_equal(np.asarray(loaded.predict_on_batch(x)), np.asarray(model.predict_on_batch(x)))
+
+
+def test_a_backbone_replaces_the_four_convolutions():
+    model = create_model("vqa_cnn_rn", backbone="lenet5", input_shape=(32, 32, 3), **_tiny("vqa_cnn_rn"))
+    names = [layer.name for layer in model.layers]
+    assert "backbone" in names and "conv1_conv" not in names and "preprocess" not in names
+    # LeNet-5's last map at 32x32 is 5x5x16: 25 objects of 16 + (x, y).
+    assert model.get_layer("objects").output.shape == (None, 25, 18)
+
+
+def test_bad_arguments_are_model_errors():
+    from kerascnn.errors import ModelError
+
+    with pytest.raises(ModelError, match="question_encoder"):
+        create_model("vqa_cnn_rn", question_encoder="gru", **_tiny("vqa_cnn_rn"))
+    with pytest.raises(ModelError, match="pooling"):
+        create_model("vqa_cnn_mlp", pooling="avg", **TINY)
+
+
+def test_fit_and_evaluate_per_question_type_on_sort_of_clevr(tmp_path):
+    """The harness end to end (a CI smoke test: 40 scenes, one epoch, tiny widths): the run folder,
+    then evaluate's top-1 per question type and group, whose counts add up to the split's."""
+    import kerascnn
+    from kerascnn.data.vqa import sort_of_clevr_sizes
+
+    result = kerascnn.fit("vqa_cnn_rn", data="sort_of_clevr:40", epochs=1, batch_size=128, out=str(tmp_path / "run"),
+                          model_args=_tiny("vqa_cnn_rn"), precision="float32", verbose=0)
+    for name in ("model.keras", "history.csv", "config.json", "classes.json", "report.html"):
+        assert (result.run_dir / name).is_file(), name
+    assert result.model.get_layer("vectorize").vocabulary_size() > 20  # the training questions' words
+    r = kerascnn.evaluate(result.run_dir / "model.keras", plot=False)
+    assert r.split == "test" and r.count == sort_of_clevr_sizes(40)["test"] * 20
+    assert [t["type"] for t in r.by_type] == ["shape", "horizontal", "vertical", "closest", "furthest", "count"]
+    assert sum(t["examples"] for t in r.by_type) == r.count
+    assert {g["group"]: g["examples"] for g in r.by_group} == {"non-relational": r.count // 2,
+                                                                 "relational": r.count // 2}
+    assert sum(t["correct"] for t in r.by_type) == round(r.top1 * r.count) == int(np.trace(r.confusion))
+    assert set(r.to_json()) >= {"by_type", "by_group"}
