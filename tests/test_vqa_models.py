@@ -140,3 +140,59 @@ def test_fit_and_evaluate_per_question_type_on_sort_of_clevr(tmp_path):
                                                                  "relational": r.count // 2}
     assert sum(t["correct"] for t in r.by_type) == round(r.top1 * r.count) == int(np.trace(r.confusion))
     assert set(r.to_json()) >= {"by_type", "by_group"}
+
+
+@pytest.fixture(scope="module")
+def asked(tmp_path_factory):
+    """An untrained tiny CNN+RN over Sort-of-CLEVR's vocabulary, saved with the answers' names as a
+    run would be, and one generated scene as a PNG."""
+    from PIL import Image
+
+    from kerascnn.data import sort_of_clevr as soc
+    from kerascnn.data.vqa import question_vocabulary
+    from kerascnn.runtime import run_dir as rd
+
+    root = tmp_path_factory.mktemp("ask")
+    scenes = soc.generate(2, 0)
+    keras.utils.set_random_seed(0)
+    model = create_model("vqa_cnn_rn", num_classes=len(soc.ANSWERS), **_tiny("vqa_cnn_rn"),
+                         vocabulary=question_vocabulary(scenes.texts().ravel()))
+    model.save(root / "model.keras")
+    rd.write_classes(root, list(soc.ANSWERS))
+    Image.fromarray(scenes.images[0]).save(root / "scene.png")
+    return root, model, scenes.images[0]
+
+
+def _ask(*args):
+    from kerascnn.cli import main
+
+    return CliRunner().invoke(main, ["vqa", "ask", *map(str, args)])
+
+
+def test_vqa_ask_prints_json_answers_with_their_probabilities(asked):
+    from kerascnn.data.sort_of_clevr import ANSWERS
+
+    root, model, pixels = asked
+    r = _ask(root / "model.keras", root / "scene.png", QUESTIONS[0], "--question", QUESTIONS[1], "--json")
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.output)
+    assert [sorted(a) for a in got] == [["answer", "probability", "question"]] * 2
+    assert [a["question"] for a in got] == QUESTIONS
+    # The same as the model on the scene's own pixels (PNG is lossless).
+    probs = np.asarray(model.predict_on_batch({"image": np.repeat(pixels[None].astype("float32"), 2, axis=0),
+                                               "question": np.array(QUESTIONS, dtype=object)}))
+    assert [a["answer"] for a in got] == [ANSWERS[i] for i in probs.argmax(-1)]
+    np.testing.assert_allclose([a["probability"] for a in got], probs.max(-1), atol=1e-5)
+    table = _ask(root / "model.keras", root / "scene.png", QUESTIONS[0])
+    assert table.exit_code == 0 and table.output.startswith(QUESTIONS[0] + " -> ")
+
+
+def test_vqa_ask_refuses_unknown_words_and_unreadable_images_in_one_line(asked):
+    root, _, _ = asked
+    r = _ask(root / "model.keras", root / "scene.png", "What is the colour of the purple cube?")
+    assert r.exit_code == 2 and "colour, purple, cube" in r.output and "Traceback" not in r.output
+    assert len(r.output.strip().splitlines()[-1]) > 0 and "shape" not in r.output.split("vocabulary")[-1]
+    (root / "broken.png").write_bytes(b"not an image")
+    for image in (root / "broken.png", root / "missing.png"):
+        r = _ask(root / "model.keras", image, QUESTIONS[0])
+        assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1 and str(image) in r.output, r.output

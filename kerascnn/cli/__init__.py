@@ -145,6 +145,7 @@ _COMMAND_MODULES = {
     "visualize": "visualize", "report": "visualize",
     "models": "zoo", "summary": "zoo", "recipes": "zoo",
     "audit": "data",
+    "vqa": "vqa",
 }
 
 
