@@ -149,8 +149,21 @@ def _transposed_macs(layer, ins, outs) -> int:
     return _elements(ins[0]) * math.prod(layer.kernel.shape[:-1])
 
 
+def _lstm_macs(layer, ins, outs) -> int:
+    # Every step: four gates, each a (D + U) x U product of [x_t, h_{t-1}].
+    steps, dim = ins[0][1], ins[0][2]
+    return int(steps) * 4 * layer.units * (int(dim) + layer.units)
+
+
+def _pairwise_macs(layer, ins, outs) -> int:
+    # kerascnn.models.vqa.PairwiseDense: W_i o and W_j o once per object, W_q q once; the pairs only add.
+    (_, n, d), (_, q) = ins[0], ins[1]
+    return (2 * int(n) * int(d) + int(q)) * layer.units
+
+
 _MAC_RULES: Dict[str, Callable] = {
     **dict.fromkeys(("Conv1D", "Conv2D", "Conv3D", "Dense"), _kernel_macs),
+    "LSTM": _lstm_macs, "PairwiseDense": _pairwise_macs,
     **dict.fromkeys(("DepthwiseConv1D", "DepthwiseConv2D"), _depthwise_macs),
     **dict.fromkeys(("SeparableConv1D", "SeparableConv2D"), _separable_macs),
     **dict.fromkeys(("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"), _transposed_macs),
@@ -318,12 +331,14 @@ class _Walk:
         rule = rule_for(_MAC_RULES, layer)
         in_shapes = [v.spec.shape for v in ins]
         macs = rule(layer, in_shapes, out_shapes) if rule and ins else 0
-        if rule is None and first and any(w.name == "kernel" for w in layer.weights):
+        # Not every node is a layer: an op (a mask's not_equal) has no weights.
+        weights, trainable = getattr(layer, "weights", ()), getattr(layer, "trainable_weights", ())
+        if rule is None and first and any(w.name == "kernel" for w in weights):
             self.uncounted.append(name)
         self.rows.append(LayerRow(
             name=name, kind=type(layer).__name__, output_shape=tuple(out_shapes[0][1:]),
-            params=_size(layer.weights) if first else 0,
-            trainable_params=_size(layer.trainable_weights) if first else 0,
+            params=_size(weights) if first else 0,
+            trainable_params=_size(trainable) if first else 0,
             macs=int(macs), rf=field.size, jump=field.jump, inputs=tuple(v.source for v in ins)))
         return name
 
