@@ -1,7 +1,7 @@
 """The visualisation commands as library calls: resolved settings in, PNG files in a job folder out.
 
-`kerascnn visualize filters|activations|gradcam|maximize|tokens|ngrams` (tokens: an HTML snippet;
-ngrams: a JSON file) each parse their flags and call one of these; a script can call them too, with keyword arguments named as the flags:
+`kerascnn visualize filters|activations|gradcam|maximize|tokens|ngrams|vqa` (tokens: an HTML snippet;
+ngrams: a JSON file; vqa: a PNG and a JSON file) each parse their flags and call one of these; a script can call them too, with keyword arguments named as the flags:
 
     from kerascnn.analysis.commands import visualize
     job, files = visualize("gradcam", model="vgg16", weights="imagenet", images=("cat.jpg",))
@@ -22,7 +22,7 @@ from kerascnn.errors import ModelError, SettingError, UnknownNameError
 
 COMMANDS = {"filters": configs.FiltersConfig, "activations": configs.ActivationsConfig,
             "gradcam": configs.GradcamConfig, "maximize": configs.MaximizeConfig, "tokens": configs.TokensConfig,
-            "ngrams": configs.NgramsConfig}
+            "ngrams": configs.NgramsConfig, "vqa": configs.VqaConfig}
 
 
 def resolve_settings(command: str, settings: dict, config_file: Optional[os.PathLike] = None,
@@ -54,6 +54,11 @@ def run(resolved) -> Tuple[Any, List[Path]]:
         return job, files
     if command == "ngrams":
         job, files, _ = find_ngrams(resolved)
+        return job, files
+    if command == "vqa":
+        from kerascnn.analysis.vqa_explain import explain_command
+
+        job, files, _ = explain_command(resolved)
         return job, files
     # Feature visualisation runs at --size (a registry network is built at that input; a file keeps its own).
     model = resolve_model(cfg.model, cfg.weights, size=cfg.size if command == "maximize" else None)

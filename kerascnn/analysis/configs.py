@@ -111,6 +111,19 @@ class NgramsConfig:
 
 
 @dataclass(frozen=True)
+class VqaConfig:
+    """`kerascnn visualize vqa`: which image cells and object pairs an image+question model's answer came from."""
+
+    model: str = setting("", "An image+question model: a .keras file (such as a vqa_cnn_rn run's model).")
+    image: str = setting("", "The image file.")
+    question: str = setting("", "The question about the image.")
+    pairs: int = setting(5, "CNN + RN: draw this many object pairs, strongest first.", lo=1)
+    score: str = setting("norm", "CNN + RN: a pair's score, the norm of g's output for it (norm) or its "
+                                 "contribution to the answer's logit through f (logit).", choices=("norm", "logit"))
+    out: Optional[str] = setting(None, OUT_HELP)
+
+
+@dataclass(frozen=True)
 class ReportConfig:
     """`kerascnn report`: one self-contained HTML page for a run folder."""
 

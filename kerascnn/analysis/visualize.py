@@ -304,11 +304,18 @@ def gradcam(model: "keras.Model", images, class_index: Union[None, int, Sequence
 
 
 def _gradcam(cam, batch: np.ndarray, class_index, method: str) -> Tuple[np.ndarray, np.ndarray]:
+    maps, probs = cam_maps(cam, batch, class_index, method)
+    return upsample(maps, batch.shape[1:3]), probs
+
+
+def cam_maps(cam, inputs, class_index, method: str = "gradcam") -> Tuple[np.ndarray, np.ndarray]:
+    """Grad-CAM maps at the tapped layer's own resolution, float32 (N, h, w) >= 0, not normalised, and
+    the probabilities: `cam` a `cam_model`, `inputs` its input (a batch, or a dict of named inputs)."""
     import tensorflow as tf
 
     if method not in METHODS:
         raise SettingError("method", f"method must be one of {', '.join(METHODS)}. Received: {method!r}")
-    x = tf.constant(batch)
+    x = {k: tf.constant(v) for k, v in inputs.items()} if isinstance(inputs, dict) else tf.constant(inputs)
     with tf.GradientTape() as tape:
         feature, scores, probs = cam(x, training=False)
         feature = tf.cast(feature, tf.float32)
@@ -331,7 +338,7 @@ def _gradcam(cam, batch: np.ndarray, class_index, method: str) -> Tuple[np.ndarr
         alpha = g2 / np.where(denom != 0.0, denom, 1.0)
         weights = (alpha * np.maximum(g, 0.0)).sum(axis=(1, 2))
     maps = np.maximum(np.einsum("nhwc,nc->nhw", a, weights), 0.0)
-    return upsample(maps, batch.shape[1:3]), np.asarray(probs, np.float32)
+    return maps.astype(np.float32), np.asarray(probs, np.float32)
 
 
 def _classes(class_index, probs: np.ndarray, n_classes: int) -> np.ndarray:

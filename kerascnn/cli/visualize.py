@@ -1,10 +1,11 @@
-"""`kerascnn visualize filters|activations|gradcam|maximize|tokens|ngrams` and `kerascnn report`: see inside a model."""
+"""`kerascnn visualize filters|activations|gradcam|maximize|tokens|ngrams|vqa` and `kerascnn report`: see inside
+a model."""
 from __future__ import annotations
 
 import click
 
 from kerascnn.analysis.configs import (ActivationsConfig, FiltersConfig, GradcamConfig, MaximizeConfig,
-                                       NgramsConfig, ReportConfig, TokensConfig)
+                                       NgramsConfig, ReportConfig, TokensConfig, VqaConfig)
 from kerascnn.cli import main, needs_tensorflow, print_settings
 from kerascnn.cli.options import config_options, given, imagenet_preflight, settings_options
 
@@ -34,7 +35,7 @@ def _run(ctx, command, config_file, print_config, positional, opts, hints=None):
 
 @main.group()
 def visualize():
-    """See inside a model: filters, activation maps, Grad-CAM, feature visualisation, token saliency, n-grams.
+    """See inside a model: filters, activation maps, Grad-CAM, feature visualisation, token saliency, n-grams, VQA.
 
     MODEL is a registry name (with --weights) or a .keras file. PNGs go to --out (default
     runs/visualize-...), with the resolved settings beside them (settings.json).
@@ -174,6 +175,47 @@ def ngrams(ctx, model, config_file, print_config, as_json, **opts):
     click.echo(f"{record['sentences']:,} sentences of {record['data']} ({record['split']} split); the "
                f"{len(found)} strongest filters:")
     click.echo(format_table(found, names))
+    for f in files:
+        click.echo(str(f))
+
+
+@visualize.command()
+@click.argument("model", type=click.Path(dir_okay=False), metavar="MODEL.keras")
+@click.argument("image", type=click.Path(dir_okay=False), metavar="IMAGE")
+@click.argument("question", metavar="QUESTION")
+@settings_options(VqaConfig, ["pairs", "score", "out"])
+@click.option("--json", "as_json", is_flag=True, help="Print the answer, the pairs and the cells' heat as JSON.")
+@config_options
+@click.pass_context
+@needs_tensorflow
+def vqa(ctx, model, image, question, config_file, print_config, as_json, **opts):
+    """Which image cells and object pairs the answer of an image+question model came from.
+
+    CNN + RN (vqa_cnn_rn): the --pairs ordered object pairs with the largest g output (--score norm)
+    or contribution to the answer's logit (--score logit), drawn as numbered arrows between the
+    cells, and each cell's part in the pairs as a heat map; CNN + MLP (vqa_cnn_mlp): Grad-CAM of the
+    answer. Writes a PNG (the question, answer and probability in its title) and vqa.json.
+
+    \b
+    kerascnn visualize vqa runs/vqa_cnn_rn/model.keras scene.png "What is the shape of the red object?"
+    """
+    import json
+
+    from kerascnn.analysis.vqa_explain import explain_command
+
+    resolved = _resolve(ctx, "vqa", config_file, {"model": model, "image": image, "question": question}, opts,
+                        {"model": "MODEL.keras", "image": "IMAGE", "question": "QUESTION"})
+    if print_config:
+        print_settings(resolved)
+        return
+    job, files, found = explain_command(resolved)
+    if as_json:
+        click.echo(json.dumps({"files": [str(f) for f in files], **found.to_json()}, indent=1, ensure_ascii=False))
+        return
+    click.echo(f"{found.question} -> {found.answer} ({found.probability:.1%})")
+    for rank, p in enumerate(found.pairs, start=1):
+        click.echo(f"  {rank}. object {p.first} (row {p.first_cell[0]}, col {p.first_cell[1]}) -> object "
+                   f"{p.second} (row {p.second_cell[0]}, col {p.second_cell[1]}): {p.score:.4g}")
     for f in files:
         click.echo(str(f))
 

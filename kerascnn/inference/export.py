@@ -1,7 +1,9 @@
 """`kerascnn export`: a trained model as a SavedModel, TFLite (float or int8) or ONNX file for serving.
 
 Every export takes raw images, uint8 (batch, height, width, channels) as decoded from a file: the
-model's own preprocessing is its first layer, so nothing else is needed to serve it. Auxiliary
+model's own preprocessing is its first layer, so nothing else is needed to serve it. A text model's
+SavedModel takes raw strings, an image+question model's (kerascnn.models.vqa) `images` and
+`questions` (both carry their tokenizer, which only the SavedModel format can hold). Auxiliary
 heads are dropped (the saved `model.keras` has none already), and the class names travel along: in
 the SavedModel as a `class_names` signature and a `top_class` output, and for every format in a
 `classes.json` beside the file.
@@ -28,6 +30,8 @@ from kerascnn.runtime.jobs import atomic_path, atomic_write_text
 
 FORMATS = EXPORT_FORMATS  # savedmodel, tflite, tflite-int8, onnx
 FLOAT_TOLERANCE = 1e-4
+_VQA_FORMATS = ("{path} is an image+question model carrying its tokenizer, which {format} cannot hold; export "
+                "it with --format savedmodel (it serves uint8 images and raw question strings).")
 CHECK_IMAGES = 64  # images the float check compares (random ones without calibration data)
 CALIBRATION_IMAGES = 200  # at most this many calibrate int8 and measure its accuracy
 
@@ -73,23 +77,33 @@ def export(model_path: os.PathLike, out: os.PathLike, *, format: str = "savedmod
     from kerascnn.models.refs import input_kind
 
     kind = input_kind(str(model_path))
+    if kind == "image+question" and format != "savedmodel":
+        raise SettingError("format", _VQA_FORMATS.format(path=model_path, format=format))
     if kind == "text" and format != "savedmodel":
         # The tokenizer (a TextVectorization string lookup) is part of the model; TFLite's builtin
         # ops and ONNX cannot hold it, and a model that took token ids would need it rebuilt outside.
         raise SettingError("format", f"{model_path} is a text model carrying its tokenizer, which {format} "
                                      f"cannot hold; export it with --format savedmodel (it serves raw strings).")
-    if kind not in ("image", "text"):
-        raise SettingError("format", f"{model_path} takes {kind} inputs; export writes image and text models.")
+    if kind not in ("image", "text", "image+question"):
+        raise SettingError("format", f"{model_path} takes {kind} inputs; export writes image, text and "
+                                     f"image+question models.")
     if format == "onnx":
         _require("tf2onnx", "onnx")
     model = load_model(model_path)
-    shape = model_image_shape(model) if kind == "image" else ()
+    if isinstance(getattr(model, "input", None), dict):  # a model file without its run's config.json
+        kind = "image+question"
+        if format != "savedmodel":
+            raise SettingError("format", _VQA_FORMATS.format(path=model_path, format=format))
+    shape = model_image_shape(model) if kind == "image" else \
+        tuple(model.input["image"].shape[1:]) if kind == "image+question" else ()
     names = rd.read_classes(model_path) or [str(i) for i in range(model.output_shape[-1])]
-    images, labels = (_check_images if kind == "image" else _check_texts)(calibration_data, shape, batch_size,
-                                                                          len(names), model)
+    check = {"image": _check_images, "text": _check_texts, "image+question": _check_pairs}[kind]
+    images, labels = check(calibration_data, shape, batch_size, len(names), model)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    expected = np.asarray(model.predict(images, batch_size=batch_size, verbose=0), np.float64)
+    keras_inputs = {"image": images["images"].astype(np.float32), "question": images["questions"]} \
+        if isinstance(images, dict) else images
+    expected = np.asarray(model.predict(keras_inputs, batch_size=batch_size, verbose=0), np.float64)
     if format == "savedmodel":
         _write_savedmodel(model, names, shape, out)
         got = _run_savedmodel(out, images)
@@ -102,7 +116,8 @@ def export(model_path: os.PathLike, out: os.PathLike, *, format: str = "savedmod
     # the class names: inside a SavedModel folder, beside a file
     atomic_write_text(out / "classes.json" if format == "savedmodel" else out.parent / f"{out.name}.classes.json",
                       json.dumps(names, indent=1, ensure_ascii=False))
-    result = ExportResult(out, format, checked_images=len(images))
+    count = len(images["images"]) if isinstance(images, dict) else len(images)
+    result = ExportResult(out, format, checked_images=count)
     if format != "tflite-int8":
         result.max_abs_diff = float(np.max(np.abs(got - expected)))
         if not result.max_abs_diff <= FLOAT_TOLERANCE:  # NaN fails too
@@ -112,7 +127,8 @@ def export(model_path: os.PathLike, out: os.PathLike, *, format: str = "savedmod
         result.keras_top1 = float(np.mean(expected.argmax(-1) == labels))
         result.export_top1 = float(np.mean(got.argmax(-1) == labels))
     if calibration_data is None:
-        result.notes.append(f"compared on {len(images)} random images; pass calibration_data for real ones")
+        result.notes.append(f"compared on {count} random images" + (" and questions" if isinstance(images, dict) else
+                                                                     "; pass calibration_data for real ones"))
     return result
 
 
@@ -147,6 +163,17 @@ def _check_texts(spec: Optional[str], shape, batch_size: int, num_classes: int, 
     return np.asarray(xs[:CALIBRATION_IMAGES], dtype=object), np.concatenate(ys)[:CALIBRATION_IMAGES]
 
 
+def _check_pairs(spec: Optional[str], shape, batch_size: int, num_classes: int, model):
+    """({"images": uint8, "questions": strings}, None): seeded random images, each with a random
+    question of the model's own words (the check compares the export with Keras, not accuracy)."""
+    if spec is not None:
+        raise SettingError("calibration_data", "an image+question model is checked on random images and questions; "
+                                               "calibration data applies to image and text models.")
+    texts, _ = _check_texts(None, (), batch_size, num_classes, model)
+    images, _ = _check_images(None, shape, batch_size, num_classes)
+    return {"images": images, "questions": texts}, None
+
+
 def _check_images(spec: Optional[str], shape, batch_size: int, num_classes: int, model=None):
     """(uint8 images, labels or None): up to CALIBRATION_IMAGES from `spec`, else seeded random ones."""
     if spec is None:
@@ -169,10 +196,13 @@ def _check_images(spec: Optional[str], shape, batch_size: int, num_classes: int,
 
 
 def _serving_module(model, names: Sequence[str], shape, with_names: bool = True):
-    """A tf.Module whose `serve` takes uint8 images (a text model: raw strings, `texts`) and returns
-    probabilities and (`with_names`) top_class, the class name."""
+    """A tf.Module whose `serve` takes uint8 images (a text model: raw strings, `texts`; an
+    image+question model: `images` and `questions`, a string each) and returns probabilities and
+    (`with_names`) top_class, the class name."""
     import tensorflow as tf
 
+    if isinstance(model.input, dict):  # image+question
+        return _pair_serving_module(model, names, shape)
     text = model.inputs[0].dtype == "string"
     spec = tf.TensorSpec([None], tf.string, name="texts") if text else \
         tf.TensorSpec([None, *shape], tf.uint8, name="images")
@@ -189,6 +219,30 @@ def _serving_module(model, names: Sequence[str], shape, with_names: bool = True)
             probs = tf.cast(self.model(inputs, training=False), tf.float32)
             if not with_names:
                 return {"probabilities": probs}
+            return {"probabilities": probs, "top_class": tf.gather(self.names, tf.argmax(probs, axis=-1))}
+
+        @tf.function(input_signature=[])
+        def class_names(self):
+            return {"class_names": self.names}
+
+    return Serving()
+
+
+def _pair_serving_module(model, names: Sequence[str], shape):
+    """`_serving_module` of an image+question model: serve(images uint8, questions strings)."""
+    import tensorflow as tf
+
+    class Serving(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+            self.names = tf.constant(list(names))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, *shape], tf.uint8, name="images"),
+                                      tf.TensorSpec([None], tf.string, name="questions")])
+        def serve(self, images, questions):
+            inputs = {"image": tf.cast(images, tf.float32), "question": questions}
+            probs = tf.cast(self.model(inputs, training=False), tf.float32)
             return {"probabilities": probs, "top_class": tf.gather(self.names, tf.argmax(probs, axis=-1))}
 
         @tf.function(input_signature=[])
@@ -218,6 +272,11 @@ def _run_savedmodel(path: Path, images: np.ndarray) -> np.ndarray:
     import tensorflow as tf
 
     serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+    if isinstance(images, dict):  # image+question
+        n = len(images["images"])
+        return np.concatenate([serve(images=tf.constant(images["images"][i:i + 32]),
+                                     questions=tf.constant(list(images["questions"][i:i + 32])))["probabilities"]
+                               .numpy() for i in range(0, n, 32)]).astype(np.float64)
     name = "texts" if images.dtype == object else "images"
     return np.concatenate([serve(**{name: tf.constant(list(images[i:i + 32]) if name == "texts" else images[i:i + 32])})
                            ["probabilities"].numpy() for i in range(0, len(images), 32)]).astype(np.float64)

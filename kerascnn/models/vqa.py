@@ -5,7 +5,8 @@ Both take {"image": (B, H, W, C) raw pixels [0, 255], "question": (B,) strings} 
 tokenizer, so a saved `.keras` file answers raw questions:
 
     image -> "preprocess" (/255) -> "conv1" .. "conv4" (3x3, stride 2, 24 maps, BatchNorm, ReLU:
-             layers conv1_conv, conv1_bn, conv1_relu, ...) -> a 5x5x24 map at 75x75
+             layers conv1_conv, conv1_bn, conv1_relu, ...) -> a 5x5x24 map at 75x75 ("image_features",
+             the registry's "cam" layer)
     question -> "vectorize" (TextVectorization, kerascnn.models.tokenize's cleaning) -> "embedding"
              -> "question_lstm" (128 units, the paper's) or "question_conv" + "question_pool" (a 1-D
              ConvNet) -> the question vector q
@@ -23,7 +24,8 @@ instead of N^2 products of (2D + Q) x 256); exact, and the same weights as the p
 
 The image backbone is replaceable: `backbone=` a registry name or `keras:NAME` (kerascnn.models.refs),
 built without its top at the model's image size; its last feature map's cells are the objects (its
-own preprocessing travels inside it, so there is no "preprocess" layer then).
+own preprocessing travels inside it, so there is no "preprocess" layer then); "image_features" is
+then its last map, so Grad-CAM's "cam" still names the map the objects come from.
 """
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ from kerascnn.models.tokenize import text_vectorizer
 ENCODERS = ("lstm", "cnn")
 PLACEHOLDER_VOCABULARY = 64  # Sort-of-CLEVR's questions use 30 words
 SORT_OF_CLEVR_ANSWERS = 12  # square, circle, left, right, top, bottom, 1 .. 6
+FEATURES = "image_features"  # the map whose cells are the objects (registry use "cam")
 
 # Santoro et al.'s training (their code): Adam at 1e-4, mini-batches of 64.
 SANTORO2017_RECIPE = {"optimizer": "adam", "lr": 1e-4, "batch_size": 64, "schedule": "constant"}
@@ -151,19 +154,21 @@ def full_vocabulary(vocabulary: Optional[Sequence[str]], size: int, name: str) -
 
 
 def _image_features(image, shape, backbone, backbone_weights, conv_filters: int, name: str):
-    """The feature map the objects come from: the paper's four convolutions, or a backbone's."""
+    """The feature map the objects come from: the paper's four convolutions, or a backbone's, then
+    "image_features" (an identity): the registry's "cam" layer whatever the backbone, and a tap in
+    the outer graph (Grad-CAM cannot tap inside a nested backbone whose head also takes the question)."""
     if backbone is None:
         x = Preprocess("scale", name="preprocess")(image)
         for i in range(1, 5):
             x = conv_bn_act(x, int(conv_filters), 3, name=f"conv{i}", strides=2)
-        return x
+        return keras.layers.Identity(name=FEATURES)(x)
     from kerascnn.models.refs import resolve_model
 
     net = resolve_model(str(backbone), backbone_weights, include_top=False, input_shape=shape)
     if len(net.output_shape) != 4:
         raise ModelError(f"{name}: backbone {backbone} gives {net.output_shape}, not a feature map (B, H, W, C).")
     net.name = "backbone"
-    return net(image)
+    return keras.layers.Identity(name=FEATURES)(net(image))
 
 
 def _question_vector(question, vocab: list, encoder: str, length: int, embedding_dim: int, units: int, name: str):
@@ -241,7 +246,7 @@ _ARGS_DOC = """
 
 
 @register_model(default_input=(75, 75, 3), min_input=(16, 16, 3), paper="Santoro et al. 2017", family="vqa",
-                inputs="image+question", recipe=SANTORO2017_RECIPE, layers={"cam": "conv4_relu"})
+                inputs="image+question", recipe=SANTORO2017_RECIPE, layers={"cam": FEATURES})
 def vqa_cnn_rn(input_shape=None, num_classes=SORT_OF_CLEVR_ANSWERS, include_top=True, weights=None, pooling=None,
                classifier_activation="softmax", name="vqa_cnn_rn", vocabulary: Optional[Sequence[str]] = None,
                question_length=24, question_encoder="lstm", embedding_dim=32, question_units=128, conv_filters=24,
@@ -257,7 +262,7 @@ def vqa_cnn_rn(input_shape=None, num_classes=SORT_OF_CLEVR_ANSWERS, include_top=
 
 
 @register_model(default_input=(75, 75, 3), min_input=(16, 16, 3), paper="Santoro et al. 2017", family="vqa",
-                inputs="image+question", recipe=SANTORO2017_RECIPE, layers={"cam": "conv4_relu"})
+                inputs="image+question", recipe=SANTORO2017_RECIPE, layers={"cam": FEATURES})
 def vqa_cnn_mlp(input_shape=None, num_classes=SORT_OF_CLEVR_ANSWERS, include_top=True, weights=None, pooling=None,
                 classifier_activation="softmax", name="vqa_cnn_mlp", vocabulary: Optional[Sequence[str]] = None,
                 question_length=24, question_encoder="lstm", embedding_dim=32, question_units=128, conv_filters=24,
@@ -274,5 +279,5 @@ def vqa_cnn_mlp(input_shape=None, num_classes=SORT_OF_CLEVR_ANSWERS, include_top
 vqa_cnn_rn.__doc__ += _ARGS_DOC
 vqa_cnn_mlp.__doc__ += _ARGS_DOC
 
-__all__ = ["ENCODERS", "ObjectCoordinates", "PairwiseDense", "SANTORO2017_RECIPE", "SumPairs", "full_vocabulary",
-           "naive_pairs", "vqa_cnn_mlp", "vqa_cnn_rn"]
+__all__ = ["ENCODERS", "FEATURES", "ObjectCoordinates", "PairwiseDense", "SANTORO2017_RECIPE", "SumPairs",
+           "full_vocabulary", "naive_pairs", "vqa_cnn_mlp", "vqa_cnn_rn"]
