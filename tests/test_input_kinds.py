@@ -91,7 +91,7 @@ def vectors(monkeypatch):
 def test_every_registered_model_but_kims_takes_images_and_every_shipped_spec_gives_images():
     inputs = {n: registry.get_spec(n).inputs for n in registry.list_models()}
     assert {n: k for n, k in inputs.items() if k != "image"} == {"kim_cnn": "text", "vqa_cnn_mlp": "image+question",
-                                                                 "vqa_cnn_rn": "image+question"}
+                                                                 "vqa_cnn_rn": "image+question", "wavenet": "audio"}
     assert {kinds.spec_kind(s) for s in ("digits", "mnist", "tfds:mnist", "idx:/x", "/some/folder")} == {"image"}
     assert kinds.data_kind("image").tta and kinds.data_kind("image").explain
 

@@ -34,7 +34,7 @@ MODEL_PARAMS = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for 
 # The first two layers of each kind of input: the input and the model's own preprocessing of raw
 # inputs (an image+question model's image input is "image", its question input "question").
 FIRST_LAYERS = {"image": ["input", "preprocess"], "text": ["input", "vectorize"],
-                "image+question": ["image", "preprocess"]}
+                "image+question": ["image", "preprocess"], "audio": ["audio", "input_embedding"]}
 
 
 def _num_classes(spec) -> int:
@@ -49,6 +49,8 @@ def _batch(shape, n=2, seed=0, inputs="image"):
         return np.array(["a good film", "a bad film, sadly"][:n], dtype=object)
     if inputs == "image+question":
         return {"image": _batch(shape, n, seed), "question": _batch((), n, seed, "text")}
+    if inputs == "audio":  # mu-law classes of a clip
+        return {"audio": np.random.default_rng(seed).integers(0, 256, (n,) + tuple(shape)).astype("int32")}
     return np.random.default_rng(seed).uniform(0, 255, (n,) + tuple(shape)).astype("float32")
 
 
@@ -68,7 +70,9 @@ def test_builds_names_and_trains_one_step(name):
     spec = get_spec(name)
     classes = _num_classes(spec)
     model = create_model(name, input_shape=spec.min_input, num_classes=classes)
-    assert model.output_shape == (None, classes)
+    # An audio model predicts the next sample's 256 mu-law classes at every sample of the clip.
+    audio = spec.inputs == "audio"
+    assert model.output_shape == ((None, *spec.min_input, 256) if audio else (None, classes))
     names = [layer.name for layer in model.layers]
     assert len(names) == len(set(names)), "duplicate layer names"
     assert names[:2] == FIRST_LAYERS[spec.inputs]
@@ -82,7 +86,8 @@ def test_builds_names_and_trains_one_step(name):
     # One optimisation step on a tiny batch. Eager: for one step, tracing a 500-layer graph costs
     # ten times the step itself (graph mode is covered by test_graph_mode_train_step).
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", run_eagerly=True)
-    loss = model.train_on_batch(_batch(spec.min_input, inputs=spec.inputs), np.array([0, 1]))
+    labels = np.zeros((2, *spec.min_input), "int32") if audio else np.array([0, 1])
+    loss = model.train_on_batch(_batch(spec.min_input, inputs=spec.inputs), labels)
     assert np.isfinite(loss)
 
 

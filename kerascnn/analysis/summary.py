@@ -204,13 +204,19 @@ def summarize(model, input_shape: Optional[Sequence] = None) -> Summary:
     values = {}
     for tensor, spec in zip(graph.inputs, specs):
         layer = keras_history(tensor).operation
-        field = Field.pixel(max(len(spec.shape) - 2, 0))
+        field = Field.pixel(1 if _is_id_sequence(spec) else max(len(spec.shape) - 2, 0))
         values[id(tensor)] = _Value(spec, field, walk.add(layer, "", [], [spec.shape], field))
     walk.run(graph, values, prefix="")
     rows = tuple(walk.rows)
     example, notes = _example(specs, rows)
     return Summary(name=model.name, input_shapes=tuple(tuple(s.shape[1:]) for s in specs), rows=rows,
                    totals=Totals.of(rows), notes=notes, uncounted=tuple(walk.uncounted), example=example)
+
+
+def _is_id_sequence(spec) -> bool:
+    """A (batch, T) input of integers: a sequence of class ids (audio's mu-law samples), each id one
+    "pixel" of a 1-D input, so the convolutions over its embedding have fields in samples."""
+    return len(spec.shape) == 2 and "int" in str(spec.dtype)
 
 
 def _example(specs, rows: Sequence[LayerRow]) -> Tuple[str, Tuple[str, ...]]:
@@ -235,13 +241,36 @@ def summary_for(name: str, input_shape: Optional[Sequence[int]] = None, num_clas
     `input_shape` and `num_classes` default to the registry's (the paper's input, 1000 classes);
     other keyword arguments go to the builder (`include_top=False`, `batch_norm=True`, ...).
     """
-    from kerascnn.models.registry import create_model  # the model zoo imports TensorFlow
+    from kerascnn.models.registry import create_model, get_spec  # the model zoo imports TensorFlow
 
+    audio = get_spec(name).inputs == "audio"
     if input_shape is not None:
         overrides["input_shape"] = tuple(int(s) for s in input_shape)
+    elif audio:  # an audio model takes clips of any length: count one training crop
+        from kerascnn.data.audio_pipeline import DEFAULT_CLIP_SAMPLES
+
+        overrides["input_shape"] = (DEFAULT_CLIP_SAMPLES,)
     if num_classes is not None:
         overrides["num_classes"] = int(num_classes)
-    return summarize(create_model(name, **overrides))
+    summary = summarize(create_model(name, **overrides))
+    return _with_audio_field(summary) if audio else summary
+
+
+def _with_audio_field(summary: Summary) -> Summary:
+    """An audio model's summary counted per clip, with its output's receptive field in samples and
+    in milliseconds at the data's rate (the walk's field of the last layer, from the built layers)."""
+    import dataclasses
+
+    from kerascnn.data.audio import SAMPLE_RATE
+
+    samples = summary.rows[-1].rf[0] if summary.rows and summary.rows[-1].rf else None
+    length = summary.input_shapes[0][0] if summary.input_shapes and summary.input_shapes[0] else None
+    notes = list(summary.notes)
+    if samples:
+        notes.append(f"Receptive field: {samples:,} samples ({1000 * samples / SAMPLE_RATE:,.1f} ms at "
+                     f"{SAMPLE_RATE // 1000} kHz); RF counts samples of the audio input.")
+    return dataclasses.replace(summary, notes=tuple(notes),
+                               example=f"clip of {length:,} samples" if length else summary.example)
 
 
 def _graph_of(op, keras):

@@ -14,7 +14,7 @@ __all__ = ["ModelSpec", "create_model", "get_spec", "list_models", "load_familie
 def load_families() -> None:
     """Register every model family and kerascnn's Keras layers (explicit imports, no scanning)."""
     from kerascnn.models import (alexnet, alphago, googlenet, inception, keras_apps, kim_cnn,  # noqa: F401
-                                 lenet, resnet, vgg, vqa)  # (registration)
+                                 lenet, resnet, vgg, vqa, wavenet)  # (registration)
 
 
 def __getattr__(name):

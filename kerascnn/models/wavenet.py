@@ -1,0 +1,190 @@
+"""WaveNet (van den Oord et al. 2016, "WaveNet: A Generative Model for Raw Audio"), conditioned as
+NSynth's (Engel et al. 2017): a causal model of 8-bit mu-law audio, one 256-way softmax per sample.
+
+Takes {"audio": (B, T) int32 mu-law classes, "instrument": (B,) int32, "pitch": (B, T) int32}
+(kerascnn.data.audio_pipeline's batches; "instrument" only when `num_instruments` > 0, "pitch" only
+when `pitch_classes` > 0) and gives (B, T, 256) probabilities: position t, which has seen samples
+0..t, predicts sample t + 1.
+
+    audio -> "input_embedding" (256 classes -> residual_channels; the same as a one-hot input times
+             a 1x1 kernel) -> "causal_conv" (width 2, causal)
+    then for every stack s and dilation d in 1, 2, 4, .. 2^(layers_per_stack - 1), the layer
+    "stack{s}_d{d}":
+        z = tanh(W_f * x + V_f^T h + U_f * y) . sigmoid(W_g * x + V_g^T h + U_g * y)   (paper eq. 2, 3)
+            "_filter", "_gate": dilated causal convolutions of width `kernel_size`;
+            "_filter_global", "_gate_global": V^T h, the instrument embedding h ("instrument_embedding")
+                through a Dense layer, the same at every time step;
+            "_filter_local", "_gate_local": U * y, the pitch embedding y ("pitch_embedding") through a
+                1x1 convolution; the pitch track is given per sample already (the data's), so no
+                upsampling (the paper's transposed convolution) is needed;
+            "_gated": the product above (GatedUnit);
+        "_skip": 1x1 to skip_channels; "_res": 1x1 to residual_channels, "_add": x + res (the last
+        layer has no residual branch: nothing reads it);
+    "skip_sum" -> "skip_relu" -> "head_conv" (1x1, skip_channels) -> "head_relu" -> "logits" (1x1, 256)
+    -> "predictions" (softmax over the last axis, float32).
+
+Receptive field: the causal convolution's `kernel_size` samples plus (kernel_size - 1) * d for
+every dilated layer. The defaults (10 dilations 1..512, 2 stacks, width 2) see 2 + 2 * 1,023 =
+2,048 samples, 128 ms at 16 kHz, with 32 residual / 32 dilation / 64 skip channels: small enough to
+train on a CPU (the paper used 30 layers of 1..512 and wider channels; NSynth's baseline 30 layers
+of 256/512). `receptive_field(model)` reads it off the built layers; `kerascnn summary --model
+wavenet` prints it.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence
+
+import keras
+from keras import ops
+
+from kerascnn.errors import ModelError
+from kerascnn.models.registry import register_model
+
+QUANTIZATION = 256  # 8-bit mu-law classes (kerascnn.data.audio.CLASSES)
+PITCH_CLASSES = 128  # MIDI keys 0..127, 0 standing for "no key held"
+
+
+@keras.saving.register_keras_serializable(package="kerascnn")
+class GatedUnit(keras.layers.Layer):
+    """WaveNet's gated activation tanh(filter) * sigmoid(gate), each with its conditioning terms.
+
+    Inputs: [filter, gate, filter_term_1, gate_term_1, ...]: filter and gate (B, T, C); each term
+    either per sample (B, T, C), added as it is, or per clip (B, C), added at every time step.
+    """
+
+    def call(self, inputs):
+        filt, gate, *terms = inputs
+        for i, term in enumerate(terms):
+            term = term if len(term.shape) == 3 else ops.expand_dims(term, 1)
+            if i % 2 == 0:
+                filt = filt + term
+            else:
+                gate = gate + term
+        return ops.tanh(filt) * ops.sigmoid(gate)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0])
+
+
+def dilations(layers_per_stack: int, stacks: int) -> List[int]:
+    """1, 2, 4, .. 2^(layers_per_stack - 1), repeated `stacks` times."""
+    return [2 ** i for i in range(layers_per_stack)] * stacks
+
+
+def layer_prefix(stack: int, dilation: int) -> str:
+    return f"stack{stack}_d{dilation}"
+
+
+def _inputs(num_instruments: int, pitch_classes: int, length: Optional[int]) -> Dict[str, keras.KerasTensor]:
+    inputs = {"audio": keras.Input((length,), dtype="int32", name="audio")}
+    if num_instruments:
+        inputs["instrument"] = keras.Input((), dtype="int32", name="instrument")
+    if pitch_classes:
+        inputs["pitch"] = keras.Input((length,), dtype="int32", name="pitch")
+    return inputs
+
+
+def _residual_layer(x, prefix: str, kernel_size: int, dilation: int, channels: Dict[str, int], last: bool,
+                    instrument=None, pitch=None):
+    """One gated, conditioned, dilated layer: (the next layer's input or None, its skip output)."""
+    conv = keras.layers.Conv1D
+    filt = conv(channels["dilation"], kernel_size, dilation_rate=dilation, padding="causal", name=f"{prefix}_filter")(x)
+    gate = conv(channels["dilation"], kernel_size, dilation_rate=dilation, padding="causal", name=f"{prefix}_gate")(x)
+    terms = []
+    for part in ("filter", "gate"):
+        if instrument is not None:
+            terms.append(keras.layers.Dense(channels["dilation"], use_bias=False,
+                                            name=f"{prefix}_{part}_global")(instrument))
+        if pitch is not None:
+            terms.append(conv(channels["dilation"], 1, use_bias=False, name=f"{prefix}_{part}_local")(pitch))
+    # GatedUnit takes the terms as (filter's, gate's) pairs of the same kind.
+    half = len(terms) // 2
+    pairs = [t for f, g in zip(terms[:half], terms[half:]) for t in (f, g)]
+    z = GatedUnit(name=f"{prefix}_gated")([filt, gate, *pairs])
+    skip = conv(channels["skip"], 1, name=f"{prefix}_skip")(z)
+    if last:
+        return None, skip
+    res = conv(channels["residual"], 1, name=f"{prefix}_res")(z)
+    return keras.layers.Add(name=f"{prefix}_add")([x, res]), skip
+
+
+@register_model(default_input=(), min_input=(32,), paper="van den Oord et al. 2016", family="wavenet", inputs="audio")
+def wavenet(input_shape=None, num_classes=QUANTIZATION, include_top=True, weights=None, pooling=None,
+            classifier_activation="softmax", name="wavenet", num_instruments=0, pitch_classes=0,
+            layers_per_stack=10, stacks=2, kernel_size=2, residual_channels=32, dilation_channels=32,
+            skip_channels=64, embedding_dim=16):
+    """WaveNet over 8-bit mu-law audio (van den Oord et al. 2016), with NSynth-style conditioning
+    (Engel et al. 2017) on an instrument and a per-sample pitch track.
+
+    Args:
+        input_shape: None or () (any length); (T,) fixes the clip length T (for summaries).
+        num_classes: ignored: the output is always the 256 mu-law classes of the next sample (the
+            harness passes the data's class count, here the number of instruments).
+        include_top: False ends at "skip_relu", the summed skip connections (B, T, skip_channels).
+        pooling: must be None (the output is one vector per sample).
+        num_instruments: global conditioning on an "instrument" input of that many classes through a
+            learned embedding (`embedding_dim`); 0: none.
+        pitch_classes: local conditioning on a per-sample "pitch" input (MIDI keys, 128); 0: none.
+        layers_per_stack, stacks: dilations 1 .. 2^(layers_per_stack - 1), `stacks` times.
+        kernel_size: the width of the causal and dilated convolutions (the paper's 2).
+        residual_channels, dilation_channels, skip_channels: channels of the residual stream, of the
+            gated units and of the skip connections and head.
+    """
+    if pooling is not None:
+        raise ModelError(f"{name}: gives one prediction per sample; pooling must be None. Received: pooling={pooling!r}")
+    length = None
+    if input_shape is not None and tuple(input_shape) != ():
+        shape = tuple(input_shape)
+        if len(shape) != 1 or (shape[0] is not None and int(shape[0]) < 1):
+            raise ModelError(f"{name}: takes a clip of samples, input_shape (T,) or (). Received: input_shape={shape}")
+        length = None if shape[0] is None else int(shape[0])
+    if layers_per_stack < 1 or stacks < 1 or kernel_size < 2:
+        raise ModelError(f"{name}: needs layers_per_stack >= 1, stacks >= 1 and kernel_size >= 2. Received: "
+                         f"{layers_per_stack}, {stacks}, {kernel_size}")
+    inputs = _inputs(int(num_instruments), int(pitch_classes), length)
+    channels = {"residual": residual_channels, "dilation": dilation_channels, "skip": skip_channels}
+    x = keras.layers.Embedding(QUANTIZATION, residual_channels, name="input_embedding")(inputs["audio"])
+    x = keras.layers.Conv1D(residual_channels, kernel_size, padding="causal", name="causal_conv")(x)
+    instrument = (keras.layers.Embedding(int(num_instruments), embedding_dim, name="instrument_embedding")(
+        inputs["instrument"]) if num_instruments else None)
+    pitch = (keras.layers.Embedding(int(pitch_classes), embedding_dim, name="pitch_embedding")(inputs["pitch"])
+             if pitch_classes else None)
+    rates = dilations(layers_per_stack, stacks)
+    skips = []
+    for i, d in enumerate(rates):
+        x, skip = _residual_layer(x, layer_prefix(i // layers_per_stack, d), kernel_size, d, channels,
+                                  last=i == len(rates) - 1, instrument=instrument, pitch=pitch)
+        skips.append(skip)
+    out = keras.layers.Add(name="skip_sum")(skips) if len(skips) > 1 else skips[0]
+    out = keras.layers.ReLU(name="skip_relu")(out)
+    if include_top:
+        out = keras.layers.Conv1D(skip_channels, 1, name="head_conv")(out)
+        out = keras.layers.ReLU(name="head_relu")(out)
+        out = keras.layers.Conv1D(QUANTIZATION, 1, name="logits")(out)
+        out = keras.layers.Activation(classifier_activation or "linear", dtype="float32", name="predictions")(out)
+    model = keras.Model(inputs, out, name=name)
+    if weights is not None:
+        from kerascnn.models.common import load_weights
+
+        load_weights(model, weights, name)
+    return model
+
+
+def receptive_field(model: keras.Model) -> int:
+    """Samples one output sees, from the model's layers: the causal convolution and every dilated
+    layer's "_filter" (its "_gate" sees the same samples) of width k and dilation d add (k - 1) * d
+    to the single sample the embedding sees."""
+    size = 1
+    for layer in model.layers:
+        if layer.name == "causal_conv" or layer.name.endswith("_filter"):
+            size += (layer.kernel_size[0] - 1) * layer.dilation_rate[0]
+    return size
+
+
+def residual_prefixes(model: keras.Model) -> List[str]:
+    """The "stack{s}_d{d}" prefixes of the model's gated layers, in order."""
+    return [layer.name[: -len("_gated")] for layer in model.layers if layer.name.endswith("_gated")]
+
+
+__all__ = ["GatedUnit", "PITCH_CLASSES", "QUANTIZATION", "dilations", "layer_prefix", "receptive_field",
+           "residual_prefixes", "wavenet"]

@@ -1,0 +1,101 @@
+"""WaveNet (kerascnn.models.wavenet): causality, the receptive field against an impulse, the layer
+names, conditioning, and the summary's receptive-field line. Tiny models (a few thousand weights)."""
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from kerascnn.models import create_model  # noqa: E402
+from kerascnn.models.wavenet import dilations, receptive_field  # noqa: E402
+
+TINY = dict(layers_per_stack=3, stacks=2, residual_channels=8, dilation_channels=8, skip_channels=16, embedding_dim=4)
+
+
+def tiny(**kwargs):
+    keras.utils.set_random_seed(0)
+    return create_model("wavenet", **{**TINY, **kwargs})
+
+
+def _logits(model):
+    return keras.Model(model.inputs, model.get_layer("logits").output)
+
+
+def _batch(length, rng, instruments=0, pitched=False):
+    x = {"audio": rng.integers(0, 256, (1, length)).astype("int32")}
+    if instruments:
+        x["instrument"] = np.array([1], "int32")
+    if pitched:
+        x["pitch"] = rng.integers(0, 128, (1, length)).astype("int32")
+    return x
+
+
+def _changed(model, x, key, at, value):
+    """Output positions whose logits change when input `key` at position `at` changes."""
+    y = {k: v.copy() for k, v in x.items()}
+    y[key][(0, at) if y[key].ndim == 2 else 0] = value
+    a, b = (np.asarray(model.predict_on_batch(v)) for v in (x, y))
+    return np.flatnonzero(np.abs(a - b).max(axis=-1)[0] > 1e-6)
+
+
+def test_impulse_reaches_exactly_the_receptive_field():
+    model = _logits(tiny())
+    field = 2 + sum(dilations(3, 2))  # the causal conv's 2 samples + (k - 1) * d per dilated layer
+    assert field == 16 == receptive_field(model)
+    x = _batch(60, np.random.default_rng(0))
+    changed = _changed(model, x, "audio", 20, (int(x["audio"][0, 20]) + 100) % 256)
+    # Causal (nothing before the impulse changes) and every output within the field does.
+    np.testing.assert_array_equal(changed, np.arange(20, 20 + field))
+
+
+def test_kernel_3_field_from_the_layers():
+    model = _logits(tiny(kernel_size=3, stacks=1))
+    assert receptive_field(model) == 1 + 2 + 2 * (1 + 2 + 4)
+    x = _batch(40, np.random.default_rng(1))
+    changed = _changed(model, x, "audio", 5, (int(x["audio"][0, 5]) + 7) % 256)
+    np.testing.assert_array_equal(changed, np.arange(5, 5 + receptive_field(model)))
+
+
+def test_conditioning_local_is_causal_and_global_reaches_everything():
+    model = _logits(tiny(num_instruments=3, pitch_classes=128))
+    assert [t.name for t in model.inputs] == ["audio", "instrument", "pitch"]
+    x = _batch(40, np.random.default_rng(2), instruments=3, pitched=True)
+    # The pitch at t is added inside every gate at t: it reaches t and what comes after, never before.
+    changed = _changed(model, x, "pitch", 10, (int(x["pitch"][0, 10]) + 5) % 128)
+    assert changed[0] == 10 and changed.max() < 10 + receptive_field(model)
+    assert len(_changed(model, x, "instrument", 0, 2)) == 40
+
+
+def test_layer_names_and_output():
+    model = tiny(num_instruments=2, pitch_classes=128)
+    names = {layer.name for layer in model.layers}
+    for prefix in ("stack0_d1", "stack0_d4", "stack1_d2"):
+        for part in ("filter", "gate", "gated", "skip", "res", "add", "filter_global", "gate_global",
+                     "filter_local", "gate_local"):
+            assert f"{prefix}_{part}" in names
+    assert "stack1_d4_res" not in names  # the last layer's residual branch is unused
+    assert {"input_embedding", "causal_conv", "instrument_embedding", "pitch_embedding", "skip_sum", "logits",
+            "predictions"} <= names
+    # num_classes is the data's class count (instruments); the output stays the 256 mu-law classes.
+    assert tiny(num_classes=3).output.shape[-1] == 256
+    assert tiny(include_top=False).output.shape[-1] == 16
+
+
+def test_save_and_load(tmp_path):
+    from kerascnn.models.loading import load_model
+
+    model = tiny(num_instruments=2, pitch_classes=128)
+    x = _batch(30, np.random.default_rng(3), instruments=2, pitched=True)
+    model.save(tmp_path / "w.keras")
+    again = load_model(tmp_path / "w.keras")
+    np.testing.assert_allclose(again.predict_on_batch(x), model.predict_on_batch(x), atol=1e-6)
+
+
+def test_summary_prints_the_receptive_field():
+    from kerascnn.analysis import format_summary, summary_for
+
+    summary = summary_for("wavenet", **{k: v for k, v in TINY.items() if k != "embedding_dim"})
+    assert summary.rows[-1].rf == (16,)
+    assert summary.example == "clip of 4,096 samples"
+    assert "Receptive field: 16 samples (1.0 ms at 16 kHz)" in format_summary(summary, "table")
+    default = summary_for("wavenet")
+    assert default.rows[-1].rf == (2048,)
