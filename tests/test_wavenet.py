@@ -99,3 +99,20 @@ def test_summary_prints_the_receptive_field():
     assert "Receptive field: 16 samples (1.0 ms at 16 kHz)" in format_summary(summary, "table")
     default = summary_for("wavenet")
     assert default.rows[-1].rf == (2048,)
+
+
+def test_sparse_targets_compile_with_sparse_loss_and_metrics():
+    from kerascnn.config import TrainConfig
+    from kerascnn.training.loop import compile_model
+
+    model = compile_model(tiny(), TrainConfig(model="wavenet"), "sgd")
+    assert type(model.loss).__name__ == "SparseCategoricalCrossentropy"
+    x = {"audio": np.random.default_rng(0).integers(0, 256, (2, 24)).astype("int32")}
+    y = np.roll(x["audio"], -1, axis=1)
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    probs = np.asarray(model.predict_on_batch(x), np.float64)
+    chosen = np.take_along_axis(probs, y[..., None], axis=-1)[..., 0]
+    np.testing.assert_allclose(logs["loss"], -np.log(chosen).mean(), rtol=1e-4)
+    np.testing.assert_allclose(logs["accuracy"], (probs.argmax(-1) == y).mean(), atol=1e-6)
+    np.testing.assert_allclose(logs["top5"], (np.argsort(-probs, -1)[..., :5] == y[..., None]).any(-1).mean(),
+                               atol=1e-6)

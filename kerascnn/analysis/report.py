@@ -90,7 +90,9 @@ def write_report(run_dir: os.PathLike, *, model=None, dataset=None, class_names:
         if dataset is None:
             bundle = _validation_bundle(run, model, kind)
             dataset = bundle.val
-        if dataset is not None:
+        if dataset is not None and kind.labels == "sparse":  # a class per time step: no confusion matrix
+            sections.append(_sequence_section(model, dataset, max_examples))
+        elif dataset is not None:
             if not kind.pictures:  # galleries of inputs: top losses and Grad-CAM are image steps
                 top_losses = 0
             if not kind.explain:
@@ -154,7 +156,9 @@ def _validation_bundle(run: Path, model, kind):
     from kerascnn.runtime import run_dir as rd
 
     cfg = rd.read_config(run)
-    shape = model_image_shape(model) if kind.name == "image" else model_input_shape(model)
+    # A model with a class per time step takes sequences of any length: the kind's own crop length.
+    shape = (model_image_shape(model) if kind.name == "image" else () if kind.labels == "sparse"
+             else model_input_shape(model))
     return kind.build(cfg.data, shape, min(cfg.batch_size, 256), splits=("val",))
 
 
@@ -267,6 +271,30 @@ def _evaluation_sections(model, dataset, names: List[str], cam_images: int, top_
         if ngram_filters:
             sections.append(("Filter n-grams", _ngrams_section(model, texts, names, ngram_filters)))
     return sections
+
+
+def _sequence_section(model, dataset, max_examples: int) -> Tuple[str, str]:
+    """Scores of a model with a class per time step (kerascnn.data.kinds.DataKind.labels "sparse",
+    e.g. WaveNet's next sample): top-1 accuracy and the negative log-likelihood in bits per step, over
+    at most `max_examples` validation examples (crops)."""
+    hits = steps = examples = 0
+    bits = 0.0
+    for x, y in dataset:
+        probs = np.asarray(model.predict_on_batch(x), np.float64)
+        y = np.asarray(y).astype(np.int64)
+        chosen = np.take_along_axis(probs, y[..., None], axis=-1)[..., 0]
+        bits -= float(np.log2(np.maximum(chosen, 1e-12)).sum())
+        hits += int((np.argmax(probs, axis=-1) == y).sum())
+        steps += y.size
+        examples += len(y)
+        if examples >= max_examples:
+            break
+    if not steps:
+        return "Validation", "<p>No validation examples: this run held none out.</p>"
+    return "Validation", (f"<p>{examples:,} validation examples, {steps:,} predicted steps: top-1 accuracy "
+                          f"<b>{hits / steps:.2%}</b>, negative log-likelihood <b>{bits / steps:.3f}</b> bits per "
+                          f"step (a uniform guess over {probs.shape[-1]} classes: {np.log2(probs.shape[-1]):.0f} "
+                          f"bits).</p>")
 
 
 def _types_table(types) -> str:

@@ -146,6 +146,7 @@ _COMMAND_MODULES = {
     "models": "zoo", "summary": "zoo", "recipes": "zoo",
     "audit": "data",
     "vqa": "vqa",
+    "wavenet": "wavenet",
 }
 
 

@@ -72,7 +72,8 @@ def evaluate(ctx, model, as_json, cv, epochs, config_file, print_config, **opts)
         from kerascnn.inference.by_type import format_breakdown
 
         click.echo(format_breakdown(r.by_type, r.by_group))
-    click.echo(f"Confusion matrix: {r.confusion_png}")
+    if r.confusion_png or r.class_names:  # none for a class per time step (audio's next sample)
+        click.echo(f"Confusion matrix: {r.confusion_png}")
 
 
 def _top5(value) -> str:

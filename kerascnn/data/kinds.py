@@ -49,6 +49,10 @@ class DataKind:
         pictures: whether an input can be shown as a picture (the report's galleries).
         check_spec: (spec) -> None, DataError for a spec that names nothing (a missing file), run
             with the settings checks before any run folder is made; None: nothing cheap to check.
+        labels: what the targets are: "one_hot" class vectors, one per example (the harness's
+            categorical cross-entropy, top-1/top-5 and class weights), or "sparse" class indices
+            over the output's last axis, e.g. one per sample of a clip (sparse cross-entropy and
+            sparse accuracy; no class weights, confusion matrix or per-class report).
     """
 
     name: str
@@ -61,6 +65,7 @@ class DataKind:
     explain: bool = False
     pictures: bool = False
     check_spec: Optional[Callable[[str], None]] = None
+    labels: str = "one_hot"
 
 
 def _image_source(cfg):
@@ -206,7 +211,7 @@ def _is_audio_spec(spec: str) -> bool:
 
 # Audio -> next-sample data (kerascnn.data.audio, notes): notes[:SOUNDFONT[:...]], audio:DIR, audio folders.
 AUDIO = DataKind("audio", open_source=_audio_source, build=_audio_build, load_inputs=_audio_inputs,
-                 check_spec=_audio_check)
+                 check_spec=_audio_check, labels="sparse")
 
 _KINDS: Dict[str, DataKind] = {"image": IMAGE, "text": TEXT, "image+question": IMAGE_QUESTION, "audio": AUDIO}
 # What a --data spec matches -> the kind of input it produces: a prefix or name (e.g. "tsv:",

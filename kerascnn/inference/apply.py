@@ -105,6 +105,8 @@ def evaluate(model_path: os.PathLike, data: Optional[str] = None, *, data_dir: O
     kind = _data_kind(model_path, cfg.spec, tta)
     trained_on = run_cfg is not None and same_spec(cfg.spec, run_cfg.data.spec)
     source = kind.open_source(cfg)
+    if kind.labels == "sparse":  # a class per time step (audio's next sample): no classes to check or confuse
+        return _evaluate_steps(members, kind, cfg, source, split or default_eval_split(source, trained_on), batch_size)
     names = check_class_names(model, model_path, source.class_names, cfg.spec, ignore_class_names)
     shape = model_image_shape(model) if kind.name == "image" else model_input_shape(model)
     for path, member in members[1:]:
@@ -146,6 +148,31 @@ def evaluate(model_path: os.PathLike, data: Optional[str] = None, *, data_dir: O
         plot_confusion(cm, names, png, title=f"{model_name} on {cfg.spec}\n{what}{how}: top-1 {top1:.2%}")
     return EvalResult(loss, top1, top5, count, cm, list(names), png, cfg.spec, scored, tta, member_scores,
                       types.get("by_type", []), types.get("by_group", []))
+
+
+def _evaluate_steps(members, kind, cfg, source, name: str, batch_size: int) -> EvalResult:
+    """evaluate() for models with a class per time step (DataKind.labels "sparse"): the mean loss,
+    top-1 and top-5 over every step of the split (its crops at fixed starts); no confusion matrix."""
+    if len(members) > 1:
+        raise SettingError("ensemble", f"{kind.name} models are scored one at a time.")
+    available = sorted(set(resolve_splits(source, cfg)) | {"all"})
+    if name not in available and name != "eval":
+        raise SettingError("split", f"{cfg.spec} has no {name} split; it has {', '.join(available)}.")
+    bundle = kind.build(cfg, (), batch_size, splits=(name,), source=source)
+    model = members[0][1]
+    loss = hits = top5 = steps = 0.0
+    for x, y in getattr(bundle, name):
+        p = np.asarray(model.predict_on_batch(x), np.float64).reshape(-1, int(model.outputs[0].shape[-1]))
+        y = np.asarray(y).reshape(-1).astype(np.int64)
+        loss += float(np.sum(-np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1.0))))
+        hits += int((np.argmax(p, axis=-1) == y).sum())
+        top5 += int((np.argsort(-p, axis=-1)[:, :TOP_K] == y[:, None]).any(axis=-1).sum())
+        steps += len(y)
+    if not steps:
+        raise UserError(f"{cfg.spec}: the {name} split is empty.")
+    n = int(steps)
+    return EvalResult(loss / n, hits / n, top5 / n, n, np.zeros((0, 0), np.int64), [], None, cfg.spec,
+                      bundle.eval_split if name == "eval" else name, "none", [])
 
 
 def _data_kind(model_path: os.PathLike, spec: str, tta: str):

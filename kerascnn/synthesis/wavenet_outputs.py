@@ -35,7 +35,7 @@ def plot_spectrogram(path: Path, waveform: np.ndarray, rate: int, title: str = "
     """The waveform's spectrogram (dB), time across, frequency up to Nyquist (matplotlib object API)."""
     fig, ax = figure(figsize=(8, 3.5))
     wave = np.asarray(waveform, np.float64)
-    nfft = min(SPECTROGRAM_FFT, max(16, len(wave)))
+    nfft = min(SPECTROGRAM_FFT, max(16, len(wave) // 2))
     if len(wave) >= 2:
         ax.specgram(wave + 1e-9, NFFT=nfft, Fs=rate, noverlap=nfft * 3 // 4, cmap=colormap("magma"))
     ax.set_xlabel("time (s)")

@@ -33,7 +33,7 @@ from kerascnn.training.callbacks import (Checkpoints, EarlyStop, EpochTensorBoar
                                          StreamedFailures, latest_backup, log_estimate, restore_backup)
 from kerascnn.training.distribute import set_precision, setup_distribution
 from kerascnn.training.feature_cache import FeatureCache, ForModel, split_head
-from kerascnn.training.metrics import accuracy_metrics
+from kerascnn.training.metrics import accuracy_metrics, classification_loss
 from kerascnn.training.phases import plan, prepare, total_epochs
 from kerascnn.training.optim import learning_rate
 from kerascnn.runtime.plots import plot_curves
@@ -120,8 +120,9 @@ def compile_model(model: keras.Model, cfg: TrainConfig, optimizer, steps_per_exe
     top-1 / top-5 metrics (no top-5 for 5 classes or fewer, where it is always 100%)."""
     outputs = list(model.output_names)
     num_classes = int(model.outputs[0].shape[-1])
-    losses = {o: keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing) for o in outputs}
-    metrics = accuracy_metrics(num_classes)
+    labels = data_kind(input_kind(cfg.model)).labels  # one-hot, or class indices (audio: one per sample)
+    losses = {o: classification_loss(labels, cfg.label_smoothing) for o in outputs}
+    metrics = accuracy_metrics(num_classes, labels)
     model.compile(
         optimizer=optimizer,
         loss=losses if len(outputs) > 1 else losses[outputs[0]],
@@ -282,6 +283,9 @@ def class_weights(cfg: TrainConfig, bundle, outputs: Sequence[str]) -> Optional[
     """{class index: weight} for --class-weight balanced (scikit-learn's rule), else None."""
     if cfg.class_weight == "none":
         return None
+    if data_kind(input_kind(cfg.model)).labels == "sparse":
+        raise UserError(f"--class-weight balanced weighs one label per example; --model {cfg.model}'s targets are a "
+                        f"class per time step. Drop --class-weight.")
     if len(outputs) > 1:
         raise UserError("--class-weight balanced: Keras weighs classes for single-output models only; drop the "
                         "auxiliary classifiers (aux_logits=false) or the class weights.")

@@ -16,14 +16,33 @@ def has_top5(num_classes: int) -> bool:
     return int(num_classes) > TOP_K
 
 
-def accuracy_metrics(num_classes: int) -> List:
-    """Keras metrics for one-hot labels: "accuracy" (top-1) and, past 5 classes, "top5"."""
+def accuracy_metrics(num_classes: int, labels: str = "one_hot") -> List:
+    """Keras metrics: "accuracy" (top-1) and, past 5 classes, "top5", for one-hot labels or, with
+    labels="sparse" (kerascnn.data.kinds.DataKind.labels), class indices over the last axis."""
     import keras
 
-    metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
+    sparse = labels == "sparse"
+    metrics = [(keras.metrics.SparseCategoricalAccuracy if sparse else keras.metrics.CategoricalAccuracy)(
+        name="accuracy")]
     if has_top5(num_classes):
-        metrics.append(keras.metrics.TopKCategoricalAccuracy(k=TOP_K, name="top5"))
+        metrics.append((keras.metrics.SparseTopKCategoricalAccuracy if sparse else
+                        keras.metrics.TopKCategoricalAccuracy)(k=TOP_K, name="top5"))
     return metrics
 
 
-__all__ = ["TOP_K", "accuracy_metrics", "has_top5"]
+def classification_loss(labels: str = "one_hot", label_smoothing: float = 0.0):
+    """The cross-entropy of the labels' form: categorical (with label smoothing) for one-hot labels,
+    sparse categorical over the last axis for class indices (which Keras cannot smooth)."""
+    import keras
+
+    if labels == "sparse":
+        if label_smoothing:
+            from kerascnn.errors import SettingError
+
+            raise SettingError("label_smoothing", f"this data's targets are class indices (sparse); Keras's sparse "
+                                                  f"cross-entropy has no label smoothing. Received: {label_smoothing}")
+        return keras.losses.SparseCategoricalCrossentropy()
+    return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+
+
+__all__ = ["TOP_K", "accuracy_metrics", "classification_loss", "has_top5"]
