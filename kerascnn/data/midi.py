@@ -22,7 +22,7 @@ def _mido():
     try:
         import mido
     except ImportError:
-        raise DataError("Reading MIDI files needs the mido package: pip install mido.") from None
+        raise DataError("Reading MIDI files needs the mido package: pip install mido (or pip install kerascnn[audio]).") from None
     return mido
 
 
