@@ -252,6 +252,12 @@ class EvaluateConfig:
                                "at 3 scales, and mirrors).", choices=TTA_MODES)
     ensemble: Tuple[str, ...] = setting((), "More .keras models whose probabilities are averaged with the model's; "
                                             "each member's scores are reported too.")
+    text_column: Optional[str] = setting(None, "tsv:/csv: data: the text column (a 1-based number or a header "
+                                               "name); unset: the run's, else the last column.")
+    label_column: Optional[str] = setting(None, "tsv:/csv: data: the label column; unset: the run's, else the "
+                                                "one next to the text column.")
+    label_threshold: Optional[float] = setting(None, "tsv:/csv: data: numeric ratings below this value are "
+                                                     "negative, above it positive; unset: the run's.")
     out: Optional[str] = setting(None, "Confusion-matrix PNG; unset: confusion.png beside the model.")
 
 

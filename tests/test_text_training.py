@@ -139,3 +139,51 @@ def test_the_harness_watches_what_early_stopping_on_says(tmp_path, monkeypatch):
                      precision="float32", out=str(tmp_path / on), verbose=0)
     assert watched == [("val_accuracy", 3), ("val_loss", 3)]
     keras.backend.clear_session()
+
+
+def test_kept_epoch_names_the_weights_the_model_got_back():
+    from kerascnn.training.loop import FitResult
+
+    stop = EarlyStop("val_accuracy", 2)
+    _run(stop, [0.6, 0.8, 0.7, 0.75, 0.9])
+    assert stop.kept_epoch == 2  # 1-based, as history.csv counts
+    ran_out = EarlyStop("val_accuracy", 2)
+    _run(ran_out, [0.6, 0.8, 0.7, 0.9])
+    assert ran_out.kept_epoch is None
+    rows = [{"epoch": e, "val_accuracy": a} for e, a in ((1, 0.6), (2, 0.8), (3, 0.7), (4, 0.75))]
+    result = FitResult(None, None, rows, [], 1, None, kept_epoch=2)
+    assert result.final["val_accuracy"] == 0.8  # what `fit` prints is the model it saved
+    assert FitResult(None, None, rows, [], 1, None).final["epoch"] == 4
+
+
+def test_an_unknown_word_adds_nothing_as_padding_does():
+    # The vocabulary holds every training word, so "[UNK]" never trains: its row stays zero, and a
+    # sentence of unknown words scores as the empty sentence (not as a random vector would).
+    vocab = ["", "[UNK]", "good", "bad"]
+    model = kim_cnn(vocabulary=vocab, embedding_dim=6, filters=3, sequence_length=8, seed=0)
+    table = model.get_layer("embedding").get_weights()[0]
+    assert not table[:2].any() and table[2:].any()
+    probs = model.predict(np.asarray(["zork blorp quux", ""], dtype=object), verbose=0)
+    np.testing.assert_allclose(probs[0], probs[1], atol=1e-6)
+    assert not np.allclose(model.predict(np.asarray(["good"], dtype=object), verbose=0), probs[1])
+
+
+def test_evaluate_reads_another_tsv_layout_with_the_column_flags(tmp_path):
+    tsv = _rated(tmp_path)
+    result = kerascnn.fit("kim_cnn", data=f"tsv:{tsv}", label_threshold=0.0, epochs=2, optimizer="adam", lr=1e-2,
+                          model_args={"filters": 4, "embedding_dim": 8}, batch_size=16, precision="float32",
+                          out=str(tmp_path / "run"), verbose=0)
+    # Another file: the text first, then a rating on a 1-5 scale, a header line.
+    rows = ["text,stars"] + [f"{'a warm witty fine film' if i % 2 else 'a dull tedious cold mess'},{5 if i % 2 else 1}"
+                             for i in range(20)]
+    (tmp_path / "other.csv").write_text("\n".join(rows) + "\n")
+    model = result.run_dir / "model.keras"
+    r = CliRunner().invoke(main, ["evaluate", str(model), "--data", f"csv:{tmp_path / 'other.csv'}", "--split", "all",
+                                  "--text-column", "text", "--label-column", "stars", "--label-threshold", "3",
+                                  "--json"])
+    assert r.exit_code == 0, r.output
+    scores = json.loads(r.output[r.output.index("{"):])
+    assert scores["examples"] == 20 and scores["class_names"] == ["negative", "positive"]
+    direct = kerascnn.evaluate(model, f"csv:{tmp_path / 'other.csv'}", split="all", text_column="text",
+                               label_column="stars", label_threshold=3.0, plot=False)
+    assert direct.count == 20 and direct.top1 == scores["top1"]

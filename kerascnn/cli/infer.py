@@ -26,7 +26,7 @@ def _settings(ctx: click.Context, cls, model: str, config_file, print_config: bo
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False), metavar="MODEL.keras")
 @settings_options(EvaluateConfig, ["data", "data_dir", "split", "batch_size", "ignore_class_names", "tta", "ensemble",
-                                   "out"])
+                                   "text_column", "label_column", "label_threshold", "out"])
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 @click.option("--cv", type=int, default=None, metavar="K",
               help="K-fold cross-validation instead (data without a test split; Kim 2014): K fresh models, each "
@@ -54,7 +54,9 @@ def evaluate(ctx, model, as_json, cv, epochs, config_file, print_config, **opts)
     if cv is not None or epochs is not None:
         return _cross_validate(cfg, cv, epochs, as_json)
     r = run_evaluate(cfg.model, cfg.data, data_dir=cfg.data_dir, split=cfg.split, batch_size=cfg.batch_size,
-                     out=cfg.out, ignore_class_names=cfg.ignore_class_names, tta=cfg.tta, ensemble=cfg.ensemble)
+                     out=cfg.out, ignore_class_names=cfg.ignore_class_names, tta=cfg.tta, ensemble=cfg.ensemble,
+                     text_column=cfg.text_column, label_column=cfg.label_column,
+                     label_threshold=cfg.label_threshold)
     if as_json:
         import json
 

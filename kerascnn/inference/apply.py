@@ -65,7 +65,8 @@ class EvalResult:
 def evaluate(model_path: os.PathLike, data: Optional[str] = None, *, data_dir: Optional[str] = None,
              split: Optional[str] = None, batch_size: int = 128, out: Optional[os.PathLike] = None,
              plot: bool = True, ignore_class_names: bool = False, tta: str = "none",
-             ensemble: Sequence[os.PathLike] = ()) -> EvalResult:
+             ensemble: Sequence[os.PathLike] = (), text_column: Optional[str] = None,
+             label_column: Optional[str] = None, label_threshold: Optional[float] = None) -> EvalResult:
     """Loss, top-1, top-5 (None for 5 classes or fewer) and a confusion matrix of a saved model on
     one split of a data spec.
 
@@ -87,6 +88,8 @@ def evaluate(model_path: os.PathLike, data: Optional[str] = None, *, data_dir: O
             none, flip, 10crop or multiscale (see kerascnn.inference.tta).
         ensemble: more .keras models (same input size and classes) whose probabilities are averaged
             with this one's; the result is the ensemble's, and `members` holds each model alone.
+        text_column, label_column, label_threshold: for tsv:/csv: data, as for `fit`; None: the
+            run's (another file of the same layout needs none).
 
     Raises:
         SettingError: `split` is not one of EVAL_SPLITS or the data has no such split ("split");
@@ -101,7 +104,8 @@ def evaluate(model_path: os.PathLike, data: Optional[str] = None, *, data_dir: O
     model = load_model(model_path)
     members = [(Path(model_path), model)] + [(Path(p), load_model(p)) for p in ensemble]
     run_cfg = _run_config(model_path)
-    cfg = override(run_cfg.data if run_cfg is not None else DataConfig(), spec=data, data_dir=data_dir)
+    cfg = override(run_cfg.data if run_cfg is not None else DataConfig(), spec=data, data_dir=data_dir,
+                   text_column=text_column, label_column=label_column, label_threshold=label_threshold)
     kind = _data_kind(model_path, cfg.spec, tta)
     trained_on = run_cfg is not None and same_spec(cfg.spec, run_cfg.data.spec)
     source = kind.open_source(cfg)

@@ -19,7 +19,11 @@ Kim's four variants (`variant=`):
   2D inputs is exactly the 2-channel convolution with a w x D kernel per channel and one bias.
 
 Words the vectors file lacks start at U[-a, a] with the pretrained vectors' variance (Kim); the
-padding row stays zero (ZeroFirstRow, as Kim's code resets it). Without `vocabulary` (summaries,
+padding row stays zero (ZeroFirstRow, as Kim's code resets it), and so does "[UNK]": the vocabulary
+holds every training word, so no training sentence has an unknown word and that row would never
+train; a random vector there made out-of-domain sentences (tweets, with many words the movie
+reviews lack) lean to one class (47.5% on the tweets, bench/RESULTS.md). Zero, an unknown word adds
+nothing, as padding does. Without `vocabulary` (summaries,
 `kerascnn models`) the model is built over a placeholder vocabulary of `vocabulary_size` tokens: its
 parameter count is that of a real vocabulary of that size, its predictions meaningless (the
 pretrained variants then take random vectors of `embedding_dim` unless `embeddings` is given).
@@ -44,6 +48,7 @@ log = logging.getLogger(__name__)
 VARIANTS = ("rand", "static", "non_static", "multichannel")
 RAND_DIM = 300  # word vector size of rand (Kim: the word2vec vectors' 300)
 RAND_INIT = 0.25  # rand's U[-0.25, 0.25] (Kim's code)
+UNKNOWN_ROWS = 2  # the rows kept at zero: padding "" and "[UNK]" (see the module doc)
 PLACEHOLDER_VOCABULARY = 20_000  # MR's vocabulary is 18,765 words (Kim, Table 1)
 
 # Kim's training (section 3.1): Adadelta (rho 0.95, eps 1e-6), mini-batches of 50, early stopping
@@ -84,11 +89,11 @@ def _pretrained(vocab: list, embeddings, embedding_dim: Optional[int], seed: Opt
 
 def _embedding(tokens, vocab_size: int, dim: int, name: str, trainable: bool, matrix: Optional[np.ndarray]):
     init = keras.initializers.RandomUniform(-RAND_INIT, RAND_INIT)
-    layer = keras.layers.Embedding(vocab_size, dim, embeddings_initializer=init, embeddings_constraint=ZeroFirstRow(),
-                                   trainable=trainable, name=name)
+    layer = keras.layers.Embedding(vocab_size, dim, embeddings_initializer=init,
+                                   embeddings_constraint=ZeroFirstRow(UNKNOWN_ROWS), trainable=trainable, name=name)
     x = layer(tokens)
     # Set after building: a Constant initializer would copy the whole matrix into the model's JSON.
-    layer.set_weights([ZeroFirstRow()(keras.ops.convert_to_tensor(
+    layer.set_weights([ZeroFirstRow(UNKNOWN_ROWS)(keras.ops.convert_to_tensor(
         matrix if matrix is not None else layer.get_weights()[0]))])
     return x
 

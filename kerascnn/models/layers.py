@@ -212,16 +212,20 @@ class StyleWeights(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="kerascnn")
 class ZeroFirstRow(keras.constraints.Constraint):
-    """Keeps row 0 of an embedding matrix at zero: the padding token's vector (Kim 2014's code resets
-    it after every update), so padded positions add nothing to a convolution however long training
-    runs. A registered constraint, so `.keras` files keep it and load with safe_mode=True."""
+    """Keeps the first `rows` rows of an embedding matrix at zero: row 0 is the padding token's
+    vector (Kim 2014's code resets it after every update), so padded positions add nothing to a
+    convolution however long training runs; with rows=2 also row 1, TextVectorization's "[UNK]".
+    A registered constraint, so `.keras` files keep it and load with safe_mode=True."""
+
+    def __init__(self, rows: int = 1):
+        self.rows = int(rows)
 
     def __call__(self, w):
-        mask = ops.concatenate([ops.zeros_like(w[:1]), ops.ones_like(w[1:])], axis=0)
+        mask = ops.concatenate([ops.zeros_like(w[:self.rows]), ops.ones_like(w[self.rows:])], axis=0)
         return w * mask
 
     def get_config(self):
-        return {}
+        return {"rows": self.rows}
 
 
 @keras.saving.register_keras_serializable(package="kerascnn")

@@ -254,6 +254,11 @@ class EarlyStop(keras.callbacks.EarlyStopping):
         super().__init__(monitor=monitor, patience=patience, verbose=1, restore_best_weights=True,
                          mode="min" if monitor.endswith("loss") else "max")
 
+    @property
+    def kept_epoch(self):
+        """The epoch (1-based) whose weights the model got back, or None: it ran every epoch."""
+        return self.best_epoch + 1 if self.stopped_epoch > 0 and self.best_weights is not None else None
+
     def on_train_end(self, logs=None):
         if self.stopped_epoch == 0:
             self.best_weights = None  # finished every epoch: keep the last weights

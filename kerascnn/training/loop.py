@@ -53,9 +53,16 @@ class FitResult:
     trained: keras.Model  # the model as trained: its precision, auxiliary heads and optimizer state
     val: object = None  # the validation split it was scored on (a tf.data.Dataset, or None)
     chief: bool = True  # this process wrote the run folder (one of several workers: only the chief)
+    kept_epoch: Optional[int] = None  # early stopping went back to this epoch's weights (1-based)
 
     @property
     def final(self) -> dict:
+        """The history row of the weights the model holds: the last epoch's, or the one early
+        stopping went back to."""
+        if self.kept_epoch is not None:
+            for row in self.history:
+                if int(row.get("epoch", -1)) == self.kept_epoch:
+                    return row
         return self.history[-1] if self.history else {}
 
 
@@ -267,7 +274,8 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose,
         # ends when the data does, which Keras 3 reports as "Your input ran out of data" each time.
         warnings.filterwarnings("ignore", message="Your input ran out of data", category=UserWarning)
         _train_phases(model, cfg, dist, data, (done, backup), cbs, history, verbose)
-    return _finish(model, export, run, shared, cfg, dist, bundle, history, steps_per_epoch)
+    kept = next((c.kept_epoch for c in cbs if isinstance(c, EarlyStop)), None)
+    return _finish(model, export, run, shared, cfg, dist, bundle, history, steps_per_epoch, kept)
 
 
 @dataclass
@@ -358,7 +366,7 @@ def _feature_cache(model: keras.Model, cfg: TrainConfig, data: _Data) -> Feature
 
 
 def _finish(model, export: Exporter, run: Path, shared, cfg: TrainConfig, dist, bundle, history,
-            steps_per_epoch: int) -> FitResult:
+            steps_per_epoch: int, kept_epoch: Optional[int] = None) -> FitResult:
     """Export the trained model (model.keras, classes, curves) and hand back the result."""
     exported = export(model)
     for m in (model, exported):
@@ -372,5 +380,6 @@ def _finish(model, export: Exporter, run: Path, shared, cfg: TrainConfig, dist, 
     else:
         shutil.rmtree(run, ignore_errors=True)
         run = shared or (Path(cfg.out) if cfg.out else run)
-    return FitResult(run, exported, history.rows, bundle.class_names, steps_per_epoch, model, bundle.val, dist.chief)
+    return FitResult(run, exported, history.rows, bundle.class_names, steps_per_epoch, model, bundle.val, dist.chief,
+                     kept_epoch)
 
