@@ -27,6 +27,25 @@ def test_lenet5_digits_scores_what_the_readme_says():
     assert f"{r.top1:.2%}" == "99.44%"
 
 
+def test_kim_cnn_movie_reviews_reads_raw_sentences_as_the_readme_shows():
+    import numpy as np
+
+    run = SAVED / "kim_cnn_movie_reviews"
+    model = load_model(run / "model.keras")
+    assert json.loads((run / "classes.json").read_text()) == ["negative", "positive"]
+    config = json.loads((run / "config.json").read_text())
+    assert config["embeddings"] == "glove.6B.50d" and config["recipe"] == "kim2014"
+    assert model.get_layer("embedding").trainable  # non_static: GloVe vectors, tuned
+    texts = np.asarray(["a gorgeous, witty, seductive movie.", "the plot is a dull, tedious mess"], dtype=object)
+    probs = model.predict(texts, verbose=0)
+    assert probs.argmax(axis=1).tolist() == [1, 0] and probs.max(axis=1).min() > 0.9
+    assert not model.get_layer("embedding").get_weights()[0][:2].any()  # padding and [UNK] add nothing
+    readme = (SAVED / "README.md").read_text()
+    history = (run / "history.csv").read_text().splitlines()
+    best = max(float(row.split(",")[history[0].split(",").index("val_accuracy")]) for row in history[1:])
+    assert f"{best:.2%}" in readme  # the val top-1 the README quotes is the epoch the model holds
+
+
 def test_the_fashion_model_refuses_the_digits():
     from kerascnn.errors import SettingError
 
