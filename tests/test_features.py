@@ -35,9 +35,9 @@ def test_every_model_declares_use_layers():
         layers = get_spec(name).layers
         assert set(layers) <= set(USES), name
         spec = get_spec(name)
-        # The uses are the image apps' (style, dream, Grad-CAM); a text model declares none, an
-        # image+question model Grad-CAM's map only.
-        expected = {"text": set(), "image+question": {"cam"}}.get(spec.inputs) if spec.inputs != "image" \
+        # The uses are the image apps' (style, dream, Grad-CAM); a text or audio model declares none,
+        # an image+question model Grad-CAM's map only.
+        expected = {"text": set(), "audio": set(), "image+question": {"cam"}}[spec.inputs] if spec.inputs != "image" \
             else set(USES) if _image_model(spec) else {"cam"}
         assert set(layers) == expected, f"{name}: uses {sorted(layers)}"
         assert all(isinstance(n, str) for names in layers.values() for n in names) and all(layers.values())

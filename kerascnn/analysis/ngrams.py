@@ -26,6 +26,7 @@ import numpy as np
 
 from kerascnn.analysis.tokens import PADDING_ID, text_parts
 from kerascnn.errors import ModelError, SettingError
+from kerascnn.runtime.compat import keras_history, layer_call_nodes
 
 PAD = "<pad>"
 
@@ -151,11 +152,11 @@ def _logit_rows(model, convs) -> dict:
     kernel = np.asarray(names["logits"].kernel, dtype="float64")
     try:
         if "features" in names:
-            pooled = list(names["features"]._inbound_nodes[0].input_tensors)
+            pooled = list(layer_call_nodes(names["features"])[0].input_tensors)
         else:
-            pooled = [names["logits"]._inbound_nodes[0].input_tensors[0]]
+            pooled = [layer_call_nodes(names["logits"])[0].input_tensors[0]]
         order = [_source_conv(t, convs) for t in pooled]
-    except (AttributeError, IndexError):
+    except (AttributeError, IndexError, TypeError):
         return {}
     if any(c is None for c in order) or sum(c.filters for c in order) != kernel.shape[0]:
         return {}
@@ -169,10 +170,10 @@ def _logit_rows(model, convs) -> dict:
 def _source_conv(tensor, convs, depth: int = 4):
     """The Conv1D among `convs` that `tensor` comes from through single-input layers (pooling, dropout)."""
     for _ in range(depth):
-        op = tensor._keras_history.operation
+        op = keras_history(tensor).operation
         if op in convs:
             return op
-        tensor = op._inbound_nodes[0].input_tensors[0]
+        tensor = layer_call_nodes(op)[0].input_tensors[0]
     return None
 
 
