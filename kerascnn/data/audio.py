@@ -28,7 +28,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from kerascnn.data.folders import SPLIT_FOLDERS, list_files, split_layout, subfolders, summarize_skipped
+from kerascnn.data.folders import SPLIT_FOLDERS, collect_files, list_files, split_layout, subfolders, summarize_skipped
 from kerascnn.data.images import has_image_extension, is_hidden
 from kerascnn.data.sources import Source
 from kerascnn.errors import DataError
@@ -272,17 +272,7 @@ def load_audio_inputs(paths: Union[str, Sequence[str]], input_shape=None, rate: 
     Raises:
         DataError: no usable audio in any of `paths`.
     """
-    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    skipped: Skipped = []
-    files: List[str] = []
-    for path in paths:
-        full = os.path.expanduser(str(path))
-        if os.path.isdir(full):
-            files += _audio_files(full, skipped)
-        elif os.path.isfile(full):
-            files.append(full)
-        else:
-            skipped.append((str(path), "no such file or folder"))
+    files, skipped = collect_files(paths, _audio_files)
     read = read_many(files, rate) if files else []
     skipped += [(f, r) for f, r in zip(files, read) if isinstance(r, str)]
     good = [(f, r) for f, r in zip(files, read) if not isinstance(r, str)]

@@ -150,20 +150,6 @@ def clip_length(clip_samples: Optional[int], input_shape: Any) -> int:
     return int(clip_samples)
 
 
-def _check(cfg: DataConfig, batch_size: int, splits: Sequence[str], augment) -> None:
-    from kerascnn.data.build import SPLITS
-
-    if augment is not None and getattr(augment, "enabled", False):
-        raise SettingError("augment", f"--data {cfg.spec}: augmentation applies to images, not audio.")
-    if not 0.0 <= cfg.val_split < 1.0:
-        raise DataError(f"--val-split is the held-out fraction of the training data, in [0, 1). "
-                        f"Received: {cfg.val_split}")
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be a positive integer. Received: batch_size={batch_size}")
-    if set(splits) - set(SPLITS):
-        raise ValueError(f"splits must be among {SPLITS}. Received: splits={tuple(splits)}")
-
-
 def build_audio(cfg: DataConfig, input_shape: Any = None, batch_size: int = 16, augment: Any = None,
                 splits: Sequence[str] = ("train", "val"), source: Optional[AudioSource] = None,
                 clip_samples: Optional[int] = None) -> AudioBundle:
@@ -175,10 +161,10 @@ def build_audio(cfg: DataConfig, input_shape: Any = None, batch_size: int = 16, 
     Raises:
         DataError: the spec cannot be read, or "eval" is asked of data with nothing held out.
     """
-    from kerascnn.data.build import split_parts
+    from kerascnn.data.build import check_build_args, split_parts
     from kerascnn.data.folders import summarize_skipped
 
-    _check(cfg, batch_size, splits, augment)
+    check_build_args(cfg, batch_size, splits, augment, "augmentation applies to images, not audio.")
     clip = clip_length(clip_samples, input_shape)
     source = source if source is not None else open_audio_source(cfg)
     parts, eval_name = split_parts(source, cfg, splits, concat_audio)

@@ -21,7 +21,7 @@ from kerascnn.data.folders import collect_files, file_split, inspect_files, summ
 from kerascnn.data.images import MAX_PIXELS
 from kerascnn.data.sources import ArraySplit, Source, Split, concat_splits, kfold_split, seeded_split, split_labels
 from kerascnn.data.specs import open_source, parse_spec
-from kerascnn.errors import DataError
+from kerascnn.errors import DataError, SettingError
 
 log = logging.getLogger("kerascnn.data")
 
@@ -65,6 +65,22 @@ def check_shape(image_shape: Sequence[int]) -> Tuple[int, int, int]:
 def _check_config(cfg: DataConfig, batch_size: int, splits: Sequence[str]) -> None:
     if cfg.cache not in CACHE_MODES:
         raise DataError(f"--cache must be one of {', '.join(CACHE_MODES)}. Received: {cfg.cache!r}")
+    check_build_args(cfg, batch_size, splits)
+
+
+def check_build_args(cfg: DataConfig, batch_size: int, splits: Sequence[str], augment: Any = None,
+                     no_augment: Optional[str] = None) -> None:
+    """The checks every kind's `build` makes of its arguments: the held-out fraction, the batch size,
+    the split names, and, for a kind that cannot augment (`no_augment`: why, for the message),
+    augmentation switched on.
+
+    Raises:
+        SettingError: augmentation asked of a kind that cannot ("augment").
+        DataError: --val-split outside [0, 1).
+        ValueError: a batch size below 1 or an unknown split name (a caller's mistake).
+    """
+    if no_augment is not None and augment is not None and getattr(augment, "enabled", False):
+        raise SettingError("augment", f"--data {cfg.spec}: {no_augment}")
     if not 0.0 <= cfg.val_split < 1.0:
         raise DataError(f"--val-split is the held-out fraction of the training data, in [0, 1). "
                         f"Received: {cfg.val_split}")

@@ -148,14 +148,19 @@ def load_folder(path: str, spec: str, max_pixels: int = MAX_PIXELS) -> Source:
     return Source(spec, "image folder", splits, class_names, skipped)
 
 
-def collect_files(paths: Sequence[str]) -> Tuple[List[str], Skipped]:
-    """Files named directly (whatever their extension) plus image files found under named folders."""
+def collect_files(paths, lister: Optional[Callable[[str, Skipped], List[str]]] = None
+                  ) -> Tuple[List[str], Skipped]:
+    """Files named directly (whatever their extension) plus the files `lister` finds under named
+    folders (default: images, `list_images`); `paths` is one path or several. What predict reads for
+    every kind of input."""
+    lister = lister or list_images
+    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     files: List[str] = []
     skipped: Skipped = []
     for path in paths:
         full = os.path.expanduser(str(path))
         if os.path.isdir(full):
-            files += list_images(full, skipped)
+            files += lister(full, skipped)
         elif os.path.isfile(full) and _utf8(full):
             files.append(full)
         elif os.path.isfile(full):

@@ -33,10 +33,10 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from kerascnn.config import DataConfig
-from kerascnn.data.folders import SPLIT_FOLDERS, list_files, split_layout, subfolders, summarize_skipped
+from kerascnn.data.folders import SPLIT_FOLDERS, collect_files, list_files, split_layout, subfolders, summarize_skipped
 from kerascnn.data.images import has_image_extension, is_hidden
 from kerascnn.data.text_sources import Skipped, TextSource, TextSplit, concat_text, decode_text, text_split
-from kerascnn.errors import DataError, SettingError
+from kerascnn.errors import DataError
 
 log = logging.getLogger("kerascnn.data")
 
@@ -284,20 +284,6 @@ def load_tfds_text(name: str, split: Optional[str], data_dir: Optional[str], spe
     return TextSource(spec, "TFDS", splits, list(info.features[keys[1]].names), skipped)
 
 
-def _check(cfg: DataConfig, batch_size: int, splits: Sequence[str], augment) -> None:
-    from kerascnn.data.build import SPLITS
-
-    if augment is not None and getattr(augment, "enabled", False):
-        raise SettingError("augment", f"--data {cfg.spec}: augmentation applies to images, not texts.")
-    if not 0.0 <= cfg.val_split < 1.0:
-        raise DataError(f"--val-split is the held-out fraction of the training data, in [0, 1). "
-                        f"Received: {cfg.val_split}")
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be a positive integer. Received: batch_size={batch_size}")
-    if set(splits) - set(SPLITS):
-        raise ValueError(f"splits must be among {SPLITS}. Received: splits={tuple(splits)}")
-
-
 def text_dataset(split: TextSplit, num_classes: int, batch_size: int, shuffle_seed: Optional[int] = None):
     """Batches of (texts (B,) tf.string, one-hot labels (B, K) float32), in a new seeded order each
     epoch when shuffling; the texts stay one tensor gathered per batch (pipeline.array_dataset's way:
@@ -343,9 +329,9 @@ def build_text(cfg: DataConfig, input_shape: Any = None, batch_size: int = 32, a
     Raises:
         DataError: the spec cannot be read, or "eval" is asked of data with nothing held out.
     """
-    from kerascnn.data.build import DataBundle, split_parts
+    from kerascnn.data.build import DataBundle, check_build_args, split_parts
 
-    _check(cfg, batch_size, splits, augment)
+    check_build_args(cfg, batch_size, splits, augment, "augmentation applies to images, not texts.")
     source = source if source is not None else open_text_source(cfg)
     parts, eval_name = split_parts(source, cfg, splits, concat_text)
     bundle = DataBundle(class_names=list(source.class_names), skipped=list(source.skipped),
@@ -396,17 +382,7 @@ def load_text_lines(paths: Union[str, Sequence[str]], input_shape: Any = None
     Raises:
         DataError: no text in any of `paths`.
     """
-    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    skipped: Skipped = []
-    files: List[str] = []
-    for path in paths:
-        full = os.path.expanduser(str(path))
-        if os.path.isdir(full):
-            files += _text_files(full, skipped)
-        elif os.path.isfile(full):
-            files.append(full)
-        else:
-            skipped.append((str(path), "no such file or folder"))
+    files, skipped = collect_files(paths, _text_files)
     texts, origins = [], []
     for path in files:
         try:

@@ -27,7 +27,7 @@ import numpy as np
 
 from kerascnn.config import DataConfig
 from kerascnn.data import sort_of_clevr as soc
-from kerascnn.data.build import DataBundle
+from kerascnn.data.build import DataBundle, check_build_args
 from kerascnn.data.vqa_sources import VqaSource, VqaSplit, concat_vqa, vqa_split
 from kerascnn.errors import DataError, SettingError
 
@@ -164,22 +164,6 @@ def image_shape_for(input_shape: Any, source: VqaSource):
     return tuple(int(s) for s in filled)
 
 
-def _check(cfg: DataConfig, batch_size: int, splits: Sequence[str], augment) -> None:
-    from kerascnn.data.build import SPLITS
-
-    if augment is not None and getattr(augment, "enabled", False):
-        # Flips and crops change the answers (left/right, top/bottom, closest): not label-preserving here.
-        raise SettingError("augment", f"--data {cfg.spec}: augmentation would change the answers of "
-                                      f"image+question data (left/right, top/bottom); leave it off.")
-    if not 0.0 <= cfg.val_split < 1.0:
-        raise DataError(f"--val-split is the held-out fraction of the training data, in [0, 1). "
-                        f"Received: {cfg.val_split}")
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be a positive integer. Received: batch_size={batch_size}")
-    if set(splits) - set(SPLITS):
-        raise ValueError(f"splits must be among {SPLITS}. Received: splits={tuple(splits)}")
-
-
 def build_vqa(cfg: DataConfig, input_shape: Any = None, batch_size: int = 32, augment: Any = None,
               splits: Sequence[str] = ("train", "val"), source: Optional[VqaSource] = None) -> VqaBundle:
     """The image+question kind's `build`: batched tf.data splits of `cfg.spec` (see
@@ -193,7 +177,10 @@ def build_vqa(cfg: DataConfig, input_shape: Any = None, batch_size: int = 32, au
     from kerascnn.data.folders import summarize_skipped
     from kerascnn.data.vqa_pipeline import materialize, vqa_dataset
 
-    _check(cfg, batch_size, splits, augment)
+    # Flips and crops change the answers (left/right, top/bottom, closest): not label-preserving here.
+    check_build_args(cfg, batch_size, splits, augment,
+                     "augmentation would change the answers of image+question data (left/right, top/bottom); "
+                     "leave it off.")
     source = source if source is not None else open_vqa_source(cfg)
     shape = image_shape_for(input_shape, source)
     parts, eval_name = split_parts(source, cfg, splits, concat_vqa)
