@@ -234,6 +234,17 @@ TTA_MODES = ("none", "flip", "10crop", "multiscale")
 EXPORT_FORMATS = ("savedmodel", "tflite", "tflite-int8", "onnx")
 
 
+# The tsv:/csv: column settings of a command that reads a trained model's data (evaluate, visualize
+# ngrams): unset, they are the model's run's.
+RUN_TABLE_HELP = {
+    "text_column": "tsv:/csv: data: the text column (a 1-based number or a header name); unset: the run's, else "
+                   "the last column.",
+    "label_column": "tsv:/csv: data: the label column; unset: the run's, else the one next to the text column.",
+    "label_threshold": "tsv:/csv: data: numeric ratings below this value are negative, above it positive; unset: "
+                       "the run's.",
+}
+
+
 @dataclass(frozen=True)
 class EvaluateConfig:
     """`kerascnn evaluate`: score saved models on a data set."""
@@ -252,12 +263,9 @@ class EvaluateConfig:
                                "at 3 scales, and mirrors).", choices=TTA_MODES)
     ensemble: Tuple[str, ...] = setting((), "More .keras models whose probabilities are averaged with the model's; "
                                             "each member's scores are reported too.")
-    text_column: Optional[str] = setting(None, "tsv:/csv: data: the text column (a 1-based number or a header "
-                                               "name); unset: the run's, else the last column.")
-    label_column: Optional[str] = setting(None, "tsv:/csv: data: the label column; unset: the run's, else the "
-                                                "one next to the text column.")
-    label_threshold: Optional[float] = setting(None, "tsv:/csv: data: numeric ratings below this value are "
-                                                     "negative, above it positive; unset: the run's.")
+    text_column: Optional[str] = setting(None, RUN_TABLE_HELP["text_column"])
+    label_column: Optional[str] = setting(None, RUN_TABLE_HELP["label_column"])
+    label_threshold: Optional[float] = setting(None, RUN_TABLE_HELP["label_threshold"])
     out: Optional[str] = setting(None, "Confusion-matrix PNG; unset: confusion.png beside the model.")
 
 

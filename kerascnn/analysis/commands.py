@@ -171,14 +171,11 @@ def _gradcam(model, cfg) -> list:
     return out
 
 
-def explain_tokens(resolved):
-    """`visualize tokens`: (JobDir, [the HTML file], (tokens, scores, probabilities, class index, class
-    names or None)); the HTML snippet shows the text's tokens coloured by gradient x input."""
-    from kerascnn.analysis.tokens import html_snippet, text_parts, token_saliency
+def _text_model(cfg):
+    """The text model `cfg.model` names (a .keras file or a registry name), checked to be one."""
+    from kerascnn.analysis.tokens import text_parts
     from kerascnn.analysis.visualize import resolve_model
-    from kerascnn.runtime.jobs import JobDir, slug
 
-    cfg = resolved.config
     if not cfg.model:
         raise SettingError("model", "No model given: pass a .keras file or a registry name.")
     model = resolve_model(cfg.model, cfg.weights)
@@ -186,6 +183,17 @@ def explain_tokens(resolved):
         text_parts(model)
     except ModelError as e:  # named as the argument it is about
         raise SettingError("model", str(e) if cfg.model == model.name else f"{cfg.model}: {e}") from None
+    return model
+
+
+def explain_tokens(resolved):
+    """`visualize tokens`: (JobDir, [the HTML file], (tokens, scores, probabilities, class index, class
+    names or None)); the HTML snippet shows the text's tokens coloured by gradient x input."""
+    from kerascnn.analysis.tokens import html_snippet, token_saliency
+    from kerascnn.runtime.jobs import JobDir, slug
+
+    cfg = resolved.config
+    model = _text_model(cfg)
     if not cfg.text.strip():
         raise SettingError("text", "No text given: pass the text to explain.")
     names = class_names_of(model, cfg.model)
@@ -206,18 +214,10 @@ def find_ngrams(resolved):
     import json
 
     from kerascnn.analysis.ngrams import filter_ngrams, to_json
-    from kerascnn.analysis.tokens import text_parts
-    from kerascnn.analysis.visualize import resolve_model
     from kerascnn.runtime.jobs import JobDir, slug
 
     cfg = resolved.config
-    if not cfg.model:
-        raise SettingError("model", "No model given: pass a .keras file or a registry name.")
-    model = resolve_model(cfg.model, cfg.weights)
-    try:
-        text_parts(model)
-    except ModelError as e:
-        raise SettingError("model", str(e) if cfg.model == model.name else f"{cfg.model}: {e}") from None
+    model = _text_model(cfg)
     texts, spec = _split_texts(cfg)
     names = class_names_of(model, cfg.model)
     found = filter_ngrams(model, texts, filters=cfg.filters, top=cfg.top)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from kerascnn.analysis.visualize import NORMALIZE
-from kerascnn.config import EVAL_SPLITS, setting
+from kerascnn.config import EVAL_SPLITS, RUN_TABLE_HELP, setting
 
 MODEL_HELP = "A registry name (see `kerascnn models`) or a .keras file."
 WEIGHTS_HELP = "With a registry name: none, a pretrained weight name (imagenet) or a weights file."
@@ -97,12 +97,9 @@ class NgramsConfig:
                                         "(its config.json).")
     split: str = setting("val", "Which split of the data: train | val | test | all.",
                          choices=EVAL_SPLITS)
-    text_column: Optional[str] = setting(None, "tsv:/csv: data: the text column (a 1-based number or a header "
-                                               "name); unset: the run's, else the last column.")
-    label_column: Optional[str] = setting(None, "tsv:/csv: data: the label column; unset: the run's, else the "
-                                                "one next to the text column.")
-    label_threshold: Optional[float] = setting(None, "tsv:/csv: data: numeric ratings below this value are "
-                                                     "negative, above it positive; unset: the run's.")
+    text_column: Optional[str] = setting(None, RUN_TABLE_HELP["text_column"])
+    label_column: Optional[str] = setting(None, RUN_TABLE_HELP["label_column"])
+    label_threshold: Optional[float] = setting(None, RUN_TABLE_HELP["label_threshold"])
     filters: int = setting(10, "How many filters, strongest first (mean max activation x the l2 norm of the "
                                "filter's logits weights).", lo=1)
     top: int = setting(5, "Distinct n-grams shown per filter, largest activation first.", lo=1)

@@ -36,9 +36,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from kerascnn.errors import ModelError
+from kerascnn.models.tokenize import OOV, PADDING
 from kerascnn.runtime.network import url_reachable
 
-PADDING, OOV = "", "[UNK]"  # rows 0 and 1 of a Keras TextVectorization vocabulary
 NPY_WORD_SUFFIXES = (".vocab", ".words", ".txt")  # the word list beside a .npy matrix, first found
 PROBE_TIMEOUT = 3.0  # seconds
 

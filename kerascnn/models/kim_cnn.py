@@ -38,10 +38,10 @@ import numpy as np
 
 from kerascnn.errors import ModelError
 from kerascnn.models.common import check_common_args, finish_model
-from kerascnn.models.embeddings import OOV, PADDING, embedding_matrix, load_vectors, resolve_embeddings
+from kerascnn.models.embeddings import embedding_matrix, load_vectors, resolve_embeddings
 from kerascnn.models.layers import ZeroFirstRow
 from kerascnn.models.registry import register_model
-from kerascnn.models.tokenize import text_vectorizer
+from kerascnn.models.tokenize import full_vocabulary, text_vectorizer
 
 log = logging.getLogger(__name__)
 
@@ -56,20 +56,6 @@ PLACEHOLDER_VOCABULARY = 20_000  # MR's vocabulary is 18,765 words (Kim, Table 1
 KIM2014_RECIPE = {"optimizer": "adadelta", "rho": 0.95, "epsilon": 1e-6, "schedule": "constant",
                   "batch_size": 50, "epochs": 25, "early_stopping": 5,
                   "early_stopping_on": "val_accuracy"}
-
-
-def full_vocabulary(vocabulary: Optional[Sequence[str]], size: int) -> list:
-    """The vocabulary as TextVectorization.get_vocabulary() lists it ("" and "[UNK]" first); None:
-    `size` placeholder tokens."""
-    if vocabulary is None:
-        return [PADDING, OOV] + [f"word{i}" for i in range(2, max(int(size), 3))]
-    words = [str(w) for w in vocabulary]
-    if words[:2] == [PADDING, OOV]:
-        return words
-    if PADDING in words or OOV in words:
-        raise ModelError('kim_cnn: the vocabulary may hold "" and "[UNK]" only as its first two tokens (as '
-                         "TextVectorization.get_vocabulary() lists them).")
-    return [PADDING, OOV] + words
 
 
 def _pretrained(vocab: list, embeddings, embedding_dim: Optional[int], seed: Optional[int]) -> np.ndarray:
@@ -137,7 +123,7 @@ def kim_cnn(input_shape=None, num_classes=2, include_top=True, weights=None, poo
     if int(sequence_length) < max(filter_sizes):
         raise ModelError(f"{name}: sequence_length {sequence_length} is shorter than the widest filter "
                          f"({max(filter_sizes)} words).")
-    vocab = full_vocabulary(vocabulary, vocabulary_size)
+    vocab = full_vocabulary(vocabulary, vocabulary_size, name)
     if variant == "rand":
         if embeddings is not None:
             log.warning("%s: variant rand ignores embeddings=%s (pick static, non_static or multichannel)",
@@ -173,4 +159,4 @@ def kim_cnn(input_shape=None, num_classes=2, include_top=True, weights=None, poo
                         top=lambda x: keras.layers.Dropout(float(dropout), name="dropout")(x), logits=logits)
 
 
-__all__ = ["KIM2014_RECIPE", "VARIANTS", "full_vocabulary", "kim_cnn"]
+__all__ = ["KIM2014_RECIPE", "VARIANTS", "kim_cnn"]

@@ -16,6 +16,9 @@ from typing import Optional, Sequence
 
 import keras
 
+from kerascnn.errors import ModelError
+
+PADDING, OOV = "", "[UNK]"  # rows 0 and 1 of a Keras TextVectorization vocabulary
 # What TextVectorization splits on after standardising: runs of whitespace.
 SPLIT = "whitespace"
 
@@ -37,6 +40,25 @@ def sentence_standardize(text):
     return tf.strings.strip(tf.strings.regex_replace(text, r"\s+", " "))
 
 
+def full_vocabulary(vocabulary: Optional[Sequence[str]], size: int, name: str = "model") -> list:
+    """The vocabulary as TextVectorization.get_vocabulary() lists it ("" and "[UNK]" first); None:
+    `size` placeholder tokens (summaries, `kerascnn models`: the parameter count of a real
+    vocabulary of that size, meaningless predictions).
+
+    Raises:
+        ModelError: "" or "[UNK]" elsewhere than as the first two tokens (`name` the model's).
+    """
+    if vocabulary is None:
+        return [PADDING, OOV] + [f"word{i}" for i in range(2, max(int(size), 3))]
+    words = [str(w) for w in vocabulary]
+    if words[:2] == [PADDING, OOV]:
+        return words
+    if PADDING in words or OOV in words:
+        raise ModelError(f'{name}: the vocabulary may hold "" and "[UNK]" only as its first two tokens (as '
+                         f"TextVectorization.get_vocabulary() lists them).")
+    return [PADDING, OOV] + words
+
+
 def text_vectorizer(vocabulary: Optional[Sequence[str]] = None, sequence_length: Optional[int] = None,
                     name: Optional[str] = None) -> keras.layers.TextVectorization:
     """A TextVectorization with the text models' standardisation: over `vocabulary` (the model's), or
@@ -47,4 +69,4 @@ def text_vectorizer(vocabulary: Optional[Sequence[str]] = None, sequence_length:
                                           else int(sequence_length), name=name)
 
 
-__all__ = ["SPLIT", "sentence_standardize", "text_vectorizer"]
+__all__ = ["OOV", "PADDING", "SPLIT", "full_vocabulary", "sentence_standardize", "text_vectorizer"]

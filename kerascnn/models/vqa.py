@@ -36,11 +36,10 @@ from keras import ops
 
 from kerascnn.errors import ModelError
 from kerascnn.models.common import check_common_args, finish_model
-from kerascnn.models.embeddings import OOV, PADDING
 from kerascnn.models.layers import conv_bn_act
 from kerascnn.models.preprocessing import Preprocess
 from kerascnn.models.registry import register_model
-from kerascnn.models.tokenize import text_vectorizer
+from kerascnn.models.tokenize import full_vocabulary, text_vectorizer
 
 ENCODERS = ("lstm", "cnn")
 PLACEHOLDER_VOCABULARY = 64  # Sort-of-CLEVR's questions use 30 words
@@ -138,19 +137,6 @@ def naive_pairs(objects, question, kernel, bias):
     q = np.broadcast_to(question[:, None, None, :], (b, n, n, question.shape[-1]))
     pairs = np.concatenate([left, right, q], axis=-1).reshape(b, n * n, -1)
     return pairs @ kernel + bias
-
-
-def full_vocabulary(vocabulary: Optional[Sequence[str]], size: int, name: str) -> list:
-    """The vocabulary as TextVectorization.get_vocabulary() lists it ("" and "[UNK]" first); None:
-    `size` placeholder tokens (summaries, `kerascnn models`)."""
-    if vocabulary is None:
-        return [PADDING, OOV] + [f"word{i}" for i in range(2, max(int(size), 3))]
-    words = [str(w) for w in vocabulary]
-    if words[:2] == [PADDING, OOV]:
-        return words
-    if PADDING in words or OOV in words:
-        raise ModelError(f'{name}: the vocabulary may hold "" and "[UNK]" only as its first two tokens.')
-    return [PADDING, OOV] + words
 
 
 def _image_features(image, shape, backbone, backbone_weights, conv_filters: int, name: str):
@@ -280,4 +266,4 @@ vqa_cnn_rn.__doc__ += _ARGS_DOC
 vqa_cnn_mlp.__doc__ += _ARGS_DOC
 
 __all__ = ["ENCODERS", "FEATURES", "ObjectCoordinates", "PairwiseDense", "SANTORO2017_RECIPE", "SumPairs",
-           "full_vocabulary", "naive_pairs", "vqa_cnn_mlp", "vqa_cnn_rn"]
+           "naive_pairs", "vqa_cnn_mlp", "vqa_cnn_rn"]
