@@ -28,8 +28,8 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from kerascnn.data.folders import SPLIT_FOLDERS, collect_files, list_files, split_layout, subfolders, summarize_skipped
-from kerascnn.data.images import has_image_extension, is_hidden
+from kerascnn.data.folders import collect_files, folder_holds, list_files, split_layout, subfolders, summarize_skipped
+from kerascnn.data.images import has_image_extension
 from kerascnn.data.sources import Source
 from kerascnn.errors import DataError
 
@@ -39,7 +39,6 @@ SAMPLE_RATE = 16_000
 MU = 255  # 8-bit mu-law: MU + 1 = 256 classes
 CLASSES = MU + 1
 AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".mp3")
-SCAN_CLASSES, SCAN_FILES = 50, 100  # how much of a folder `is_audio_folder` looks at
 INSTALL = "pip install kerascnn[audio]"  # what brings soundfile
 Skipped = List[Tuple[str, str]]
 
@@ -188,30 +187,9 @@ def audio_folder_path(spec: str) -> Optional[str]:
 
 def is_audio_folder(spec: str) -> bool:
     """An existing folder whose files (at the top, or in its class folders, under train/ when there
-    is one) include audio files and no images or .txt files; looks at up to SCAN_FILES entries of
-    up to SCAN_CLASSES folders."""
-    path = os.path.expanduser((spec or "").strip())
-    if not path or not os.path.isdir(path):
-        return False
-    try:
-        top = subfolders(path)
-        train = next((os.path.join(path, n) for n in SPLIT_FOLDERS["train"] if n in top), None)
-        base = train if train and subfolders(train) else path
-        folders = [base] + [os.path.join(base, n) for n in subfolders(base)[:SCAN_CLASSES]]
-        seen = False
-        for folder in folders:
-            with os.scandir(folder) as entries:
-                for i, entry in enumerate(entries):
-                    if i >= SCAN_FILES:
-                        break
-                    if is_hidden(entry.name) or not entry.is_file():
-                        continue
-                    if has_image_extension(entry.name) or entry.name.lower().endswith(".txt"):
-                        return False
-                    seen = seen or has_audio_extension(entry.name)
-        return seen
-    except (OSError, DataError):
-        return False
+    is one) include audio files and no images or .txt files (folders.folder_holds)."""
+    return folder_holds(spec, has_audio_extension,
+                        lambda name: has_image_extension(name) or name.lower().endswith(".txt"), loose_files=True)
 
 
 def _audio_files(folder: str, skipped: Skipped) -> List[str]:

@@ -148,6 +148,39 @@ def load_folder(path: str, spec: str, max_pixels: int = MAX_PIXELS) -> Source:
     return Source(spec, "image folder", splits, class_names, skipped)
 
 
+SCAN_CLASSES, SCAN_FILES = 50, 100  # how much of a folder `folder_holds` looks at
+
+
+def folder_holds(spec: str, wanted: Callable[[str], bool], unwanted: Callable[[str], bool],
+                 loose_files: bool = False) -> bool:
+    """Whether `spec` is an existing folder of class folders (under train/ when there is one; with
+    `loose_files` also files at its top) whose files include `wanted` ones and no `unwanted` ones:
+    how a folder of texts or of audio is told from a folder of images without reading it all. Looks
+    at up to SCAN_FILES entries of up to SCAN_CLASSES folders."""
+    path = os.path.expanduser((spec or "").strip())
+    if not path or not os.path.isdir(path):
+        return False
+    try:
+        top = subfolders(path)
+        train = next((os.path.join(path, n) for n in SPLIT_FOLDERS["train"] if n in top), None)
+        base = train if train and subfolders(train) else path
+        folders = ([base] if loose_files else []) + [os.path.join(base, n) for n in subfolders(base)[:SCAN_CLASSES]]
+        seen = False
+        for folder in folders:
+            with os.scandir(folder) as entries:
+                for i, entry in enumerate(entries):
+                    if i >= SCAN_FILES:
+                        break
+                    if is_hidden(entry.name) or not entry.is_file():
+                        continue
+                    if unwanted(entry.name):
+                        return False
+                    seen = seen or wanted(entry.name)
+        return seen
+    except (OSError, DataError):
+        return False
+
+
 def collect_files(paths, lister: Optional[Callable[[str, Skipped], List[str]]] = None
                   ) -> Tuple[List[str], Skipped]:
     """Files named directly (whatever their extension) plus the files `lister` finds under named

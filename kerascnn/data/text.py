@@ -33,8 +33,8 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from kerascnn.config import DataConfig
-from kerascnn.data.folders import SPLIT_FOLDERS, collect_files, list_files, split_layout, subfolders, summarize_skipped
-from kerascnn.data.images import has_image_extension, is_hidden
+from kerascnn.data.folders import collect_files, folder_holds, list_files, split_layout, subfolders, summarize_skipped
+from kerascnn.data.images import has_image_extension
 from kerascnn.data.text_sources import Skipped, TextSource, TextSplit, concat_text, decode_text, text_split
 from kerascnn.errors import DataError
 
@@ -47,7 +47,6 @@ TEXT_KEYS = ("text", "sentence", "review", "description", "content")  # a TFDS s
 IMDB_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 IMDB_HOST = "storage.googleapis.com"
 IMDB_CLASSES = ["negative", "positive"]
-SCAN_CLASSES, SCAN_FILES = 50, 100  # how much of a folder `is_text_folder` looks at
 
 
 @dataclass(frozen=True)
@@ -78,28 +77,8 @@ def is_text_spec(spec: str) -> bool:
 
 def is_text_folder(spec: str) -> bool:
     """An existing folder whose class folders (under train/ when there is one) hold .txt files and no
-    images; looks at up to SCAN_FILES entries of up to SCAN_CLASSES class folders."""
-    path = os.path.expanduser((spec or "").strip())
-    if not path or not os.path.isdir(path):
-        return False
-    try:
-        top = subfolders(path)
-        train = next((os.path.join(path, n) for n in SPLIT_FOLDERS["train"] if n in top), None)
-        base = train if train and subfolders(train) else path
-        seen = False
-        for name in (subfolders(base) if base != path else top)[:SCAN_CLASSES]:
-            with os.scandir(os.path.join(base, name)) as entries:
-                for i, entry in enumerate(entries):
-                    if i >= SCAN_FILES:
-                        break
-                    if is_hidden(entry.name) or not entry.is_file():
-                        continue
-                    if has_image_extension(entry.name):
-                        return False
-                    seen = seen or entry.name.lower().endswith(".txt")
-        return seen
-    except (OSError, DataError):
-        return False
+    images (folders.folder_holds)."""
+    return folder_holds(spec, lambda name: name.lower().endswith(".txt"), has_image_extension)
 
 
 def open_text_source(cfg: DataConfig) -> TextSource:
