@@ -113,11 +113,7 @@ def evaluate(model_path: os.PathLike, data: Optional[str] = None, *, data_dir: O
         return _evaluate_steps(members, kind, cfg, source, split or default_eval_split(source, trained_on), batch_size)
     names = check_class_names(model, model_path, source.class_names, cfg.spec, ignore_class_names)
     shape = model_image_shape(model) if kind.name == "image" else model_input_shape(model)
-    for path, member in members[1:]:
-        check_class_names(member, path, source.class_names, cfg.spec, ignore_class_names)
-        if model_input_shape(member) != shape:
-            raise SettingError("ensemble", f"{path} takes {model_input_shape(member)} inputs, {model_path} "
-                                           f"{shape}; an ensemble's members must take the same input.")
+    _check_members(members, shape, source.class_names, cfg.spec, ignore_class_names)
     name = split or default_eval_split(source, trained_on)
     available = sorted(set(resolve_splits(source, cfg)) | {"all"})
     if split is not None and split not in available:
@@ -143,15 +139,33 @@ def evaluate(model_path: os.PathLike, data: Optional[str] = None, *, data_dir: O
     png = None
     if plot:
         png = Path(out) if out else Path(model_path).parent / "confusion.png"
-        png.parent.mkdir(parents=True, exist_ok=True)
-        model_name = Path(model_path).parent.name + "/" + Path(model_path).name
-        what = f"all {count:,} images" if scored == "all" else f"{scored} split, {count:,} images"
-        if len(members) > 1:
-            model_name = f"ensemble of {len(members)} ({model_name}, ...)"
-        how = f", {tta} TTA" if tta != "none" else ""
-        plot_confusion(cm, names, png, title=f"{model_name} on {cfg.spec}\n{what}{how}: top-1 {top1:.2%}")
+        _plot(png, cm, names, members, cfg.spec, scored, tta, top1, "images" if kind.pictures else "examples")
     return EvalResult(loss, top1, top5, count, cm, list(names), png, cfg.spec, scored, tta, member_scores,
                       types.get("by_type", []), types.get("by_group", []))
+
+
+def _check_members(members, shape, class_names, spec: str, ignore_class_names: bool) -> None:
+    """An ensemble's other members have the first one's classes and input."""
+    first = members[0][0]
+    for path, member in members[1:]:
+        check_class_names(member, path, class_names, spec, ignore_class_names)
+        if model_input_shape(member) != shape:
+            raise SettingError("ensemble", f"{path} takes {model_input_shape(member)} inputs, {first} "
+                                           f"{shape}; an ensemble's members must take the same input.")
+
+
+def _plot(png: Path, cm: np.ndarray, names, members, spec: str, scored: str, tta: str, top1: float,
+          what: str) -> None:
+    """The confusion-matrix PNG, titled with the model (or ensemble), the data and the split."""
+    png.parent.mkdir(parents=True, exist_ok=True)
+    first = members[0][0]
+    model_name = first.parent.name + "/" + first.name
+    if len(members) > 1:
+        model_name = f"ensemble of {len(members)} ({model_name}, ...)"
+    count = int(cm.sum())
+    split = f"all {count:,} {what}" if scored == "all" else f"{scored} split, {count:,} {what}"
+    how = f", {tta} TTA" if tta != "none" else ""
+    plot_confusion(cm, names, png, title=f"{model_name} on {spec}\n{split}{how}: top-1 {top1:.2%}")
 
 
 def _evaluate_steps(members, kind, cfg, source, name: str, batch_size: int) -> EvalResult:
