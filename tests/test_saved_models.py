@@ -35,11 +35,13 @@ def test_kim_cnn_movie_reviews_reads_raw_sentences_as_the_readme_shows():
     assert json.loads((run / "classes.json").read_text()) == ["negative", "positive"]
     config = json.loads((run / "config.json").read_text())
     assert config["embeddings"] == "glove.6B.50d" and config["recipe"] == "kim2014"
-    assert model.get_layer("embedding").trainable  # non_static: GloVe vectors, tuned
+    # multichannel: the GloVe vectors twice, one copy frozen, one tuned
+    assert not model.get_layer("embedding_static").trainable and model.get_layer("embedding_tuned").trainable
     texts = np.asarray(["a gorgeous, witty, seductive movie.", "the plot is a dull, tedious mess"], dtype=object)
     probs = model.predict(texts, verbose=0)
     assert probs.argmax(axis=1).tolist() == [1, 0] and probs.max(axis=1).min() > 0.9
-    assert not model.get_layer("embedding").get_weights()[0][:2].any()  # padding and [UNK] add nothing
+    for channel in ("embedding_static", "embedding_tuned"):  # padding and [UNK] add nothing
+        assert not model.get_layer(channel).get_weights()[0][:2].any()
     readme = (SAVED / "README.md").read_text()
     history = (run / "history.csv").read_text().splitlines()
     best = max(float(row.split(",")[history[0].split(",").index("val_accuracy")]) for row in history[1:])
