@@ -187,3 +187,22 @@ def test_evaluate_reads_another_tsv_layout_with_the_column_flags(tmp_path):
     direct = kerascnn.evaluate(model, f"csv:{tmp_path / 'other.csv'}", split="all", text_column="text",
                                label_column="stars", label_threshold=3.0, plot=False)
     assert direct.count == 20 and direct.top1 == scores["top1"]
+
+
+@pytest.mark.parametrize("model,embeddings,match", [
+    ("kim_cnn", "nosuch.txt", "no such vectors file: nosuch.txt"),
+    ("kim_cnn", "glove.6B.300d", r"glove.6B.300d.txt is not in .* cannot be reached"),
+    ("lenet5", "glove.6B.50d", "lenet5 takes no word vectors"),
+    ("keras:MobileNetV2", "glove.6B.50d", "takes images, not word vectors"),
+])
+def test_bad_embeddings_are_one_line_before_any_run_folder(tmp_path, monkeypatch, model, embeddings, match):
+    import re
+
+    monkeypatch.setenv("KERASCNN_EMBEDDINGS", str(tmp_path / "vectors"))
+    monkeypatch.setattr(emb, "url_reachable", lambda url, timeout: False)
+    out = tmp_path / "run"
+    data = f"tsv:{_rated(tmp_path)}" if model == "kim_cnn" else "digits"
+    r = CliRunner().invoke(main, ["fit", "--model", model, "--data", data, "--embeddings", embeddings,
+                                  "--out", str(out)])
+    assert r.exit_code != 0 and re.search(match, r.output), r.output
+    assert "Traceback" not in r.output and not out.exists()

@@ -88,6 +88,7 @@ def check_train(cfg: TrainConfig, spec: Optional[ModelSpec] = None) -> TrainConf
         return _check_application(cfg)
     spec = spec or get_spec(cfg.model)
     check_model_args(spec, cfg.model_args)
+    check_embeddings(spec, cfg.embeddings)
     check_input_shape(spec, cfg.input_shape)
     if not cfg.milestones or any(not 0 < m < 1 for m in cfg.milestones):
         raise SettingError("milestones", f"milestones are fractions of training in (0, 1), such as 0.5,0.75. "
@@ -103,7 +104,8 @@ def _check_model_file(cfg: TrainConfig) -> TrainConfig:
     """A saved model as --model: it must exist, and brings its own weights, input and architecture."""
     check_model_file(cfg.model)
     weights = None if str(cfg.weights).lower() == "none" else cfg.weights
-    for name, value in (("weights", weights), ("model_args", cfg.model_args), ("input_shape", cfg.input_shape)):
+    for name, value in (("weights", weights), ("model_args", cfg.model_args), ("input_shape", cfg.input_shape),
+                        ("embeddings", cfg.embeddings)):
         if value:
             raise SettingError(name, f"--model {cfg.model} is a saved model: it brings its own weights, input "
                                      f"size and architecture; drop --{name.replace('_', '-')}.")
@@ -117,6 +119,9 @@ def _check_application(cfg: TrainConfig) -> TrainConfig:
     from kerascnn.models.weights import check_weights
 
     application(cfg.model)  # UnknownNameError with close matches
+    if cfg.embeddings:
+        raise SettingError("embeddings", f"{cfg.model} takes images, not word vectors; --embeddings is for text "
+                                         f"models such as kim_cnn.")
     shape = cfg.input_shape
     if shape is not None and (len(shape) != 3 or shape[0] < 32 or shape[1] < 32):
         raise SettingError("input_shape", f"{cfg.model} needs (height, width, channels) of at least 32x32. "
@@ -124,6 +129,23 @@ def _check_application(cfg: TrainConfig) -> TrainConfig:
     check_data_spec(cfg.data.spec, "data")
     weights = check_weights(cfg.model, cfg.weights, ("imagenet",))
     return cfg if weights == cfg.weights else dataclasses.replace(cfg, weights=weights)
+
+
+def check_embeddings(spec: ModelSpec, embeddings: Optional[str]) -> None:
+    """--embeddings: a model that takes word vectors, and a vectors file that is there (a known name
+    offline fails in seconds, naming the file; kerascnn.models.embeddings.resolve_embeddings)."""
+    if not embeddings:
+        return
+    if "embeddings" not in inspect.signature(spec.builder).parameters:
+        raise SettingError("embeddings", f"{spec.name} takes no word vectors; --embeddings is for text models such "
+                                         f"as kim_cnn.")
+    from kerascnn.errors import ModelError
+    from kerascnn.models.embeddings import resolve_embeddings
+
+    try:
+        resolve_embeddings(embeddings)
+    except ModelError as e:
+        raise SettingError("embeddings", str(e)) from None
 
 
 def check_model_args(spec: ModelSpec, model_args: Mapping[str, Any]) -> None:
@@ -205,6 +227,5 @@ def make_config(model: str = TrainConfig.model, **changes: Any) -> TrainConfig:
     return resolve_train({**changes, "model": model}).config
 
 
-__all__ = ["AppDefaults", "HARNESS_ARGS", "check_data_kind", "check_data_spec", "check_input_shape",
-           "check_model_args", "check_train",
-           "make_config", "recipe_settings", "resolve_train"]
+__all__ = ["AppDefaults", "HARNESS_ARGS", "check_data_kind", "check_data_spec", "check_embeddings",
+           "check_input_shape", "check_model_args", "check_train", "make_config", "recipe_settings", "resolve_train"]
