@@ -28,7 +28,8 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from kerascnn.data.folders import collect_files, folder_holds, list_files, split_layout, subfolders, summarize_skipped
+from kerascnn.data.folders import (check_split_filled, collect_files, folder_holds, list_files, split_layout,
+                                   subfolders, summarize_skipped)
 from kerascnn.data.images import has_image_extension
 from kerascnn.data.sources import Source
 from kerascnn.errors import DataError
@@ -229,13 +230,9 @@ def load_audio_folder(path: str, spec: str, rate: int = SAMPLE_RATE) -> AudioSou
     for split, folder in folders.items():
         splits[split] = _read_split(folder, class_names, skipped, rate, flat)
         counts = np.bincount(splits[split].labels, minlength=len(class_names))
-        empty = [c for c, n in zip(class_names, counts) if n == 0]
-        if split == "train" and empty:
-            why = f": {summarize_skipped(skipped, what='files')}" if skipped else ""
-            raise DataError(f"--data {spec}: class folder(s) {', '.join(empty[:5])} in {folder} hold no usable audio "
-                            f"files ({', '.join(AUDIO_EXTENSIONS)}){why}")
-        if len(splits[split]) == 0:
-            raise DataError(f"--data {spec}: {folder} holds no usable audio files.")
+        why = f": {summarize_skipped(skipped, what='files')}" if skipped else ""
+        check_split_filled(spec, split, folder, dict(zip(class_names, counts)), len(splits[split]), "audio files",
+                           f" ({', '.join(AUDIO_EXTENSIONS)}){why}")
     return AudioSource(spec, "audio folder", splits, class_names, skipped, sample_rate=rate)
 
 

@@ -139,12 +139,8 @@ def load_folder(path: str, spec: str, max_pixels: int = MAX_PIXELS) -> Source:
     splits = {}
     for split, folder in folders.items():
         splits[split], per_class = _scan_split(folder, class_names, max_pixels, skipped)
-        empty = [name for name, n in per_class.items() if n == 0]
-        if split == "train" and empty:
-            raise DataError(f"--data {spec}: class folder(s) {', '.join(empty[:5])} in {folder} hold no usable "
-                            f"images; add images or remove the folder(s).")
-        if len(splits[split]) == 0:
-            raise DataError(f"--data {spec}: {folder} holds no usable images.")
+        check_split_filled(spec, split, folder, per_class, len(splits[split]), "images",
+                           "; add images or remove the folder(s).")
     return Source(spec, "image folder", splits, class_names, skipped)
 
 
@@ -179,6 +175,23 @@ def folder_holds(spec: str, wanted: Callable[[str], bool], unwanted: Callable[[s
         return seen
     except (OSError, DataError):
         return False
+
+
+def check_split_filled(spec: str, split: str, folder: str, per_class: Dict[str, int], total: int, what: str,
+                       fix: str) -> None:
+    """A split folder read by any kind: every class of the training split has some usable `what`, and
+    no split is empty.
+
+    Raises:
+        DataError: naming the empty class folders (up to 5) or the empty split folder; `fix` ends the
+            first message (what to do).
+    """
+    empty = [name for name, n in per_class.items() if n == 0]
+    if split == "train" and empty:
+        raise DataError(f"--data {spec}: class folder(s) {', '.join(empty[:5])} in {folder} hold no usable "
+                        f"{what}{fix}")
+    if total == 0:
+        raise DataError(f"--data {spec}: {folder} holds no usable {what}.")
 
 
 def collect_files(paths, lister: Optional[Callable[[str, Skipped], List[str]]] = None

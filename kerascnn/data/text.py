@@ -33,7 +33,8 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from kerascnn.config import DataConfig
-from kerascnn.data.folders import collect_files, folder_holds, list_files, split_layout, subfolders, summarize_skipped
+from kerascnn.data.folders import (check_split_filled, collect_files, folder_holds, list_files, split_layout,
+                                   subfolders, summarize_skipped)
 from kerascnn.data.images import has_image_extension
 from kerascnn.data.text_sources import Skipped, TextSource, TextSplit, concat_text, decode_text, text_split
 from kerascnn.errors import DataError
@@ -142,12 +143,8 @@ def load_text_folder(path: str, spec: str) -> TextSource:
     for split, folder in folders.items():
         splits[split] = _read_split(folder, class_names, skipped)
         counts = np.bincount(splits[split].labels, minlength=len(class_names))
-        empty = [c for c, n in zip(class_names, counts) if n == 0]
-        if split == "train" and empty:
-            raise DataError(f"--data {spec}: class folder(s) {', '.join(empty[:5])} in {folder} hold no usable "
-                            f".txt files; add texts or remove the folder(s).")
-        if len(splits[split]) == 0:
-            raise DataError(f"--data {spec}: {folder} holds no usable .txt files.")
+        check_split_filled(spec, split, folder, dict(zip(class_names, counts)), len(splits[split]), ".txt files",
+                           "; add texts or remove the folder(s).")
     return TextSource(spec, "text folder", splits, class_names, skipped)
 
 
