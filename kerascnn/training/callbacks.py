@@ -324,8 +324,9 @@ def log_estimate(per_step: float, steps_per_epoch: int, epochs: int, how: str, b
     log.info("%s %s per epoch, %s for the %d epoch(s) of this run (%s)", bound, format_duration(epoch),
              format_duration(remaining), epochs, how)
     if remaining > EtaReport.LONG:
-        log.info("that is long; for a quick run: a smaller --input-shape (half the side: ~4x faster), "
-                 "fewer --epochs, or a machine with a GPU")
+        # Generic: the harness trains images, texts and audio alike (an image's side is not every kind's).
+        log.info("that is long; for a quick run: fewer --epochs, smaller inputs (for images a smaller "
+                 "--input-shape: half the side is ~4x faster), or a machine with a GPU")
     return remaining
 
 
