@@ -1,13 +1,15 @@
 """What every WaveNet command writes: the WAV, its spectrogram beside it (NAME.png) and a JSON with
-every setting (NAME.json), each saved atomically.
+every setting (NAME.json), each saved atomically; and the same WAV and spectrogram as bytes
+(`wav_bytes`, `spectrogram_png`) for pages that embed them (the run report's audio section).
 
     paths = write_outputs("note.wav", waveform, 16000, {"model": ..., "pitch": 60, "seed": 0})
 """
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Tuple
 
 import numpy as np
 
@@ -23,26 +25,46 @@ def decode(classes: np.ndarray) -> np.ndarray:
     return mu_law_decode(np.asarray(classes))
 
 
-def write_wav(path: Path, waveform: np.ndarray, rate: int) -> Path:
-    """16-bit PCM WAV (soundfile), mono."""
+def wav_bytes(waveform: np.ndarray, rate: int) -> bytes:
+    """A mono 16-bit PCM WAV file's bytes (soundfile), samples clipped to [-1, 1]."""
     soundfile = soundfile_module()
-    data = np.clip(np.asarray(waveform, np.float32), -1.0, 1.0)
-    atomic_save(path, lambda p: soundfile.write(p, data, int(rate), subtype="PCM_16", format="WAV"))
+    buf = io.BytesIO()
+    soundfile.write(buf, np.clip(np.asarray(waveform, np.float32), -1.0, 1.0), int(rate), subtype="PCM_16",
+                    format="WAV")
+    return buf.getvalue()
+
+
+def write_wav(path: Path, waveform: np.ndarray, rate: int) -> Path:
+    """16-bit PCM WAV (`wav_bytes`), mono."""
+    data = wav_bytes(waveform, rate)
+    atomic_save(path, lambda p: Path(p).write_bytes(data))
     return Path(path)
 
 
-def plot_spectrogram(path: Path, waveform: np.ndarray, rate: int, title: str = "") -> Path:
-    """The waveform's spectrogram (dB), time across, frequency up to Nyquist (matplotlib object API)."""
-    fig, ax = figure(figsize=(8, 3.5))
+def _spectrogram_figure(waveform: np.ndarray, rate: int, title: str, figsize: Tuple[float, float]):
+    fig, ax = figure(figsize=figsize)
     wave = np.asarray(waveform, np.float64)
     nfft = min(SPECTROGRAM_FFT, max(16, len(wave) // 2))
     if len(wave) >= 2:
         ax.specgram(wave + 1e-9, NFFT=nfft, Fs=rate, noverlap=nfft * 3 // 4, cmap=colormap("magma"))
     ax.set_xlabel("time (s)")
     ax.set_ylabel("frequency (Hz)")
-    ax.set_title(title or Path(path).stem)
+    ax.set_title(title)
     fig.tight_layout()
-    return save_png(fig, path)
+    return fig
+
+
+def plot_spectrogram(path: Path, waveform: np.ndarray, rate: int, title: str = "") -> Path:
+    """The waveform's spectrogram (dB), time across, frequency up to Nyquist (matplotlib object API)."""
+    return save_png(_spectrogram_figure(waveform, rate, title or Path(path).stem, (8, 3.5)), path)
+
+
+def spectrogram_png(waveform: np.ndarray, rate: int, title: str = "",
+                    figsize: Tuple[float, float] = (8, 3.5), dpi: int = 100) -> bytes:
+    """`plot_spectrogram`'s picture as PNG bytes (`figsize` in inches at `dpi`)."""
+    buf = io.BytesIO()
+    _spectrogram_figure(waveform, rate, title, figsize).savefig(buf, dpi=dpi, format="png")
+    return buf.getvalue()
 
 
 def write_outputs(wav: Path, waveform: np.ndarray, rate: int, settings: Dict) -> Dict[str, Path]:
@@ -69,4 +91,4 @@ def _plain(value):
     return str(value)
 
 
-__all__ = ["decode", "plot_spectrogram", "write_outputs", "write_wav"]
+__all__ = ["decode", "plot_spectrogram", "spectrogram_png", "wav_bytes", "write_outputs", "write_wav"]
