@@ -17,6 +17,7 @@ from kerascnn.data.audio import mu_law_decode, soundfile_module
 from kerascnn.runtime.jobs import atomic_save
 from kerascnn.runtime.plots import colormap, figure, save_png
 
+DYNAMIC_RANGE_DB = 100.0  # shown below the loudest bin (8-bit mu-law's own range is ~48 dB near full scale)
 SPECTROGRAM_FFT = 512  # 32 ms windows at 16 kHz: a 31 Hz resolution, enough to read a note's partials
 
 
@@ -46,7 +47,13 @@ def _spectrogram_figure(waveform: np.ndarray, rate: int, title: str, figsize: Tu
     wave = np.asarray(waveform, np.float64)
     nfft = min(SPECTROGRAM_FFT, max(16, len(wave) // 2))
     if len(wave) >= 2:
-        ax.specgram(wave + 1e-9, NFFT=nfft, Fs=rate, noverlap=nfft * 3 // 4, cmap=colormap("magma"))
+        cmap = colormap("magma")
+        with np.errstate(divide="ignore"):  # silent stretches have zero power: -inf dB, drawn darkest
+            spec, _, _, image = ax.specgram(wave, NFFT=nfft, Fs=rate, noverlap=nfft * 3 // 4,
+                                            cmap=cmap.with_extremes(bad=cmap(0.0), under=cmap(0.0)))
+        if np.any(spec > 0):  # the top DYNAMIC_RANGE_DB below the loudest bin, as audio editors show it
+            top = 10 * np.log10(spec.max())
+            image.set_clim(top - DYNAMIC_RANGE_DB, top)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("frequency (Hz)")
     ax.set_title(title)
