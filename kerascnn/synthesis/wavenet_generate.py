@@ -265,7 +265,8 @@ def generate(net: Net, length: int, *, batch: Optional[int] = None, instrument=N
     audio = np.concatenate([start, np.zeros((batch, length), np.int64)], axis=1)
     feed = start.shape[1] - 1  # samples of the prime predicted by teacher forcing, not drawn
     steps = feed + length
-    with Progress(length, f"wavenet {'fast' if fast else 'plain'} x{batch}", unit="sample",
+    # Counted over every note of the batch: samples per second is what was generated, whatever the batch.
+    with Progress(length * batch, f"wavenet {'fast' if fast else 'plain'} x{batch}", unit="sample",
                   disable=not progress) as bar:
         if fast:
             _run_fast(net, audio, track, h, steps, feed, temperature, rng, bar)
@@ -306,7 +307,7 @@ def _run_fast(net, audio, track, h, steps, feed, temperature, rng, bar) -> None:
         logits = queues.step(audio[:, t], terms, None if track is None else track[:, t])
         if t >= feed:
             audio[:, t + 1] = draw(logits, temperature, rng)
-            bar.update()
+            bar.update(len(audio))
 
 
 def _run_plain(net, audio, track, h, steps, feed, temperature, rng, bar) -> None:
@@ -315,7 +316,7 @@ def _run_plain(net, audio, track, h, steps, feed, temperature, rng, bar) -> None
         lo = max(0, t + 1 - field)  # the last output sees exactly this window
         window = net.logits(audio[:, lo: t + 1], h, None if track is None else track[:, lo: t + 1])
         audio[:, t + 1] = draw(window[:, -1], temperature, rng)
-        bar.update()
+        bar.update(len(audio))
 
 
 __all__ = ["Layer", "Net", "SILENCE", "draw", "generate", "instrument_vectors", "mix_instruments"]
