@@ -3,6 +3,8 @@ r"""Sentence sentiment on real rated sentences: the baselines Kim's CNN (issue 2
     python bench/sentiment.py baselines            # 10-fold CV on the movie-review sentences (Kim's MR)
     python bench/sentiment.py baselines --methods tfidf_lr,vader,cnn_rand,cnn_static,cnn_non_static,cnn_multichannel
     python bench/sentiment.py baselines --json out.json
+    python bench/sentiment.py baselines --methods cnn_non_static --embeddings GoogleNews-vectors-negative300.bin
+        # Kim's own vectors (or --embeddings glove.6B.300d, downloaded), for a user who has them
 
 Data: ../shared/data/sentiment/ (see its README): Rotten Tomatoes review sentences rated by people
 from -4 to +4; positive where the mean rating is above 0, negative below, rating 0 left out, as
@@ -111,15 +113,18 @@ def vader() -> Callable:
 # Adadelta at 1.0: on these sentences Adadelta's val accuracy swings by 5-10 points between epochs
 # (71.9% and 70.7% on fold 0 with GloVe, where Adam gives 76.5%; see bench/RESULTS.md).
 CNN_SETTINGS = {"recipe": "kim2014", "optimizer": "adam", "lr": 1e-3}
+# The pretrained variants' vectors: --embeddings (e.g. glove.6B.300d or word2vec's GoogleNews-vectors-
+# negative300.bin, Kim's, for a user with them), else GloVe 6B 50-d, the only ones installable offline.
+PRETRAINED = {"embeddings": None}
 
 
 def kim_cnn(variant: str = "rand", **settings) -> Callable:
     """kerascnn's kim_cnn through the Python API, as a user runs it: each fold's training sentences
     written to a TSV, `kerascnn.fit` on it, `kerascnn.predict` on the fold's test sentences. The
-    pretrained variants read GloVe 6B 50-d (`glove_50d`)."""
+    pretrained variants read --embeddings, else GloVe 6B 50-d (`glove_50d`)."""
     settings = {**CNN_SETTINGS, **settings}
     if variant != "rand":
-        settings["embeddings"] = str(glove_50d())
+        settings["embeddings"] = PRETRAINED["embeddings"] or str(glove_50d())
 
     def fit_predict(train_x, train_y, test_x):
         import tempfile
@@ -186,7 +191,10 @@ def main() -> None:
     parser.add_argument("--methods", default="tfidf_lr,vader", help="comma-separated: " + ", ".join(METHODS))
     parser.add_argument("--folds", type=int, default=10)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--embeddings", default=None, metavar="FILE|NAME",
+                        help="word vectors of the pretrained variants, as fit's --embeddings (default: GloVe 6B 50-d)")
     args = parser.parse_args()
+    PRETRAINED["embeddings"] = args.embeddings
     if args.what == "glove":
         print(glove_50d())
         return
