@@ -12,9 +12,12 @@ registered Keras function, so a saved model names it and loads with safe mode on
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+import re
+from collections import Counter
+from typing import Iterable, List, Optional, Sequence
 
 import keras
+import numpy as np
 
 from kerascnn.errors import ModelError
 
@@ -69,4 +72,54 @@ def text_vectorizer(vocabulary: Optional[Sequence[str]] = None, sequence_length:
                                           else int(sequence_length), name=name)
 
 
-__all__ = ["OOV", "PADDING", "SPLIT", "full_vocabulary", "sentence_standardize", "text_vectorizer"]
+# The same cleaning in Python's `re`, for a backend without TensorFlow (JAX): `sentence_standardize`'s
+# RE2 patterns, with \pL\pN as Python's \w less "_" and RE2's ASCII \b and \s (re.ASCII). It agrees
+# with the TensorFlow one on ASCII text (tests/test_vqa_gpu_path.py checks); Unicode lower-casing
+# may differ in rare letters (str.lower against RE2's).
+_DROP = re.compile(r"(?:[^\w(),!?'`]|_)+")
+_OPEN_QUOTE, _CLOSE_QUOTE = re.compile(r"(^|\s)['`]+", re.ASCII), re.compile(r"['`]+(\s|$)", re.ASCII)
+_NOT = re.compile(r"n't\b", re.ASCII)
+_CLITIC = re.compile(r"'(s|ve|re|d|ll|m)\b", re.ASCII)
+_MARK = re.compile(r"([(),!?])")
+_SPACES = re.compile(r"\s+", re.ASCII)
+
+
+def standardize_text(text: str) -> str:
+    """`sentence_standardize` of one Python string, without TensorFlow."""
+    text = _DROP.sub(" ", str(text).lower())
+    text = _CLOSE_QUOTE.sub(" ", _OPEN_QUOTE.sub(" ", text))
+    text = _CLITIC.sub(" '\\1", _NOT.sub(" n't", text))
+    return _SPACES.sub(" ", _MARK.sub(" \\1 ", text)).strip(" ")
+
+
+def words_of(text: str) -> List[str]:
+    """The tokens the text models' TextVectorization splits `text` into (no TensorFlow)."""
+    return standardize_text(text).split()
+
+
+def learn_vocabulary_py(texts: Iterable[str]) -> List[str]:
+    """The vocabulary `text_vectorizer().adapt(texts)` learns, without TensorFlow: "" and "[UNK]",
+    then every token by descending count, ties by descending UTF-8 bytes (Keras's IndexLookup:
+    np.lexsort((tokens, counts))[::-1])."""
+    counts = Counter(w for text in texts for w in words_of(text))
+    for special in (PADDING, OOV):
+        counts.pop(special, None)
+    ordered = sorted(counts, key=lambda w: (counts[w], w.encode("utf-8")), reverse=True)
+    return [PADDING, OOV] + ordered
+
+
+def token_ids(texts: Sequence[str], vocabulary: Sequence[str], sequence_length: int) -> np.ndarray:
+    """(len(texts), sequence_length) int32: what `text_vectorizer(vocabulary, sequence_length)` gives
+    for `texts` (a full vocabulary, "" and "[UNK]" first): each token's row, 1 for an unknown one,
+    cut after `sequence_length` tokens, padded with 0; without TensorFlow."""
+    vocab = full_vocabulary(vocabulary, 0)
+    index = {w: i for i, w in enumerate(vocab) if i >= 2}
+    out = np.zeros((len(texts), int(sequence_length)), np.int32)
+    for row, text in enumerate(texts):
+        ids = [index.get(w, 1) for w in words_of(text)][:int(sequence_length)]
+        out[row, :len(ids)] = ids
+    return out
+
+
+__all__ = ["OOV", "PADDING", "SPLIT", "full_vocabulary", "learn_vocabulary_py", "sentence_standardize",
+           "standardize_text", "text_vectorizer", "token_ids", "words_of"]

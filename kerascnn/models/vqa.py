@@ -2,7 +2,8 @@
 neural network module for relational reasoning").
 
 Both take {"image": (B, H, W, C) raw pixels [0, 255], "question": (B,) strings} and carry their
-tokenizer, so a saved `.keras` file answers raw questions:
+tokenizer, so a saved `.keras` file answers raw questions (`question_input="tokens"` builds them
+over the token ids instead, without TensorFlow; the same layer names, so weights move by name):
 
     image -> "preprocess" (/255) -> "conv1" .. "conv4" (3x3, stride 2, 24 maps, BatchNorm, ReLU:
              layers conv1_conv, conv1_bn, conv1_relu, ...) -> a 5x5x24 map at 75x75 ("image_features",
@@ -42,6 +43,11 @@ from kerascnn.models.registry import register_model
 from kerascnn.models.tokenize import full_vocabulary, text_vectorizer
 
 ENCODERS = ("lstm", "cnn")
+# "text": the model takes the questions as strings and tokenizes them ("vectorize"); "tokens": it
+# takes the token ids that layer would give ((B, question_length) int32, kerascnn.models.tokenize's
+# `token_ids`), for a backend without TensorFlow (bench/vqa_gpu.py trains on JAX); the other layers
+# and their names are the same, so weights move between the two by layer name.
+QUESTION_INPUTS = ("text", "tokens")
 PLACEHOLDER_VOCABULARY = 64  # Sort-of-CLEVR's questions use 30 words
 SORT_OF_CLEVR_ANSWERS = 12  # square, circle, left, right, top, bottom, 1 .. 6
 FEATURES = "image_features"  # the map whose cells are the objects (registry use "cam")
@@ -157,10 +163,11 @@ def _image_features(image, shape, backbone, backbone_weights, conv_filters: int,
     return keras.layers.Identity(name=FEATURES)(net(image))
 
 
-def _question_vector(question, vocab: list, encoder: str, length: int, embedding_dim: int, units: int, name: str):
+def _question_vector(question, vocab: list, encoder: str, length: int, embedding_dim: int, units: int, name: str,
+                     question_input: str = "text"):
     if encoder not in ENCODERS:
         raise ModelError(f"{name}: question_encoder must be one of {', '.join(ENCODERS)}. Received: {encoder!r}")
-    tokens = text_vectorizer(vocab, int(length), name="vectorize")(question)
+    tokens = question if question_input == "tokens" else text_vectorizer(vocab, int(length), name="vectorize")(question)
     # The LSTM skips the padding (mask); the ConvNet sees it as zeros (row 0 of the embedding).
     x = keras.layers.Embedding(len(vocab), int(embedding_dim), mask_zero=encoder == "lstm", name="embedding")(tokens)
     if encoder == "lstm":
@@ -171,7 +178,7 @@ def _question_vector(question, vocab: list, encoder: str, length: int, embedding
 
 def _build(relational: bool, input_shape, num_classes, include_top, weights, pooling, classifier_activation, name,
            vocabulary, question_length, question_encoder, embedding_dim, question_units, conv_filters, g_units,
-           f_units, dropout, backbone, backbone_weights, vocabulary_size):
+           f_units, dropout, backbone, backbone_weights, vocabulary_size, question_input):
     check_common_args(name, num_classes, include_top, None)
     if pooling is not None:
         raise ModelError(f"{name}: its features are a vector already (the relations' sum, or the MLP's "
@@ -182,11 +189,16 @@ def _build(relational: bool, input_shape, num_classes, include_top, weights, poo
     if backbone is None and min(shape[:2]) < 16:
         raise ModelError(f"{name}: input {shape[0]}x{shape[1]} is too small; four stride-2 convolutions need at "
                          f"least 16x16.")
+    if question_input not in QUESTION_INPUTS:
+        raise ModelError(f"{name}: question_input must be one of {', '.join(QUESTION_INPUTS)}. "
+                         f"Received: {question_input!r}")
     image = keras.Input(shape=shape, name="image")
-    question = keras.Input(shape=(), dtype="string", name="question")
+    question = (keras.Input(shape=(int(question_length),), dtype="int32", name="question")
+                if question_input == "tokens" else keras.Input(shape=(), dtype="string", name="question"))
     features = _image_features(image, shape, backbone, backbone_weights, conv_filters, name)
     vocab = full_vocabulary(vocabulary, vocabulary_size, name)
-    q = _question_vector(question, vocab, question_encoder, question_length, embedding_dim, question_units, name)
+    q = _question_vector(question, vocab, question_encoder, question_length, embedding_dim, question_units, name,
+                         question_input)
     if relational:
         objects = ObjectCoordinates(name="objects")(features)
         units = [int(u) for u in g_units]
@@ -228,6 +240,9 @@ _ARGS_DOC = """
         backbone: None (the paper's four convolutions), a registry name or keras:NAME whose last
             feature map gives the objects; backbone_weights: its weights (e.g. "imagenet").
         vocabulary_size: the placeholder vocabulary's size.
+        question_input: "text" (questions as strings, tokenized inside the model) or "tokens" (the
+            token ids, (B, question_length) int32, as kerascnn.models.tokenize.token_ids gives them:
+            no TensorFlow needed; the same layers and names otherwise).
 """
 
 
@@ -237,14 +252,14 @@ def vqa_cnn_rn(input_shape=None, num_classes=SORT_OF_CLEVR_ANSWERS, include_top=
                classifier_activation="softmax", name="vqa_cnn_rn", vocabulary: Optional[Sequence[str]] = None,
                question_length=24, question_encoder="lstm", embedding_dim=32, question_units=128, conv_filters=24,
                g_units=256, g_layers=4, f_units=256, f_layers=2, dropout=0.5, backbone=None,
-               backbone_weights=None, vocabulary_size=PLACEHOLDER_VOCABULARY):
+               backbone_weights=None, vocabulary_size=PLACEHOLDER_VOCABULARY, question_input="text"):
     """CNN + Relation Network (Santoro et al. 2017): g over every ordered pair of the CNN's cells
     with the question, summed, then f to the answers; takes {"image", "question"}.
     """
     return _build(True, input_shape, num_classes, include_top, weights, pooling, classifier_activation, name,
                   vocabulary, question_length, question_encoder, embedding_dim, question_units, conv_filters,
                   (g_units,) * int(g_layers), (f_units,) * int(f_layers), dropout, backbone, backbone_weights,
-                  vocabulary_size)
+                  vocabulary_size, question_input)
 
 
 @register_model(default_input=(75, 75, 3), min_input=(16, 16, 3), paper="Santoro et al. 2017", family="vqa",
@@ -253,17 +268,17 @@ def vqa_cnn_mlp(input_shape=None, num_classes=SORT_OF_CLEVR_ANSWERS, include_top
                 classifier_activation="softmax", name="vqa_cnn_mlp", vocabulary: Optional[Sequence[str]] = None,
                 question_length=24, question_encoder="lstm", embedding_dim=32, question_units=128, conv_filters=24,
                 f_units=256, f_layers=2, dropout=0.5, backbone=None, backbone_weights=None,
-                vocabulary_size=PLACEHOLDER_VOCABULARY):
+                vocabulary_size=PLACEHOLDER_VOCABULARY, question_input="text"):
     """CNN + MLP, the paper's baseline (Santoro et al. 2017): the CNN's flattened map and the
     question through an MLP to the answers; takes {"image", "question"}.
     """
     return _build(False, input_shape, num_classes, include_top, weights, pooling, classifier_activation, name,
                   vocabulary, question_length, question_encoder, embedding_dim, question_units, conv_filters, (),
-                  (f_units,) * int(f_layers), dropout, backbone, backbone_weights, vocabulary_size)
+                  (f_units,) * int(f_layers), dropout, backbone, backbone_weights, vocabulary_size, question_input)
 
 
 vqa_cnn_rn.__doc__ += _ARGS_DOC
 vqa_cnn_mlp.__doc__ += _ARGS_DOC
 
-__all__ = ["ENCODERS", "FEATURES", "ObjectCoordinates", "PairwiseDense", "SANTORO2017_RECIPE", "SumPairs",
-           "naive_pairs", "vqa_cnn_mlp", "vqa_cnn_rn"]
+__all__ = ["ENCODERS", "FEATURES", "ObjectCoordinates", "PairwiseDense", "QUESTION_INPUTS", "SANTORO2017_RECIPE",
+           "SumPairs", "naive_pairs", "vqa_cnn_mlp", "vqa_cnn_rn"]
