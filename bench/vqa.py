@@ -1,0 +1,219 @@
+"""The Relation Network's cost on a CPU (TensorFlow): its factored first g layer against the plain pairwise
+one, and the time of an epoch of CNN+RN and CNN+MLP through the harness.
+
+    python bench/vqa.py pairwise       # factored (PairwiseDense) vs plain pairs, forward and forward+backward
+    python bench/vqa.py epoch          # a few training steps of each model, as seconds per epoch
+
+`pairwise`: g over every ordered pair of objects with the question, at the paper's sizes (25 objects
+of 24 + 2 coordinates, a 128-d question, batch 64, g 4 x 256, summed over the 625 pairs). The plain
+RN concatenates [o_i, o_j, q] for every pair and applies a Dense to the (B, 625, 180) tensor; the
+factored one (kerascnn.models.vqa.PairwiseDense) multiplies each object and the question once and adds
+per pair. Both get the same weights; the script checks that their outputs agree, then times each in
+a tf.function: g's first layer alone, and the whole g with its sum (what the RN computes), forward and
+forward+backward (gradients of every weight), in milliseconds a batch (the median of --repeats).
+
+`epoch`: the models as `kerascnn fit --model vqa_cnn_rn --data sort_of_clevr` builds and compiles
+them (the harness's make_config, build_model, make_optimizer; the data pipeline's tf.data batches;
+--precision as fit's, auto by default), --steps timed training steps after a warm-up (median),
+times the paper's 3,062 steps an epoch (9,800 images x 20 questions / 64).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout, not installed
+
+import numpy as np  # noqa: E402
+
+PAPER_STEPS = 9_800 * 20 // 64  # an epoch of Sort-of-CLEVR at batch 64 (the last partial batch dropped)
+
+
+def _pairs_layer():
+    import keras
+
+    class AllPairs(keras.layers.Layer):
+        """[objects (B, N, D), question (B, Q)] -> (B, N*N, 2D + Q): [o_i, o_j, q] at i*N + j (the plain RN)."""
+
+        def call(self, inputs):
+            objects, question = inputs
+            n = objects.shape[1]
+            left = keras.ops.repeat(objects[:, :, None, :], n, axis=2)
+            right = keras.ops.repeat(objects[:, None, :, :], n, axis=1)
+            q = keras.ops.broadcast_to(question[:, None, None, :], (keras.ops.shape(objects)[0], n, n,
+                                                                     question.shape[-1]))
+            return keras.ops.reshape(keras.ops.concatenate([left, right, q], -1), (-1, n * n, 2 * objects.shape[-1]
+                                                                                   + question.shape[-1]))
+
+    return AllPairs
+
+
+def g_models(objects: int, object_dim: int, question_dim: int, units: int, layers: int, summed: bool):
+    """(factored, plain) Keras models of g with the same weights: [objects, question] -> (B, N*N, units)
+    pair outputs, or with `summed` their sum (B, units)."""
+    import keras
+
+    from kerascnn.models.vqa import PairwiseDense, SumPairs
+
+    def build(factored: bool):
+        o = keras.Input((objects, object_dim), name="objects")
+        q = keras.Input((question_dim,), name="question")
+        if factored:
+            x = PairwiseDense(units, activation="relu", name="g1")([o, q])
+        else:
+            x = keras.layers.Dense(units, activation="relu", name="g1")(_pairs_layer()(name="pairs")([o, q]))
+        for i in range(2, layers + 1):
+            x = keras.layers.Dense(units, activation="relu", name=f"g{i}")(x)
+        if summed:
+            x = SumPairs(name="relations")(x)
+        return keras.Model([o, q], x, name="factored" if factored else "plain")
+
+    factored, plain = build(True), build(False)
+    for layer in factored.layers:
+        if layer.weights:
+            plain.get_layer(layer.name).set_weights(layer.get_weights())
+    return factored, plain
+
+
+def _median_ms(fn, repeats: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return 1e3 * float(np.median(times))
+
+
+def time_pair(factored, plain, inputs, repeats: int, warmup: int) -> dict:
+    """Agreement and ms a batch of both models, forward and forward+backward."""
+    import tensorflow as tf
+
+    x = [tf.constant(a) for a in inputs]
+    row = {}
+    a, b = np.asarray(factored(x), np.float32), np.asarray(plain(x), np.float32)
+    row["max_abs_diff"] = float(np.abs(a - b).max())
+    row["max_abs_output"] = float(np.abs(b).max())
+    for name, model in (("factored", factored), ("plain", plain)):
+        forward = tf.function(lambda m=model: m(x, training=False))
+
+        @tf.function
+        def backward(m=model):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(tf.cast(m(x, training=True), tf.float32))
+            return tape.gradient(loss, m.trainable_variables)
+
+        row[f"{name}_forward_ms"] = _median_ms(lambda: forward().numpy(), repeats, warmup)
+        row[f"{name}_forward_backward_ms"] = _median_ms(lambda: [g.numpy() for g in backward()], repeats, warmup)
+    row["speedup_forward"] = row["plain_forward_ms"] / row["factored_forward_ms"]
+    row["speedup_forward_backward"] = row["plain_forward_backward_ms"] / row["factored_forward_backward_ms"]
+    return row
+
+
+def pairwise(args) -> dict:
+    import keras
+
+    from kerascnn.training.distribute import precision_scope
+
+    rng = np.random.default_rng(0)
+    inputs = [rng.normal(size=(args.batch, args.objects, args.object_dim)).astype("float32"),
+              rng.normal(size=(args.batch, args.question_dim)).astype("float32")]
+    result = {"section": "pairwise", "batch": args.batch, "objects": args.objects, "object_dim": args.object_dim,
+              "question_dim": args.question_dim, "units": args.units, "layers": args.layers, "rows": []}
+    with precision_scope(args.precision) as policy:
+        result["precision"] = policy
+        tolerance = 1e-4 if policy == "float32" else 5e-2  # relative to the outputs' largest magnitude
+        for what, layers, summed in (("g1", 1, False), ("g", args.layers, True)):
+            keras.utils.set_random_seed(0)
+            factored, plain = g_models(args.objects, args.object_dim, args.question_dim, args.units, layers, summed)
+            row = {"what": what, **time_pair(factored, plain, inputs, args.repeats, args.warmup)}
+            row["agree"] = row["max_abs_diff"] <= tolerance * max(1.0, row["max_abs_output"])
+            result["rows"].append(row)
+            label = "g's first layer" if what == "g1" else f"g ({layers} layers, summed)"
+            print(f"{label}: forward {row['factored_forward_ms']:.1f} ms factored, {row['plain_forward_ms']:.1f} ms "
+                  f"plain ({row['speedup_forward']:.2f}x); forward+backward {row['factored_forward_backward_ms']:.1f}"
+                  f" ms against {row['plain_forward_backward_ms']:.1f} ms ({row['speedup_forward_backward']:.2f}x);"
+                  f" outputs differ by {row['max_abs_diff']:.2e} (largest {row['max_abs_output']:.2e}): "
+                  f"{'agree' if row['agree'] else 'DISAGREE'}", flush=True)
+    if not all(r["agree"] for r in result["rows"]):
+        raise SystemExit("the factored and plain pairwise layers disagree")
+    return result
+
+
+class _StepTimes:
+    def __init__(self):
+        import keras
+
+        outer = self
+
+        class Callback(keras.callbacks.Callback):
+            def on_train_batch_begin(self, batch, logs=None):
+                outer.start = time.perf_counter()
+
+            def on_train_batch_end(self, batch, logs=None):
+                outer.times.append(time.perf_counter() - outer.start)
+
+        self.times, self.start, self.callback = [], 0.0, Callback()
+
+
+def epoch(args) -> dict:
+    from kerascnn.config import DataConfig
+    from kerascnn.data.vqa import build_vqa
+    from kerascnn.training.configure import make_config
+    from kerascnn.training.distribute import precision_scope
+    from kerascnn.training.loop import build_model
+    from kerascnn.training.optim import make_optimizer
+
+    spec = f"sort_of_clevr:{args.images}"
+    result = {"section": "epoch", "data": spec, "paper_steps_per_epoch": PAPER_STEPS, "models": {}}
+    for name in args.models.split(","):
+        cfg = make_config(name, data=spec, input_shape=(75, 75, 3), precision=args.precision)
+        bundle = build_vqa(DataConfig(spec=spec), (75, 75, 3), cfg.batch_size, splits=("train",))
+        with precision_scope(cfg.precision) as policy:
+            model = build_model(cfg, (75, 75, 3), bundle.num_classes, make_optimizer(cfg, PAPER_STEPS),
+                                data_args=bundle.model_args)
+            timer = _StepTimes()
+            model.fit(bundle.train, epochs=1, steps_per_epoch=args.warmup + args.steps, verbose=0,
+                      callbacks=[timer.callback])
+        step = float(np.median(timer.times[args.warmup:]))
+        result["models"][name] = {"precision": policy, "batch_size": cfg.batch_size, "step_ms": 1e3 * step,
+                                  "seconds_per_epoch": step * PAPER_STEPS, "steps_timed": args.steps}
+        print(f"{name} ({policy}, batch {cfg.batch_size}): {1e3 * step:.0f} ms a step -> "
+              f"{step * PAPER_STEPS / 60:.1f} min an epoch of {PAPER_STEPS} steps", flush=True)
+    return result
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="section", required=True)
+    pw = sub.add_parser("pairwise", help="factored vs plain pairwise g")
+    pw.add_argument("--batch", type=int, default=64)
+    pw.add_argument("--objects", type=int, default=25, help="5x5 cells of the CNN's last map")
+    pw.add_argument("--object-dim", type=int, default=26, help="24 maps + (x, y)")
+    pw.add_argument("--question-dim", type=int, default=128, help="the LSTM's units")
+    pw.add_argument("--units", type=int, default=256)
+    pw.add_argument("--layers", type=int, default=4)
+    pw.add_argument("--repeats", type=int, default=5)
+    pw.add_argument("--warmup", type=int, default=2)
+    pw.add_argument("--precision", default="float32", help="float32 (default), mixed_bfloat16 or auto")
+    ep = sub.add_parser("epoch", help="seconds per epoch of CNN+RN and CNN+MLP through the harness")
+    ep.add_argument("--models", default="vqa_cnn_rn,vqa_cnn_mlp")
+    ep.add_argument("--images", type=int, default=200, help="sort_of_clevr:N to draw the timed batches from")
+    ep.add_argument("--steps", type=int, default=5)
+    ep.add_argument("--warmup", type=int, default=2)
+    ep.add_argument("--precision", default="auto", help="as fit's --precision")
+    for sp in (pw, ep):
+        sp.add_argument("--json", default=None, help="also write the figures here")
+    args = p.parse_args(argv)
+    result = pairwise(args) if args.section == "pairwise" else epoch(args)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
