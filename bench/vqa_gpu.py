@@ -239,8 +239,8 @@ def train(args) -> int:
     record = {"data": f"sort_of_clevr:{args.images}", "images": args.images,
               "questions": {k: int(len(v["labels"])) for k, v in splits.items()}, "vocabulary": vocab,
               "question_length": args.question_length, "model_args": model_args, "recipe": SANTORO2017_RECIPE,
-              "seed": args.seed, "budget_s": args.budget, "precision": args.precision, "backend": keras.backend.backend(),
-              "keras": keras.__version__, "jax": jax.__version__, "device": str(jax.devices()[0]),
+              "seed": args.seed, "budget_s": args.budget, "precision": args.precision,
+              "backend": keras.backend.backend(), "keras": keras.__version__, "jax": jax.__version__, "device": str(jax.devices()[0]),
               "class_names": list(source.class_names), "models": {}}
     trainers = {}
     for name in args.models.split(","):
@@ -273,7 +273,8 @@ def train(args) -> int:
         share = rec["step_ms"] / 1e3 * rec["steps_per_epoch"] / per_epoch
         print(f"{name}: {rec['step_ms']:.2f} ms a step, {rec['steps_per_epoch']} steps an epoch "
               f"({rec['step_ms'] * rec['steps_per_epoch'] / 1e3:.1f} s), {share:.0%} of the training time", flush=True)
-    print(f"plan: {planned} epochs each{' (none fits: raise --budget)' if not planned else ''} (budget {args.budget:.0f} s, {left:.0f} s left after the probe; "
+    none = " (none fits: raise --budget)" if not planned else ""
+    print(f"plan: {planned} epochs each{none} (budget {args.budget:.0f} s, {left:.0f} s left after the probe; "
           f"device {record['device']})", flush=True)
     atomic_write_json(out / RECORD, record)
 
