@@ -240,7 +240,8 @@ def train(args) -> int:
               "questions": {k: int(len(v["labels"])) for k, v in splits.items()}, "vocabulary": vocab,
               "question_length": args.question_length, "model_args": model_args, "recipe": SANTORO2017_RECIPE,
               "seed": args.seed, "budget_s": args.budget, "precision": args.precision,
-              "backend": keras.backend.backend(), "keras": keras.__version__, "jax": jax.__version__, "device": str(jax.devices()[0]),
+              "backend": keras.backend.backend(), "keras": keras.__version__, "jax": jax.__version__,
+              "device": str(jax.devices()[0]),
               "class_names": list(source.class_names), "models": {}}
     trainers = {}
     for name in args.models.split(","):
