@@ -341,7 +341,8 @@ def test_rendered_notes_batches(renderer, tmp_path):
                                             None, ("train", "eval"), clip_samples=1000)
     assert bundle.class_names == ["flute", "violin"] and bundle.eval_split == "test"
     assert sorted(bundle.clips["eval"].notes) == [64, 64] and set(bundle.clips["train"].notes) == {60, 67}
-    assert bundle.model_args == {"num_instruments": 2, "pitch_classes": 128} and bundle.counts["train"] == 4 * 4
+    assert bundle.model_args == {"num_instruments": 2, "pitch_classes": 128, "sample_rate": 16000}
+    assert bundle.counts["train"] == 4 * 4
     for inputs, target in bundle.eval:
         pitch = inputs["pitch"].numpy()
         assert set(np.unique(pitch)) <= {0, 64}

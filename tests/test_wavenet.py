@@ -55,14 +55,45 @@ def test_kernel_3_field_from_the_layers():
     np.testing.assert_array_equal(changed, np.arange(5, 5 + receptive_field(model)))
 
 
-def test_conditioning_local_is_causal_and_global_reaches_everything():
-    model = _logits(tiny(num_instruments=3, pitch_classes=128))
+@pytest.mark.parametrize("how", ["features", "embedding"])
+def test_conditioning_local_is_causal_and_global_reaches_everything(how):
+    model = _logits(tiny(num_instruments=3, pitch_classes=128, pitch_conditioning=how))
     assert [t.name for t in model.inputs] == ["audio", "instrument", "pitch"]
     x = _batch(40, np.random.default_rng(2), instruments=3, pitched=True)
     # The pitch at t is added inside every gate at t: it reaches t and what comes after, never before.
     changed = _changed(model, x, "pitch", 10, (int(x["pitch"][0, 10]) + 5) % 128)
-    assert changed[0] == 10 and changed.max() < 10 + receptive_field(model)
+    if how == "embedding":  # a row per key: only the outputs whose gates' fields hold position 10 (the
+        # key enters the gates, after the input's causal convolution: the field less its 2 samples)
+        np.testing.assert_array_equal(changed, np.arange(10, 10 + receptive_field(model) - 2))
+    else:  # the carrier's phase accumulates: every later output hears the changed key
+        np.testing.assert_array_equal(changed, np.arange(10, 40))
     assert len(_changed(model, x, "instrument", 0, 2)) == 40
+
+
+def test_pitch_features_against_numpy():
+    """The carrier is a sinusoid at each key's frequency: its phase advances f / rate cycles a
+    sample (checked against an independent sum), continuous across a key change, 0 where no key is."""
+    from kerascnn.models.wavenet import PitchFeatures, pitch_features
+
+    keys = np.r_[np.full(300, 69), np.full(200, 81), np.zeros(50), np.full(100, 48)].astype("int32")[None]
+    ours = np.asarray(PitchFeatures(sample_rate=8000, harmonics=2)(keys))[0]
+    np.testing.assert_allclose(ours, pitch_features(keys, 8000, 2)[0], atol=1e-3)  # float32 against float64
+    freq = np.where(keys[0] > 0, 440.0 * 2.0 ** ((keys[0] - 69) / 12.0), 0.0)
+    phase = 2 * np.pi * np.cumsum(freq) / 8000
+    on = keys[0] > 0
+    np.testing.assert_allclose(ours[:, 0], on)
+    np.testing.assert_allclose(ours[:, 1], np.where(on, (keys[0] - 69) / 12.0, 0), atol=1e-6)
+    np.testing.assert_allclose(ours[:, 2], np.where(on, np.sin(phase), 0), atol=1e-3)
+    np.testing.assert_allclose(ours[:, 5], np.where(on, np.cos(2 * phase), 0), atol=1e-3)
+    # A4 at 8 kHz: 440 cycles a second, so the sine repeats every 8000 / 440 samples.
+    assert abs(ours[0, 2] - np.sin(2 * np.pi * 440 / 8000)) < 1e-5
+
+
+def test_pitch_conditioning_is_checked():
+    from kerascnn.errors import ModelError
+
+    with pytest.raises(ModelError, match="pitch_conditioning"):
+        tiny(pitch_classes=128, pitch_conditioning="onehot")
 
 
 def test_layer_names_and_output():

@@ -23,7 +23,8 @@ def tiny(**kwargs):
     return model
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"num_instruments": 3, "pitch_classes": 128, "kernel_size": 3}])
+@pytest.mark.parametrize("kwargs", [{}, {"num_instruments": 3, "pitch_classes": 128, "kernel_size": 3},
+                                    {"num_instruments": 3, "pitch_classes": 128, "pitch_conditioning": "embedding"}])
 def test_numpy_network_is_the_keras_model(kwargs):
     model = tiny(**kwargs)
     net = Net.from_model(model)
@@ -39,9 +40,9 @@ def test_numpy_network_is_the_keras_model(kwargs):
     np.testing.assert_allclose(mine, logits, atol=1e-3, rtol=1e-4)
 
 
-@pytest.mark.parametrize("temperature", [1.0, 0.5, 0.0])
-def test_fast_and_plain_generation_draw_identical_samples(temperature):
-    net = Net.from_model(tiny(num_instruments=3, pitch_classes=128))
+@pytest.mark.parametrize("temperature,how", [(1.0, "features"), (0.5, "embedding"), (0.0, "features")])
+def test_fast_and_plain_generation_draw_identical_samples(temperature, how):
+    net = Net.from_model(tiny(num_instruments=3, pitch_classes=128, pitch_conditioning=how))
     pitch = np.stack([np.full(60, 60), np.r_[np.full(30, 62), np.zeros(30, int)]])
     runs = [generate(net, 60, instrument=[0, 2], pitch=pitch, temperature=temperature, seed=7, fast=fast,
                      progress=False) for fast in (True, False)]

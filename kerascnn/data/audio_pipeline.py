@@ -156,7 +156,8 @@ def build_audio(cfg: DataConfig, input_shape: Any = None, batch_size: int = 16, 
     """The audio kind's `build`: batched tf.data splits of crops of `cfg.spec` (see the module
     docstring; `splits` as kerascnn.data.build.build_datasets: "eval" is test, else the seeded
     held-out val, stratified by label; "all" every clip). `model_args` gets {"num_instruments": the
-    number of global labels, "pitch_classes": 128 with a pitch track, else 0} for the model's builder.
+    number of global labels, "pitch_classes": 128 with a pitch track, else 0, and with a pitch track
+    "sample_rate"} for the model's builder.
 
     Raises:
         DataError: the spec cannot be read, or "eval" is asked of data with nothing held out.
@@ -172,6 +173,8 @@ def build_audio(cfg: DataConfig, input_shape: Any = None, batch_size: int = 16, 
                          eval_split=eval_name if "eval" in splits else None, sample_rate=source.sample_rate,
                          clip_samples=clip, pitched=source.pitched)
     bundle.model_args = {"num_instruments": len(source.class_names), "pitch_classes": 128 if source.pitched else 0}
+    if source.pitched:  # the pitch features' carrier runs at the audio's rate
+        bundle.model_args["sample_rate"] = int(source.sample_rate)
     if "train" in parts:
         bundle.class_counts = np.bincount(parts["train"].labels, minlength=bundle.num_classes).tolist()
     for name in ("train", "val", "test", "all"):

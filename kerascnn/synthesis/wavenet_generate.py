@@ -21,7 +21,7 @@ numpy.random.default_rng(seed) (inverse CDF); temperature 0 takes the most likel
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -41,7 +41,7 @@ class Layer:
     w: np.ndarray  # (k * R, 2 * D): filter and gate, oldest tap first
     b: np.ndarray  # (2 * D,)
     cond_global: Optional[np.ndarray]  # (E_i, 2 * D): V_f | V_g, or None
-    cond_local: Optional[np.ndarray]  # (pitch classes, 2 * D): the pitch embedding through U_f | U_g, or None
+    cond_local: Optional[np.ndarray]  # (E_p, 2 * D): U_f | U_g, applied to the pitch vectors y, or None
     w_out: np.ndarray  # (D, S [+ R]): skip | residual (the last layer: skip only)
     b_out: np.ndarray
 
@@ -65,7 +65,27 @@ class Net:
     logits_w: np.ndarray
     logits_b: np.ndarray
     instrument_embedding: Optional[np.ndarray]  # (K, E_i) or None: no global conditioning
-    pitched: bool
+    pitch_table: Optional[np.ndarray] = None  # (128, E_p): pitch_conditioning="embedding"
+    pitch_dense: Optional[Tuple[np.ndarray, np.ndarray]] = None  # (F, E_p), (E_p,): "features"
+    pitch_feature_args: Optional[dict] = None  # PitchFeatures' sample_rate and harmonics
+
+    @property
+    def pitched(self) -> bool:
+        return self.pitch_table is not None or self.pitch_dense is not None
+
+    @property
+    def pitch_classes(self) -> int:
+        return 0 if not self.pitched else (len(self.pitch_table) if self.pitch_table is not None else 128)
+
+    def pitch_vectors(self, keys: np.ndarray) -> np.ndarray:
+        """(B, T) keys -> the (B, T, E_p) vectors y the gates add U y of (the model's "pitch_embedding"),
+        features computed from the track's start as the model computes them from a clip's."""
+        from kerascnn.models.wavenet import pitch_features
+
+        keys = np.asarray(keys)
+        if self.pitch_table is not None:
+            return self.pitch_table[keys]
+        return pitch_features(keys, **self.pitch_feature_args) @ self.pitch_dense[0] + self.pitch_dense[1]
 
     @property
     def receptive_field(self) -> int:
@@ -83,8 +103,14 @@ class Net:
             return np.asarray(model.get_layer(name).weights[i], np.float64)
 
         prefixes = [n[: -len("_gated")] for n in (layer.name for layer in model.layers) if n.endswith("_gated")]
-        pitch_table = w("pitch_embedding") if "pitch_embedding" in names else None
-        layers = [_layer(model, p, names, w, pitch_table) for p in prefixes]
+        pitch = {}
+        if "pitch_features" in names:
+            config = model.get_layer("pitch_features").get_config()
+            pitch = {"pitch_dense": (w("pitch_embedding"), w("pitch_embedding", 1)),
+                     "pitch_feature_args": {"sample_rate": config["sample_rate"], "harmonics": config["harmonics"]}}
+        elif "pitch_embedding" in names:
+            pitch = {"pitch_table": w("pitch_embedding")}
+        layers = [_layer(model, p, names, w) for p in prefixes]
         causal = model.get_layer("causal_conv")
         return cls(embedding=w("input_embedding"), causal_w=_stack_taps(w("causal_conv")), causal_b=w("causal_conv", 1),
                    causal_k=int(causal.kernel_size[0]), layers=layers,
@@ -92,19 +118,22 @@ class Net:
                    head_w=w("head_conv")[0], head_b=w("head_conv", 1), logits_w=w("logits")[0],
                    logits_b=w("logits", 1),
                    instrument_embedding=w("instrument_embedding") if "instrument_embedding" in names else None,
-                   pitched=pitch_table is not None)
+                   **pitch)
 
     # -- the network over a whole clip (the plain algorithm and the check against Keras) --------
 
     def logits(self, audio: np.ndarray, instrument: Optional[np.ndarray] = None,
-               pitch: Optional[np.ndarray] = None) -> np.ndarray:
+               pitch: Optional[np.ndarray] = None, local: Optional[np.ndarray] = None) -> np.ndarray:
         """(B, T, 256) logits of clips `audio` (B, T) of classes; `instrument`: (B, E_i) embedding
-        vectors (see `instrument_vectors`); `pitch`: (B, T) keys."""
+        vectors (see `instrument_vectors`); `pitch`: (B, T) keys, or `local`: their pitch vectors
+        (`pitch_vectors` of a longer track, sliced: the plain algorithm's windows)."""
+        if local is None and pitch is not None:
+            local = self.pitch_vectors(pitch)
         x = _causal(self.embedding[np.asarray(audio)], self.causal_w, self.causal_b, self.causal_k, 1)
         skips = 0.0
         for layer in self.layers:
             fg = _causal(x, layer.w, layer.b, layer.kernel_size, layer.dilation)
-            fg = fg + _conditioning(layer, instrument, pitch)
+            fg = fg + _conditioning(layer, instrument, local)
             out = _gated(fg) @ layer.w_out + layer.b_out
             skips = skips + out[..., : self.skip_channels]
             if out.shape[-1] > self.skip_channels:
@@ -116,11 +145,11 @@ class Net:
         return h @ self.logits_w + self.logits_b
 
 
-def _layer(model, prefix: str, names, w, pitch_table) -> Layer:
+def _layer(model, prefix: str, names, w) -> Layer:
     conv = model.get_layer(f"{prefix}_filter")
     cond_global = (np.concatenate([w(f"{prefix}_filter_global"), w(f"{prefix}_gate_global")], axis=1)
                    if f"{prefix}_filter_global" in names else None)
-    cond_local = (pitch_table @ np.concatenate([w(f"{prefix}_filter_local")[0], w(f"{prefix}_gate_local")[0]], axis=1)
+    cond_local = (np.concatenate([w(f"{prefix}_filter_local")[0], w(f"{prefix}_gate_local")[0]], axis=1)
                   if f"{prefix}_filter_local" in names else None)
     outs = [f"{prefix}_skip"] + ([f"{prefix}_res"] if f"{prefix}_res" in names else [])
     return Layer(prefix=prefix, dilation=int(conv.dilation_rate[0]), kernel_size=int(conv.kernel_size[0]),
@@ -143,12 +172,12 @@ def _causal(x: np.ndarray, w: np.ndarray, b: np.ndarray, k: int, d: int) -> np.n
     return taps @ w + b
 
 
-def _conditioning(layer: Layer, instrument, pitch):
+def _conditioning(layer: Layer, instrument, local):
     term = 0.0
     if layer.cond_global is not None:
         term = term + (instrument @ layer.cond_global)[:, None, :]
     if layer.cond_local is not None:
-        term = term + layer.cond_local[np.asarray(pitch)]
+        term = term + local @ layer.cond_local
     return term
 
 
@@ -212,7 +241,7 @@ class _Queues:
         self.causal = np.zeros((net.causal_k, batch, width))
         self.rings = [np.zeros((layer.span + 1, batch, width)) for layer in net.layers]
 
-    def step(self, classes: np.ndarray, global_terms, pitch_t) -> np.ndarray:
+    def step(self, classes: np.ndarray, global_terms, local_t) -> np.ndarray:
         """Feed one sample per row; the (B, 256) logits of the next."""
         net, t = self.net, self.t
         x = self._push(self.causal, net.embedding[classes], 1, net.causal_k) @ net.causal_w + net.causal_b
@@ -222,7 +251,7 @@ class _Queues:
             if global_terms is not None:
                 fg = fg + global_terms[i]
             if layer.cond_local is not None:
-                fg = fg + layer.cond_local[pitch_t]
+                fg = fg + local_t @ layer.cond_local
             out = _gated(fg) @ layer.w_out + layer.b_out
             skips = skips + out[:, : net.skip_channels]
             if out.shape[-1] > net.skip_channels:
@@ -261,6 +290,9 @@ def generate(net: Net, length: int, *, batch: Optional[int] = None, instrument=N
     if start.shape[0] != batch or start.shape[1] < 1:
         raise UserError(f"--prime must give at least one sample per note. Received: shape {start.shape}")
     track = _pitch_track(net, pitch, batch, length, start.shape[1] - 1)
+    # Every step's pitch vectors at once, from the track's start, as the model computes a clip's (the
+    # plain algorithm's windows slice them, so both see the same carrier phase).
+    local = None if track is None else net.pitch_vectors(track)
     rng = np.random.default_rng(seed)
     audio = np.concatenate([start, np.zeros((batch, length), np.int64)], axis=1)
     feed = start.shape[1] - 1  # samples of the prime predicted by teacher forcing, not drawn
@@ -269,9 +301,9 @@ def generate(net: Net, length: int, *, batch: Optional[int] = None, instrument=N
     with Progress(length * batch, f"wavenet {'fast' if fast else 'plain'} x{batch}", unit="sample",
                   disable=not progress) as bar:
         if fast:
-            _run_fast(net, audio, track, h, steps, feed, temperature, rng, bar)
+            _run_fast(net, audio, local, h, steps, feed, temperature, rng, bar)
         else:
-            _run_plain(net, audio, track, h, steps, feed, temperature, rng, bar)
+            _run_plain(net, audio, local, h, steps, feed, temperature, rng, bar)
     return audio[:, start.shape[1]:]
 
 
@@ -294,27 +326,27 @@ def _pitch_track(net: Net, pitch, batch: int, length: int, primed: int) -> Optio
     if pitch is None:
         raise UserError("This WaveNet plays pitches; give the key of every sample (--pitch).")
     track = np.broadcast_to(np.asarray(pitch, np.int64), (batch, length))
-    if track.min() < 0 or track.max() >= len(net.layers[0].cond_local):
-        raise UserError(f"pitches must be MIDI keys 0-{len(net.layers[0].cond_local) - 1}. Received: "
+    if track.min() < 0 or track.max() >= net.pitch_classes:
+        raise UserError(f"pitches must be MIDI keys 0-{net.pitch_classes - 1}. Received: "
                         f"{int(track.min())}-{int(track.max())}")
     return np.concatenate([np.zeros((batch, primed), np.int64), track], axis=1)
 
 
-def _run_fast(net, audio, track, h, steps, feed, temperature, rng, bar) -> None:
+def _run_fast(net, audio, local, h, steps, feed, temperature, rng, bar) -> None:
     queues = _Queues(net, len(audio))
     terms = None if h is None else [h @ layer.cond_global for layer in net.layers]
     for t in range(steps):
-        logits = queues.step(audio[:, t], terms, None if track is None else track[:, t])
+        logits = queues.step(audio[:, t], terms, None if local is None else local[:, t])
         if t >= feed:
             audio[:, t + 1] = draw(logits, temperature, rng)
             bar.update(len(audio))
 
 
-def _run_plain(net, audio, track, h, steps, feed, temperature, rng, bar) -> None:
+def _run_plain(net, audio, local, h, steps, feed, temperature, rng, bar) -> None:
     field = net.receptive_field
     for t in range(feed, steps):
         lo = max(0, t + 1 - field)  # the last output sees exactly this window
-        window = net.logits(audio[:, lo: t + 1], h, None if track is None else track[:, lo: t + 1])
+        window = net.logits(audio[:, lo: t + 1], h, local=None if local is None else local[:, lo: t + 1])
         audio[:, t + 1] = draw(window[:, -1], temperature, rng)
         bar.update(len(audio))
 
