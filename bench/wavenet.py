@@ -374,8 +374,8 @@ def demos(args) -> Dict:
     for run in runs:
         start = time.perf_counter()
         subprocess.run(run, check=True)
-        timings.append({"command": " ".join(run[2:]), "seconds": time.perf_counter() - start})
-        print(f"{timings[-1]['seconds']:6.1f} s  kerascnn {timings[-1]['command']}", flush=True)
+        timings.append({"command": "kerascnn " + " ".join(run[3:]), "seconds": time.perf_counter() - start})
+        print(f"{timings[-1]['seconds']:6.1f} s  {timings[-1]['command']}", flush=True)
     return {"demos": timings}
 
 
