@@ -177,7 +177,7 @@ def epoch(args) -> dict:
             model = build_model(cfg, (75, 75, 3), bundle.num_classes, make_optimizer(cfg, PAPER_STEPS),
                                 data_args=bundle.model_args)
             timer = _StepTimes()
-            model.fit(bundle.train, epochs=1, steps_per_epoch=args.warmup + args.steps, verbose=0,
+            model.fit(bundle.train, epochs=1, steps_per_epoch=args.warmup + args.steps, verbose=0, shuffle=False,
                       callbacks=[timer.callback])
         step = float(np.median(timer.times[args.warmup:]))
         result["models"][name] = {"precision": policy, "batch_size": cfg.batch_size, "step_ms": 1e3 * step,
