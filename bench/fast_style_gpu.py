@@ -63,8 +63,8 @@ Keras's Adam (the app's optimizer) applied statelessly in a jitted step; `--chun
 `lax.scan`, the crops cut on the device from the photos held there. The photo stream is the app's in kind: each
 pass a new seeded order of the photos, a seeded random square crop and left-right flip of each, sample k in
 style k mod N; it is a function of the sample's number, so a resumed run is the unbroken run (on this CPU, 10
-steps then 10 resumed gave the weights of 20 unbroken, bit for bit). XLA computes float32 convolutions
-in TF32 on the H100/H200 by default, as TensorFlow does on such GPUs.
+steps then 10 resumed gave the weights of 20 unbroken, bit for bit). On the GPU, JAX's default precision may
+compute float32 convolutions in TF32 (not checked here), as TensorFlow does on such GPUs by default.
 
 Outputs (in --out, each under the 16 MB a file may come back with): `weights.npz` (the style network's
 variables by Keras path, 6.8 MB), `adam.npz` (the optimizer's, 13.6 MB), `record.json` (settings, the app's
