@@ -273,3 +273,15 @@ def tiny_cnn(classes: int = 0, *, pool: bool = False, softmax: bool = False, see
         if softmax:
             x = keras.layers.Activation("softmax", name="predictions")(x)
     return keras.Model(inputs, x, name="tiny")
+
+
+def load_bench_script(name: str):
+    """bench/NAME.py as a module (the bench folder is no package), for tests of the benchmark scripts."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(f"{name}_under_test",
+                                                  Path(__file__).resolve().parents[1] / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -23,6 +23,7 @@ gpu = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(gpu)
 
 from apps.fast_style import FastStyleConfig, PerceptualLoss, _build, _trainer_class  # noqa: E402  (as gpu imports it)
+from test_fast_style import tiny_cnn  # noqa: E402  (the fast-style tests' loss network)
 
 # Unequal layer weights and loss weights, so that a normalisation or a weight mixed up shows.
 CFG = dict(content_layers="c2:1", style_layers="c1:1,c2:3", content_weight=0.7, style_weight=10.0, tv_weight=0.5,
@@ -30,15 +31,6 @@ CFG = dict(content_layers="c2:1", style_layers="c1:1,c2:3", content_weight=0.7, 
            checkpoint_every=2, steps=4)
 NAMES = ["stripes", "dots"]
 
-
-def tiny_cnn() -> "keras.Model":
-    """Raw [0, 255] pixels in; two named convs, one 2x downsampling."""
-    keras.utils.set_random_seed(3)
-    inputs = keras.Input((None, None, 3), name="input")
-    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="preprocess")(inputs)
-    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="c1")(x)
-    x = keras.layers.Conv2D(12, 3, strides=2, padding="same", activation="relu", name="c2")(x)
-    return keras.Model(inputs, x, name="tiny")
 
 
 @pytest.fixture(scope="module")

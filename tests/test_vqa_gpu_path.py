@@ -6,14 +6,13 @@ into the full models, which then answer the questions as strings the same way.
 The references are TensorFlow's own: `TextVectorization.adapt` for the vocabulary, the layer's
 output for the ids, and the full model (strings in) for the transferred weights.
 """
-import importlib.util
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from data_helpers import load_bench_script
 from kerascnn.data import sort_of_clevr as soc
 from kerascnn.data.text import learn_vocabulary
 from kerascnn.errors import ModelError
@@ -21,7 +20,6 @@ from kerascnn.models import create_model
 from kerascnn.models.tokenize import learn_vocabulary_py, sentence_standardize, standardize_text, text_vectorizer, \
     token_ids
 
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "vqa_gpu.py"
 TINY = dict(conv_filters=4, embedding_dim=4, question_units=4, f_units=8, f_layers=1, question_length=12)
 TINY_G = dict(g_units=8, g_layers=2)
 # Sentences with what the cleaning treats specially: clitics, quotes, brackets, marks, "_", digits,
@@ -33,10 +31,7 @@ SENTENCES = ["Doesn't it? ''Conan'' (the kids') won't; I'm sure you'll see we've
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("vqa_gpu_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("vqa_gpu")
 
 
 def _questions():

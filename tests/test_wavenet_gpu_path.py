@@ -2,11 +2,9 @@
 against the audio pipeline's (kerascnn.data.audio_pipeline, the reference), its loss against Keras's, and
 its saved weights in the harness's softmax model, as `assemble` builds it (TensorFlow here).
 """
-import importlib.util
 import json
 import math
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,10 +12,10 @@ import pytest
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
+from data_helpers import load_bench_script  # noqa: E402
 from kerascnn.data.audio import audio_split, mu_law_encode  # noqa: E402
 from kerascnn.data.audio_pipeline import SILENCE, audio_dataset, crop_plan  # noqa: E402
 
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "wavenet_gpu.py"
 TINY = dict(layers_per_stack=2, stacks=1, residual_channels=4, dilation_channels=4, skip_channels=8, embedding_dim=4)
 CLIP = 32
 LENGTHS = (100, 70, 33, 20)  # several crops with interior starts; room 0 (start 0 only); shorter than a crop
@@ -25,10 +23,7 @@ LENGTHS = (100, 70, 33, 20)  # several crops with interior starts; room 0 (start
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("wavenet_gpu_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("wavenet_gpu")
 
 
 @pytest.fixture(scope="module")
