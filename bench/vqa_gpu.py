@@ -199,7 +199,7 @@ class Trainer:
 
 
 def scores(correct: np.ndarray, types: np.ndarray, source) -> dict:
-    from kerascnn.inference.by_type import accuracy_by_group, accuracy_by_type
+    from kerascnn.data.by_type import accuracy_by_group, accuracy_by_type
 
     by_type = accuracy_by_type(correct, types, source.type_names)
     return {"top1": float(np.mean(correct)), "by_type": by_type, "by_group": accuracy_by_group(by_type,

@@ -132,6 +132,13 @@ def test_fit_and_evaluate_per_question_type_on_sort_of_clevr(tmp_path):
     for name in ("model.keras", "history.csv", "config.json", "classes.json", "report.html"):
         assert (result.run_dir / name).is_file(), name
     assert result.model.get_layer("vectorize").vocabulary_size() > 20  # the training questions' words
+    # each epoch's validation accuracy per group (ValAccuracyByGroup): half the questions each, so
+    # their mean is Keras's own val_accuracy, computed in its validation pass
+    row = result.history[-1]
+    assert 0.0 <= row["val_accuracy_relational"] <= 1.0
+    np.testing.assert_allclose((row["val_accuracy_relational"] + row["val_accuracy_non_relational"]) / 2,
+                               row["val_accuracy"], atol=1e-6)
+    assert "val_accuracy_relational" in (result.run_dir / "history.csv").read_text().splitlines()[0]
     r = kerascnn.evaluate(result.run_dir / "model.keras", plot=False)
     assert r.split == "test" and r.count == sort_of_clevr_sizes(40)["test"] * 20
     assert [t["type"] for t in r.by_type] == ["shape", "horizontal", "vertical", "closest", "furthest", "count"]

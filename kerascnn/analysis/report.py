@@ -265,7 +265,7 @@ def _evaluation_sections(model, dataset, names: List[str], cam_images: int, top_
                  + "<h3>Per class</h3>"
                  + _table(["class", "precision", "recall", "F1", "support"],
                           [(names[i], f"{p[i]:.3f}", f"{r[i]:.3f}", f"{f[i]:.3f}", str(int(s[i]))) for i in range(k)]))]
-    from kerascnn.inference.by_type import breakdown
+    from kerascnn.data.by_type import breakdown
 
     types = breakdown(bundle, "val", pred == labels) if bundle is not None else None
     if types and types["by_type"]:  # data whose examples have types (VQA's question templates)

@@ -71,7 +71,7 @@ def evaluate(ctx, model, as_json, cv, epochs, config_file, print_config, **opts)
     click.echo(f"{r.data} ({r.split} split): examples {r.count}   loss {r.loss:.4f}   top-1 {r.top1:.2%}"
                f"{_top5(r.top5)}")
     if r.by_type:  # data with question types (image+question): top-1 per type and group
-        from kerascnn.inference.by_type import format_breakdown
+        from kerascnn.data.by_type import format_breakdown
 
         click.echo(format_breakdown(r.by_type, r.by_group))
     if r.confusion_png or r.class_names:  # none for a class per time step (audio's next sample)

@@ -23,7 +23,7 @@ from kerascnn.data.specs import same_spec
 from kerascnn.errors import SettingError, UserError
 from kerascnn.runtime.plots import plot_confusion
 from kerascnn.runtime import run_dir as rd
-from kerascnn.inference.by_type import breakdown
+from kerascnn.data.by_type import breakdown
 from kerascnn.inference.tta import TTA_MODES, base_shape, views
 from kerascnn.models.loading import load_model, model_image_shape, model_input_shape
 from kerascnn.models.refs import input_kind
@@ -48,7 +48,7 @@ class EvalResult:
     # then the ensemble's (the average of the members' probabilities).
     members: List[dict] = field(default_factory=list)
     # Data whose examples have types (image+question: the question templates): top-1 per type
-    # {"type", "examples", "correct", "accuracy"} and per group of types (kerascnn.inference.by_type).
+    # {"type", "examples", "correct", "accuracy"} and per group of types (kerascnn.data.by_type).
     by_type: List[dict] = field(default_factory=list)
     by_group: List[dict] = field(default_factory=list)
 

@@ -8,6 +8,7 @@ from typing import List, Sequence
 import numpy as np
 
 from kerascnn.runtime.jobs import atomic_save
+from kerascnn.runtime.run_dir import GROUP_ACCURACY
 
 
 def figure(nrows: int = 1, ncols: int = 1, **kwargs):
@@ -47,6 +48,10 @@ def plot_curves(rows: List[dict], path: Path, title: str = "") -> None:
             ys = [_value(r, prefix, key) for r in rows]
             if not np.all(np.isnan(ys)):
                 ax.plot(epochs, ys, style, marker="o", ms=2, label=("val " if prefix else "train ") + label)
+        if key == "accuracy":  # per group of question types (VQA: relational, non-relational)
+            for column in dict.fromkeys(k for r in rows for k in r if k.startswith(GROUP_ACCURACY)):
+                ys = [float(r[column]) if r.get(column) not in (None, "") else np.nan for r in rows]
+                ax.plot(epochs, ys, ":", marker="o", ms=2, label="val " + column[len(GROUP_ACCURACY):].replace("_", "-"))
         for boundary in _phase_starts(rows):  # two-phase fine-tuning: where the backbone was unfrozen
             ax.axvline(boundary - 0.5, color="grey", ls=":", lw=1)
             if key == "loss":

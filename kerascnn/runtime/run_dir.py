@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -19,6 +20,9 @@ from kerascnn.runtime.jobs import atomic_path, atomic_save, atomic_write_text, n
 CONFIG = "config.json"
 CLASSES = "classes.json"
 HISTORY = "history.csv"
+# history.csv's column of a group of question types' validation accuracy (VQA): this prefix + the
+# group's name; never a Keras metric's column (Keras's end in the metric's name).
+GROUP_ACCURACY = "val_accuracy_"
 CURVES = "curves.png"
 MODEL = "model.keras"
 BEST = "best.keras"
@@ -60,3 +64,8 @@ def read_classes(model_path: os.PathLike) -> Optional[list]:
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
     return None
+
+
+def group_accuracy_key(group: str) -> str:
+    """The history column of a group's validation accuracy ("non-relational" -> "val_accuracy_non_relational")."""
+    return GROUP_ACCURACY + re.sub(r"[^0-9a-zA-Z]+", "_", str(group)).strip("_").lower()

@@ -20,7 +20,7 @@ import keras
 from kerascnn.runtime.compat import cache_keras_saving_skipsets
 from kerascnn.data.folders import summarize_skipped
 from kerascnn.models.common import float32_copy, strip_auxiliary
-from kerascnn.runtime.run_dir import atomic_save, atomic_write_text
+from kerascnn.runtime.run_dir import atomic_save, atomic_write_text, group_accuracy_key
 
 if TYPE_CHECKING:
     from kerascnn.data.pipeline import StreamTracker
@@ -173,6 +173,37 @@ class StreamedFailures(keras.callbacks.Callback):
             if failed:
                 log.warning("epoch %d, %s split: %s", epoch + 1, name, summarize_skipped(
                     failed, what="files that failed to decode"))
+
+
+class ValAccuracyByGroup(keras.callbacks.Callback):
+    """After each epoch, the validation accuracy of each group of question types (Sort-of-CLEVR's
+    relational and non-relational: the curves Santoro et al. compare) added to the epoch's logs, so
+    history.csv, curves.png and TensorBoard carry them. Must come before the callbacks that read the
+    logs. The split is predicted once more (Keras's own validation pass reports the overall figure
+    only); its batches come in the order `types` lists their questions.
+
+    `val`: the unshuffled split's (inputs, labels) batches; `types`: each question's type index into
+    `type_names`; `groups`: group -> type names (VqaBundle.type_groups).
+    """
+
+    def __init__(self, val, types, type_names, groups):
+        super().__init__()
+        self.val, self.types = val, types
+        self.type_names, self.groups = list(type_names), dict(groups)
+
+    def on_epoch_end(self, epoch, logs=None):
+        import numpy as np
+
+        from kerascnn.data.by_type import breakdown_of
+
+        def labels(y):  # class indices, or one-hot rows (label smoothing's)
+            y = np.asarray(y)
+            return np.argmax(y, axis=-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(-1)
+
+        correct = [np.argmax(np.asarray(self.model.predict_on_batch(x)), axis=-1) == labels(y) for x, y in self.val]
+        scores = breakdown_of(np.concatenate(correct), self.types, self.type_names, self.groups)
+        if scores is not None and logs is not None:
+            logs.update({group_accuracy_key(g["group"]): g["accuracy"] for g in scores["by_group"]})
 
 
 class HistoryWriter(keras.callbacks.Callback):
@@ -331,4 +362,4 @@ def log_estimate(per_step: float, steps_per_epoch: int, epochs: int, how: str, b
 
 
 __all__ = ["Checkpoints", "EarlyStop", "EpochTensorBoard", "EtaReport", "Exporter", "HistoryWriter", "StreamedFailures",
-           "latest_backup", "log_estimate", "restore_backup"]
+           "ValAccuracyByGroup", "latest_backup", "log_estimate", "restore_backup"]

@@ -30,7 +30,8 @@ from kerascnn.settings import Resolved
 from kerascnn.runtime import run_dir as rd
 from kerascnn.runtime.progress import format_duration
 from kerascnn.training.callbacks import (Checkpoints, EarlyStop, EpochTensorBoard, EtaReport, Exporter, HistoryWriter,
-                                         StreamedFailures, latest_backup, log_estimate, restore_backup)
+                                         StreamedFailures, ValAccuracyByGroup, latest_backup, log_estimate,
+                                         restore_backup)
 from kerascnn.training.distribute import set_precision, setup_distribution
 from kerascnn.training.feature_cache import FeatureCache, ForModel, split_head
 from kerascnn.training.metrics import accuracy_metrics, classification_loss
@@ -256,6 +257,10 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose,
     checkpoints = Checkpoints(run / rd.BACKUP, run / rd.BEST, monitor_acc, export,
                               budget=dist.checkpoint_budget(cfg.checkpoint_budget), best=best)
     cbs = [checkpoints, history, keras.callbacks.TerminateOnNaN(), EpochTensorBoard(str(run / rd.TENSORBOARD))]
+    groups = getattr(bundle, "type_groups", None)
+    val_types = getattr(bundle, "question_types", {}).get("val")
+    if groups and val_types is not None and bundle.val is not None and len(outputs) == 1:
+        cbs.insert(0, ValAccuracyByGroup(bundle.val, val_types, bundle.type_names, groups))  # before the loggers
     if bundle.streams and dist.num_workers == 1:  # with several workers each sees a shard only
         cbs.append(StreamedFailures(bundle.streams))
     if cfg.schedule == "plateau":

@@ -47,11 +47,17 @@ def breakdown(bundle, split: str, correct: np.ndarray) -> Optional[Dict[str, Lis
     """{"by_type": [...], "by_group": [...]} of `split` of a bundle that knows its examples' types
     (a VqaBundle), else None; None too when the count scored differs from the split's (a streamed
     file that failed to decode: the types no longer line up)."""
-    types = getattr(bundle, "question_types", {}).get(split)
+    return breakdown_of(correct, getattr(bundle, "question_types", {}).get(split), getattr(bundle, "type_names", []),
+                        getattr(bundle, "type_groups", {}) or {})
+
+
+def breakdown_of(correct: np.ndarray, types: Optional[np.ndarray], type_names: Sequence[str],
+                 groups: Mapping[str, Sequence[str]]) -> Optional[Dict[str, List[dict]]]:
+    """`breakdown` from the parts: None when there are no types or their count differs from the scored."""
     if types is None or len(types) != len(correct):
         return None
-    by_type = accuracy_by_type(correct, types, bundle.type_names)
-    return {"by_type": by_type, "by_group": accuracy_by_group(by_type, getattr(bundle, "type_groups", {}) or {})}
+    by_type = accuracy_by_type(correct, types, type_names)
+    return {"by_type": by_type, "by_group": accuracy_by_group(by_type, groups)}
 
 
 def format_breakdown(by_type: Sequence[Mapping], by_group: Sequence[Mapping]) -> str:
@@ -65,4 +71,4 @@ def format_breakdown(by_type: Sequence[Mapping], by_group: Sequence[Mapping]) ->
                      .rstrip() for r in rows)
 
 
-__all__ = ["accuracy_by_group", "accuracy_by_type", "breakdown", "format_breakdown"]
+__all__ = ["accuracy_by_group", "accuracy_by_type", "breakdown", "breakdown_of", "format_breakdown"]
