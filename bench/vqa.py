@@ -3,6 +3,7 @@ one, and the time of an epoch of CNN+RN and CNN+MLP through the harness.
 
     python bench/vqa.py pairwise       # factored (PairwiseDense) vs plain pairs, forward and forward+backward
     python bench/vqa.py epoch          # a few training steps of each model, as seconds per epoch
+    python bench/vqa.py compare --rn RUN --mlp RUN --out DIR   # two `kerascnn fit` runs side by side
 
 `pairwise`: g over every ordered pair of objects with the question, at the paper's sizes (25 objects
 of 24 + 2 coordinates, a 128-d question, batch 64, g 4 x 256, summed over the 625 pairs). The plain
@@ -16,6 +17,14 @@ forward+backward (gradients of every weight), in milliseconds a batch (the media
 them (the harness's make_config, build_model, make_optimizer; the data pipeline's tf.data batches;
 --precision as fit's, auto by default), --steps timed training steps after a warm-up (median),
 times the paper's 3,062 steps an epoch (9,800 images x 20 questions / 64).
+
+`compare`: the CPU reproduction, two run folders of `kerascnn fit --model vqa_cnn_rn|vqa_cnn_mlp --data
+sort_of_clevr` (same data, same recipe, same epochs): each model scored on the test split of another seed
+with `kerascnn.evaluate` (accuracy per question type and group; confusion.png beside each model), the
+validation accuracy per group at every epoch (history.csv's `val_accuracy_<group>`, ValAccuracyByGroup's)
+plotted for both in DIR/learning_curves.png, the seconds an epoch from history.csv, and DIR/results.json;
+prints a Markdown table for bench/RESULTS.md. The goals: CNN+RN at least 94% on both groups, CNN+MLP's
+relational figure near the paper's 63%.
 """
 from __future__ import annotations
 
@@ -187,6 +196,52 @@ def epoch(args) -> dict:
     return result
 
 
+GOALS = {"CNN+RN": {"relational": 0.94, "non-relational": 0.94}, "CNN+MLP": {}}
+PAPER = {"CNN+RN": {"relational": "> 94%", "non-relational": "> 94%"},
+         "CNN+MLP": {"relational": "~63%", "non-relational": "> 94%"}}
+
+
+def _history(run: Path) -> list:
+    import csv
+
+    with open(run / "history.csv", newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def compare(args) -> dict:
+    from kerascnn.inference.apply import evaluate
+    from kerascnn.runtime.plots import plot_group_curves
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    curves, result = {}, {"models": {}}
+    for label, run in (("CNN+RN", Path(args.rn)), ("CNN+MLP", Path(args.mlp))):
+        rows = _history(run)
+        curves[label] = rows
+        seconds = [float(r["seconds"]) for r in rows if r.get("seconds")]
+        res = evaluate(run / "model.keras", split="test")
+        groups = {g["group"]: g["accuracy"] for g in res.by_group}
+        result["models"][label] = {
+            "run": str(run), "epochs": len(rows), "seconds_per_epoch": float(np.median(seconds)) if seconds else None,
+            "train_hours": sum(seconds) / 3600, "test_questions": res.count, "test_top1": res.top1,
+            "test_by_group": groups, "test_by_type": {r["type"]: r["accuracy"] for r in res.by_type},
+            "goals": {g: {"goal": v, "met": groups.get(g, 0.0) >= v} for g, v in GOALS[label].items()},
+            "paper": PAPER[label]}
+    plot_group_curves(curves, out / "learning_curves.png", marks=(0.94, 0.63),
+                      title="Sort-of-CLEVR: validation accuracy per question group (2 CPU cores)")
+    types = list(next(iter(result["models"].values()))["test_by_type"])
+    print("| model | epochs | min an epoch | " + " | ".join(types) + " | non-relational | relational | paper |")
+    print("|---" * (len(types) + 6) + "|")
+    for label, m in result["models"].items():
+        cells = [f"{m['test_by_type'][t]:.2%}" for t in types]
+        cells += [f"{m['test_by_group'].get(g, float('nan')):.2%}" for g in ("non-relational", "relational")]
+        paper = ", ".join(f"{g} {v}" for g, v in m["paper"].items())
+        print(f"| {label} | {m['epochs']} | {(m['seconds_per_epoch'] or 0) / 60:.1f} | " + " | ".join(cells)
+              + f" | {paper} |")
+    print(f"wrote {out / 'learning_curves.png'}")
+    return result
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="section", required=True)
@@ -206,10 +261,16 @@ def main(argv=None) -> int:
     ep.add_argument("--steps", type=int, default=5)
     ep.add_argument("--warmup", type=int, default=2)
     ep.add_argument("--precision", default="auto", help="as fit's --precision")
-    for sp in (pw, ep):
+    cp = sub.add_parser("compare", help="two fit runs (CNN+RN, CNN+MLP): test accuracy per type, curves")
+    cp.add_argument("--rn", required=True, help="the vqa_cnn_rn run folder")
+    cp.add_argument("--mlp", required=True, help="the vqa_cnn_mlp run folder")
+    cp.add_argument("--out", required=True, help="learning_curves.png and results.json go here")
+    for sp in (pw, ep, cp):
         sp.add_argument("--json", default=None, help="also write the figures here")
     args = p.parse_args(argv)
-    result = pairwise(args) if args.section == "pairwise" else epoch(args)
+    result = {"pairwise": pairwise, "epoch": epoch, "compare": compare}[args.section](args)
+    if args.section == "compare":
+        Path(args.out, "results.json").write_text(json.dumps(result, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     return 0

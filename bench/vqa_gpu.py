@@ -366,26 +366,15 @@ def check_same_answers(full, tokens, record: dict, source, n: int = 256) -> floa
 
 
 def plot_learning_curves(record: dict, path: Path) -> None:
-    from kerascnn.runtime.plots import figure, save_png
+    from kerascnn.runtime.plots import plot_group_curves
+    from kerascnn.runtime.run_dir import group_accuracy_key
 
-    fig, ax = figure(figsize=(7, 4.5))
-    colors = {"vqa_cnn_rn": "tab:blue", "vqa_cnn_mlp": "tab:orange"}
     labels = {"vqa_cnn_rn": "CNN+RN", "vqa_cnn_mlp": "CNN+MLP"}
-    for name, rec in record["models"].items():
-        epochs = [r["epoch"] for r in rec["curve"]]
-        for group, style in (("relational", "-"), ("non-relational", "--")):
-            ax.plot(epochs, [r["val_by_group"].get(group, np.nan) for r in rec["curve"]], style, marker=".",
-                    color=colors.get(name), label=f"{labels.get(name, name)}, {group}")
-    ax.axhline(0.94, color="gray", lw=0.8, ls=":")
-    ax.axhline(0.63, color="gray", lw=0.8, ls=":")
-    ax.set_ylim(0.0, 1.0)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation accuracy")
-    ax.set_title(f"Sort-of-CLEVR ({record['data']}): validation accuracy per question group")
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.legend(loc="best", fontsize=8)
-    ax.grid(alpha=0.3)
-    save_png(fig, path)
+    runs = {labels.get(name, name): [{"epoch": r["epoch"], **{group_accuracy_key(g): a for g, a in
+                                                             r["val_by_group"].items()}} for r in rec["curve"]]
+            for name, rec in record["models"].items()}
+    plot_group_curves(runs, path, title=f"Sort-of-CLEVR ({record['data']}): validation accuracy per question group",
+                      marks=(0.94, 0.63))
 
 
 def assemble(args) -> int:

@@ -117,3 +117,20 @@ def test_transfer_refuses_models_whose_layers_differ(bench):
     _, mlp = _pair("vqa_cnn_mlp", vocab)
     with pytest.raises(ValueError, match="g1"):
         bench.transfer_by_name(rn, mlp)
+
+
+def test_learning_curves_plot_each_model_and_group_from_the_record(bench, tmp_path):
+    """The GPU record's per-epoch validation figures go through the library's plot_group_curves (the
+    same plot a CPU comparison of two `kerascnn fit` runs makes): a line per model and group."""
+    from kerascnn.runtime.plots import plot_group_curves
+
+    curve = [{"epoch": e, "val_by_group": {"non-relational": 0.5 + e / 10, "relational": 0.4 + e / 20}}
+             for e in (1, 2, 3)]
+    record = {"data": "sort_of_clevr:100", "models": {"vqa_cnn_rn": {"curve": curve}, "vqa_cnn_mlp": {"curve": curve}}}
+    bench.plot_learning_curves(record, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").stat().st_size > 5000
+    rows = [{"epoch": 1, "val_accuracy": 0.5, "val_accuracy_relational": 0.4},
+            {"epoch": 2, "val_accuracy": 0.6, "val_accuracy_relational": ""}]  # a blank cell: skipped
+    labels = plot_group_curves({"A": rows, "B": [{"epoch": 1, "val_accuracy_non_relational": 0.9}], "C": []},
+                               tmp_path / "two.png")
+    assert labels == ["A, relational", "B, non-relational"]

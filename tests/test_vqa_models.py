@@ -5,6 +5,7 @@ References are independent of the code under test: the plain pairwise RN is nump
 through a keras Dense, parameter counts are worked out by hand from the paper's layer sizes.
 """
 import json
+from types import SimpleNamespace
 
 import keras
 import numpy as np
@@ -147,6 +148,14 @@ def test_fit_and_evaluate_per_question_type_on_sort_of_clevr(tmp_path):
                                                                  "relational": r.count // 2}
     assert sum(t["correct"] for t in r.by_type) == round(r.top1 * r.count) == int(np.trace(r.confusion))
     assert set(r.to_json()) >= {"by_type", "by_group"}
+    # bench/vqa.py compare (the CPU reproduction's table and curves), the same run as both models
+    from data_helpers import load_bench_script
+
+    out = load_bench_script("vqa").compare(SimpleNamespace(rn=result.run_dir, mlp=result.run_dir, out=tmp_path / "cmp"))
+    assert (tmp_path / "cmp" / "learning_curves.png").is_file()
+    for m in out["models"].values():
+        assert m["epochs"] == 1 and m["test_questions"] == r.count
+        assert m["test_by_group"] == {g["group"]: g["accuracy"] for g in r.by_group}
 
 
 @pytest.fixture(scope="module")

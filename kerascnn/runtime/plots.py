@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
-from typing import List, Sequence
+from typing import List, Mapping, Sequence
 
 import numpy as np
 
@@ -65,6 +65,38 @@ def plot_curves(rows: List[dict], path: Path, title: str = "") -> None:
     fig.suptitle(title)
     fig.tight_layout()
     save_png(fig, path)
+
+
+def plot_group_curves(runs: Mapping[str, List[dict]], path: Path, title: str = "",
+                      marks: Sequence[float] = ()) -> List[str]:
+    """Several runs' validation accuracy per group of question types against the epoch, in one plot:
+    history.csv rows with `val_accuracy_<group>` columns (VQA: relational, non-relational), a colour
+    a run, a line style a group; `marks`: horizontal guides (e.g. a paper's figures). Returns the
+    lines' labels ("RUN, GROUP"), in the legend's order."""
+    fig, ax = figure(figsize=(7, 4.5))
+    styles = ("-", "--", ":", "-.")
+    for color, (label, rows) in zip(_COLORS, runs.items()):
+        columns = list(dict.fromkeys(k for r in rows for k in r if k.startswith(GROUP_ACCURACY)))
+        for style, column in zip(styles * 8, sorted(columns, key=lambda c: ("non" not in c, c))):
+            points = [(int(r["epoch"]), float(r[column])) for r in rows if r.get(column) not in (None, "")]
+            if points:
+                ax.plot(*zip(*points), style, marker=".", color=color,
+                        label=f"{label}, {column[len(GROUP_ACCURACY):].replace('_', '-')}")
+    for y in marks:
+        ax.axhline(y, color="gray", lw=0.8, ls=":")
+    ax.set_ylim(0.0, 1.0)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title(title)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3)
+    save_png(fig, path)
+    return ax.get_legend_handles_labels()[1]
+
+
+_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 
 
 def _phase_starts(rows: List[dict]) -> List[int]:
