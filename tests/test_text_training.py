@@ -156,6 +156,17 @@ def test_kept_epoch_names_the_weights_the_model_got_back():
     assert FitResult(None, None, rows, [], 1, None).final["epoch"] == 4
 
 
+def test_curves_mark_the_epoch_early_stopping_kept(tmp_path):
+    from kerascnn.runtime.plots import plot_curves
+
+    rows = [{"epoch": e, "loss": 1 / e, "val_loss": 1 / e, "accuracy": a, "val_accuracy": a, "learning_rate": 0.1}
+            for e, a in ((1, 0.6), (2, 0.8), (3, 0.7))]
+    loss, accuracy, lr = plot_curves(rows, tmp_path / "curves.png", kept_epoch=2)
+    assert "kept (epoch 2)" in loss and "kept (epoch 2)" in accuracy and "val top-1 accuracy" in accuracy
+    assert not any("kept" in label for label in plot_curves(rows, tmp_path / "c2.png")[1])
+    assert (tmp_path / "curves.png").is_file() and plot_curves([], tmp_path / "none.png") == []
+
+
 def test_an_unknown_word_adds_nothing_as_padding_does():
     # The vocabulary holds every training word, so "[UNK]" never trains: its row stays zero, and a
     # sentence of unknown words scores as the empty sentence (not as a random vector would).

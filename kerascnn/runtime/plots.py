@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
-from typing import List, Mapping, Sequence
+from typing import List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -36,10 +36,12 @@ def colormap(name: str):
     return matplotlib.colormaps[name]
 
 
-def plot_curves(rows: List[dict], path: Path, title: str = "") -> None:
-    """Loss and accuracy per epoch, train vs validation, plus the learning rate."""
+def plot_curves(rows: List[dict], path: Path, title: str = "", kept_epoch: Optional[int] = None) -> List[List[str]]:
+    """Loss and accuracy per epoch, train vs validation, plus the learning rate; `kept_epoch`: the
+    epoch early stopping went back to (its weights are the model's), marked on each panel. Returns
+    each panel's line labels (none written for no rows)."""
     if not rows:
-        return
+        return []
     epochs = [int(r["epoch"]) for r in rows]
     panels = [("loss", "loss"), ("accuracy", "top-1 accuracy"), ("learning_rate", "learning rate")]
     fig, axes = figure(1, 3, figsize=(13, 3.6))
@@ -57,6 +59,8 @@ def plot_curves(rows: List[dict], path: Path, title: str = "") -> None:
             if key == "loss":
                 ax.annotate(" unfrozen", (boundary - 0.5, 1.0), xycoords=("data", "axes fraction"), va="top",
                             fontsize=8, color="grey")
+        if kept_epoch is not None:
+            ax.axvline(kept_epoch, color="tab:green", ls="-.", lw=1, label=f"kept (epoch {kept_epoch})")
         ax.set_xlabel("epoch")
         ax.set_title(label)
         ax.grid(alpha=0.3)
@@ -65,6 +69,7 @@ def plot_curves(rows: List[dict], path: Path, title: str = "") -> None:
     fig.suptitle(title)
     fig.tight_layout()
     save_png(fig, path)
+    return [ax.get_legend_handles_labels()[1] for ax in axes]
 
 
 def plot_group_curves(runs: Mapping[str, List[dict]], path: Path, title: str = "",

@@ -381,7 +381,7 @@ def _finish(model, export: Exporter, run: Path, shared, cfg: TrainConfig, dist, 
     if dist.chief:
         rd.atomic_save(run / rd.MODEL, lambda p: exported.save(p))
         rd.write_classes(run, bundle.class_names)
-        plot_curves(history.rows, run / rd.CURVES, title=f"{cfg.model} on {cfg.data.spec}")
+        plot_curves(history.rows, run / rd.CURVES, title=f"{cfg.model} on {cfg.data.spec}", kept_epoch=kept_epoch)
     else:
         shutil.rmtree(run, ignore_errors=True)
         run = shared or (Path(cfg.out) if cfg.out else run)
