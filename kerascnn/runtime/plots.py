@@ -60,8 +60,9 @@ def plot_curves(rows: List[dict], path: Path, title: str = "", kept_epoch: Optio
                 ax.annotate(" unfrozen", (boundary - 0.5, 1.0), xycoords=("data", "axes fraction"), va="top",
                             fontsize=8, color="grey")
         if kept_epoch is not None:
-            ax.axvline(kept_epoch, color="tab:green", ls="-.", lw=1, label=f"kept (epoch {kept_epoch})")
+            ax.axvline(kept_epoch, color="black", alpha=0.6, ls="-.", lw=1, label=f"kept (epoch {kept_epoch})")
         ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)  # no epoch 1.2
         ax.set_title(label)
         ax.grid(alpha=0.3)
         if key != "learning_rate" and ax.get_legend_handles_labels()[0]:
