@@ -86,12 +86,9 @@ def median_seconds(call, repeats: int) -> dict:
     """Time `call()` `repeats` times after one warm-up call (tracing, session start)."""
     import numpy as np
 
-    call()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - t0)
+    from bench.timing import call_times
+
+    times = call_times(call, repeats, warmup=1)
     return {"median_seconds": round(float(np.median(times)), 3), "min_seconds": round(min(times), 3)}
 
 

@@ -88,14 +88,9 @@ def g_models(objects: int, object_dim: int, question_dim: int, units: int, layer
 
 
 def _median_ms(fn, repeats: int, warmup: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1e3 * float(np.median(times))
+    from bench.timing import call_times
+
+    return 1e3 * float(np.median(call_times(fn, repeats, warmup)))
 
 
 def time_pair(factored, plain, inputs, repeats: int, warmup: int) -> dict:
