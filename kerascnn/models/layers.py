@@ -122,15 +122,16 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     variance, as Keras; the kernel returns the unbiased one, rescaled here). Anything the fused
     kernel cannot do exactly falls back to the Keras computation: other backends, not 4-D
     channels-last, masks, synchronised BN, renorm, epsilon below the kernel's floor of 1.001e-5.
-    So does bfloat16 with a channel count that is not a multiple of 16: oneDNN's blocked bfloat16
-    kernel then drops to a slow path, 3-6x slower than Keras's ops (forward + backward on a 2-core
-    AMX Xeon, 8-40 and 200 channels against 16, 32, 48, 64, 80, 96, 192: bench/RESULTS.md); the
-    Relation Network's 24-map CNN spent 3/4 of its step there.
+    So does a channel count that is not a multiple of 16: oneDNN's blocked kernel then drops to a slow
+    path, in bfloat16 1.6-10x slower than Keras's ops, in float32 1.1-1.5x (forward + backward on a
+    2-core AMX Xeon, `python bench/batchnorm.py`: 8, 24, 40, 200, 728 channels against 16, 32, 48, 64,
+    96, 128, 192, where the fused kernel is 1.4-2.5x faster); the Relation Network's 24-map CNN spent
+    3/4 of its training step there.
     """
 
     def _fusable(self, inputs, mask) -> bool:
         channels = inputs.shape[-1]
-        blocked = self.compute_dtype != "bfloat16" or (channels is not None and channels % 16 == 0)
+        blocked = channels is not None and channels % 16 == 0
         return (keras.backend.backend() == "tensorflow" and mask is None and not self.synchronized
                 and not self.renorm and len(inputs.shape) == 4 and self.axis in (-1, 3) and blocked
                 and self.epsilon >= 1.001e-5 and self.compute_dtype in ("float32", "bfloat16", "float16"))
