@@ -259,7 +259,8 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose,
     cbs = [checkpoints, history, keras.callbacks.TerminateOnNaN(), EpochTensorBoard(str(run / rd.TENSORBOARD))]
     groups = getattr(bundle, "type_groups", None)
     val_types = getattr(bundle, "question_types", {}).get("val")
-    if groups and val_types is not None and bundle.val is not None and len(outputs) == 1:
+    # One worker only: the others would each predict the whole split again, outside the strategy.
+    if groups and val_types is not None and bundle.val is not None and len(outputs) == 1 and dist.num_workers == 1:
         cbs.insert(0, ValAccuracyByGroup(bundle.val, val_types, bundle.type_names, groups))  # before the loggers
     if bundle.streams and dist.num_workers == 1:  # with several workers each sees a shard only
         cbs.append(StreamedFailures(bundle.streams))
