@@ -247,3 +247,24 @@ def test_untrained_question_vectors_tell_the_colours_apart(encoder, layer):
     vectors = np.stack([np.asarray(encode(np.array(row))) for row in rows])  # (types, colours, units)
     apart = [np.linalg.norm(v[a] - v[b]) for v in vectors for a in range(soc.OBJECTS) for b in range(a)]
     assert np.mean(apart) > 0.2 and min(apart) > 0.05
+
+
+@pytest.mark.parametrize("name", ["vqa_cnn_rn", "vqa_cnn_mlp"])
+def test_the_cnn_moving_statistics_follow_a_batch_at_pytorchs_rate(name):
+    """Every BN of the four convolutions moves its statistics 1 - 0.9 of the way to a training batch's
+    (PyTorch's momentum 0.1; Keras's 0.99 lagged the drifting kernels, see vqa.BN_MOMENTUM)."""
+    from kerascnn.models.vqa import BN_MOMENTUM
+
+    small = {"g_units": 8} if name == "vqa_cnn_rn" else {}
+    filters = 24 if name == "vqa_cnn_rn" else 32  # Keras's BN ops, and TensorFlow's fused kernel (16k channels)
+    model = create_model(name, input_shape=(32, 32, 3), num_classes=4, vocabulary=["what", "red"],
+                         question_length=3, conv_filters=filters, f_units=8, question_units=8, **small)
+    bns = [model.get_layer(f"conv{i}_bn") for i in range(1, 5)]
+    # Each BN's input, and the last BN's output so that all four run: one training pass, one update from 0.
+    features = keras.Model(model.input["image"], [bn.input for bn in bns] + [bns[-1].output])
+    images = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 3)).astype("float32")
+    inputs = [np.asarray(x, "float64") for x in features(images, training=True)[:-1]]
+    for bn, x in zip(bns, inputs):
+        batch_mean = x.reshape(-1, x.shape[-1]).mean(0)
+        np.testing.assert_allclose(np.asarray(bn.moving_mean), (1 - BN_MOMENTUM) * batch_mean, rtol=1e-3, atol=1e-5)
+    assert BN_MOMENTUM == 0.9

@@ -296,15 +296,17 @@ class ConditionalInstanceNormalization(keras.layers.Layer):
 
 def conv_bn_act(x, filters: int, kernel_size, name: str, strides=1, padding: str = "same",
                 activation: Optional[str] = "relu", batch_norm: bool = True,
-                use_bias: Optional[bool] = None, bn_epsilon: float = 1e-3, bn_scale: bool = True):
+                use_bias: Optional[bool] = None, bn_epsilon: float = 1e-3, bn_scale: bool = True,
+                bn_momentum: float = 0.99):
     """Conv2D -> [BatchNormalization] -> [activation], named `{name}_conv`, `{name}_bn`,
-    `{name}_relu` (`{name}_{activation}` in general). The conv has no bias when BN follows."""
+    `{name}_relu` (`{name}_{activation}` in general). The conv has no bias when BN follows.
+    `bn_momentum`: the moving statistics' decay (Keras's 0.99 by default; PyTorch's 0.1 is 0.9 here)."""
     if use_bias is None:
         use_bias = not batch_norm
     x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding,
                             use_bias=use_bias, name=f"{name}_conv")(x)
     if batch_norm:
-        x = FusedBatchNormalization(epsilon=bn_epsilon, scale=bn_scale, name=f"{name}_bn")(x)
+        x = FusedBatchNormalization(epsilon=bn_epsilon, scale=bn_scale, momentum=bn_momentum, name=f"{name}_bn")(x)
     if activation:
         x = keras.layers.Activation(activation, name=f"{name}_{activation}")(x)
     return x
