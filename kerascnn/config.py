@@ -200,6 +200,9 @@ class TrainConfig:
                                      "back to the best epoch's weights; 0 = off.", lo=0, recipe=True)
     early_stopping_on: str = setting("val_loss", "What early stopping watches: the validation loss or accuracy.",
                                      choices=EARLY_STOPPING_ON, recipe=True)
+    precise_bn: int = setting(0, "Before each validation, set the BatchNorm statistics to the mean over this "
+                                 "many training batches, the weights as they are (PreciseBN); 0: Keras's moving "
+                                 "averages.", lo=0, recipe=True)
     # auto: mixed_bfloat16 where the hardware computes bfloat16 natively (AVX512-BF16/AMX CPUs,
     # GPUs of compute capability 8+), float32 elsewhere; see distribute.resolve_precision.
     precision: str = setting("auto", "Training arithmetic; auto = mixed_bfloat16 where the hardware computes "

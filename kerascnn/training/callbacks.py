@@ -206,6 +206,69 @@ class ValAccuracyByGroup(keras.callbacks.Callback):
             logs.update({group_accuracy_key(g["group"]): g["accuracy"] for g in scores["by_group"]})
 
 
+def batch_norm_layers(model) -> list:
+    """Every BatchNormalization of `model`, those of nested models (a backbone) included."""
+    found, stack = [], [model]
+    while stack:
+        layer = stack.pop()
+        if isinstance(layer, keras.layers.BatchNormalization):
+            found.append(layer)
+        stack.extend(reversed(getattr(layer, "layers", [])))
+    return found
+
+
+def recompute_batch_norm(model, batches) -> int:
+    """Set the moving statistics of every trainable BatchNormalization of `model` to the mean of the
+    statistics of `batches` (inputs, or (inputs, labels) pairs) in training mode, the weights as they
+    are: PreciseBN (Wu & Johnson 2021, "Rethinking 'Batch' in BatchNorm"). Keras's moving averages
+    trail weights that move fast (vqa.BN_MOMENTUM), and a network that sums over hundreds of cells,
+    as the Relation Network does, magnifies what they miss. The k-th batch enters at momentum
+    1 - 1/k, which makes the average exact. Frozen BNs keep theirs (Keras runs them in inference
+    mode). Returns the number of batches used."""
+    layers = [b for b in batch_norm_layers(model) if b.trainable]
+    if not layers:
+        return 0
+    momenta = [b.momentum for b in layers]
+    k = 0
+    try:
+        for k, batch in enumerate(batches, start=1):
+            inputs = batch[0] if isinstance(batch, tuple) else batch
+            for b in layers:
+                b.momentum = 1.0 - 1.0 / k
+            model(inputs, training=True)  # eager, so that each call reads the momentum just set
+    finally:
+        for b, m in zip(layers, momenta):
+            b.momentum = m
+    return k
+
+
+class PreciseBatchNorm(keras.callbacks.Callback):
+    """`recompute_batch_norm` from `batches` training batches after every epoch, before anything
+    reads the model: before Keras's validation pass (on_test_begin), else at the epoch's end; so
+    the validation figures, best.keras, the backup and model.keras all use the recomputed statistics.
+    Must come first among the callbacks. `train`: the training split's batches (augmented as in
+    training: the statistics are of what the network trains on)."""
+
+    def __init__(self, train, batches: int):
+        super().__init__()
+        self.train, self.batches = train, int(batches)
+        self._pending = False
+
+    def _recompute(self):
+        if self._pending:
+            self._pending = False
+            recompute_batch_norm(self.model, self.train.take(self.batches))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._pending = True
+
+    def on_test_begin(self, logs=None):
+        self._recompute()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._recompute()
+
+
 class HistoryWriter(keras.callbacks.Callback):
     """history.csv, rewritten atomically each epoch (epoch, metrics, learning rate, seconds)."""
 
@@ -362,4 +425,5 @@ def log_estimate(per_step: float, steps_per_epoch: int, epochs: int, how: str, b
 
 
 __all__ = ["Checkpoints", "EarlyStop", "EpochTensorBoard", "EtaReport", "Exporter", "HistoryWriter", "StreamedFailures",
-           "ValAccuracyByGroup", "latest_backup", "log_estimate", "restore_backup"]
+           "PreciseBatchNorm", "ValAccuracyByGroup", "batch_norm_layers", "latest_backup", "log_estimate",
+           "recompute_batch_norm", "restore_backup"]

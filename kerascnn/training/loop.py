@@ -30,8 +30,8 @@ from kerascnn.settings import Resolved
 from kerascnn.runtime import run_dir as rd
 from kerascnn.runtime.progress import format_duration
 from kerascnn.training.callbacks import (Checkpoints, EarlyStop, EpochTensorBoard, EtaReport, Exporter, HistoryWriter,
-                                         StreamedFailures, ValAccuracyByGroup, latest_backup, log_estimate,
-                                         restore_backup)
+                                         PreciseBatchNorm, StreamedFailures, ValAccuracyByGroup, latest_backup,
+                                         log_estimate, restore_backup)
 from kerascnn.training.distribute import set_precision, setup_distribution
 from kerascnn.training.feature_cache import FeatureCache, ForModel, split_head
 from kerascnn.training.metrics import accuracy_metrics, classification_loss
@@ -262,6 +262,11 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose,
     # One worker only: the others would each predict the whole split again, outside the strategy.
     if groups and val_types is not None and bundle.val is not None and len(outputs) == 1 and dist.num_workers == 1:
         cbs.insert(0, ValAccuracyByGroup(bundle.val, val_types, bundle.type_names, groups))  # before the loggers
+    if cfg.precise_bn:  # first: the statistics are recomputed before anything reads the model
+        if dist.num_replicas == 1:
+            cbs.insert(0, PreciseBatchNorm(train, cfg.precise_bn))
+        else:
+            log.warning("--precise-bn works on one device only; this run keeps Keras's moving averages.")
     if bundle.streams and dist.num_workers == 1:  # with several workers each sees a shard only
         cbs.append(StreamedFailures(bundle.streams))
     if cfg.schedule == "plateau":
