@@ -19,7 +19,9 @@ Training is Santoro's recipe (SANTORO2017_RECIPE: Adam at 1e-4, batches of 64, t
 index inside the jitted function, so no pixels cross the bus per step; no layer of these models turns
 XLA off (recipe_gpu.py's RandomTranslation problem; there is no augmentation here: flips and shifts
 would change the answers). Each epoch is a fresh permutation of the training questions in full
-batches (the last partial batch dropped: one compiled shape).
+batches (the last partial batch dropped: one compiled shape), and after it the recipe's PreciseBN: the
+BN statistics set to their mean over its first `precise_bn` batches (`Trainer.precise_bn`, stateless;
+the same figures as the harness's `recompute_batch_norm`, to 2e-7).
 
 The budget (seconds, from the script's start) is shared out by a probe: each model's step is timed
 from the same initial weights (which training then starts from again), and both models train the
@@ -120,6 +122,8 @@ class Trainer:
         import jax
         import keras
 
+        from kerascnn.training.callbacks import batch_norm_layers
+
         self.name, self.model, self.optimizer = name, model, optimizer
         optimizer.build(model.trainable_variables)
         self.initial = ([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables],
@@ -147,7 +151,14 @@ class Trainer:
             logits, _ = model.stateless_call(trainable, non_trainable, x, training=False)
             return keras.ops.argmax(logits, -1)
 
-        self._step, self._predict = jax.jit(step), jax.jit(predict)
+        def batch_stats(trainable, non_trainable, x):  # traced with every BN's momentum at 0 (precise_bn)
+            return model.stateless_call(trainable, non_trainable, x, training=True)[1]
+
+        self._step, self._predict, self._batch_stats = jax.jit(step), jax.jit(predict), jax.jit(batch_stats)
+        bns = batch_norm_layers(model)
+        moving = {id(v) for b in bns for v in (b.moving_mean, b.moving_variance)}
+        self._bns = bns
+        self._moving = [i for i, v in enumerate(model.non_trainable_variables) if id(v) in moving]
 
     def epoch(self, data, order: np.ndarray, deadline: float = float("inf"), steps=None):
         """A pass over `order` ((steps, batch) question indices; the same shape every call: one
@@ -167,6 +178,33 @@ class Trainer:
             loss_sum, hits_sum, done = loss_sum + loss, hits_sum + hits, i + 1
         jax.block_until_ready(self.state)
         return float(loss_sum) / max(done, 1), float(hits_sum) / max(done * order.shape[1], 1), done
+
+    def precise_bn(self, data, order: np.ndarray) -> None:
+        """The harness's PreciseBN (kerascnn.training.callbacks.recompute_batch_norm), stateless: every
+        BN's moving statistics set to the mean of its statistics over the batches of `order` in
+        training mode, the weights as they are."""
+        import jax.numpy as jnp
+
+        if not self._moving:
+            return
+        trainable, non_trainable, opt = self.state
+        momenta = [b.momentum for b in self._bns]
+        try:
+            for b in self._bns:
+                b.momentum = 0.0  # read when batch_stats is traced: the update returns the batch's statistics
+            sums = None
+            for idx in order:
+                x, _ = _batch(data, jnp.asarray(idx))
+                got = self._batch_stats(trainable, non_trainable, x)
+                sums = [got[i] for i in self._moving] if sums is None else [a + got[i] for a, i in
+                                                                             zip(sums, self._moving)]
+        finally:
+            for b, m in zip(self._bns, momenta):
+                b.momentum = m
+        non_trainable = list(non_trainable)
+        for i, total in zip(self._moving, sums):
+            non_trainable[i] = total / len(order)
+        self.state = (trainable, non_trainable, opt)
 
     def answers(self, data, count: int) -> np.ndarray:
         """The predicted answer of questions 0 .. count-1 (fixed-size batches, the last padded)."""
@@ -283,6 +321,7 @@ def fit_epochs(args, record: dict, trainers: dict, splits: dict, source, train_d
             t = time.perf_counter()
             loss, acc, done = tr.epoch(train_data, order, stop)
             seconds = time.perf_counter() - t
+            tr.precise_bn(train_data, order[:record["recipe"].get("precise_bn", 0)])
             val = scores(tr.answers(val_data, n_val) == splits["val"]["labels"], splits["val"]["types"], source)
             rec["curve"].append({"epoch": epoch, "steps": done, "loss": loss, "train_acc": acc, "seconds": seconds,
                                  "val_top1": val["top1"], "val_by_group": {g["group"]: g["accuracy"]
