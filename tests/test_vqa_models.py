@@ -268,3 +268,19 @@ def test_the_cnn_moving_statistics_follow_a_batch_at_pytorchs_rate(name):
         batch_mean = x.reshape(-1, x.shape[-1]).mean(0)
         np.testing.assert_allclose(np.asarray(bn.moving_mean), (1 - BN_MOMENTUM) * batch_mean, rtol=1e-3, atol=1e-5)
     assert BN_MOMENTUM == 0.9
+
+
+def test_the_probe_finds_colour_in_an_untrained_networks_cells(tmp_path):
+    """bench/vqa.py probe reads the cell under each object: an untrained CNN's cells tell the colours
+    apart well above chance (1/6), which cells picked at the wrong place would not."""
+    from data_helpers import load_bench_script
+
+    from kerascnn.data import sort_of_clevr as soc
+    from kerascnn.data.vqa import question_vocabulary
+
+    keras.utils.set_random_seed(0)
+    model = create_model("vqa_cnn_rn", g_units=8, f_units=8, question_units=8,
+                         vocabulary=question_vocabulary(soc.generate(2, 0).texts().ravel()))
+    model.save(tmp_path / "model.keras")
+    out = load_bench_script("vqa").probe(SimpleNamespace(model=tmp_path / "model.keras", weights=None, scenes=200))
+    assert out["colour"] > 0.3 and 0.0 <= out["shape"] <= 1.0
