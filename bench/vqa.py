@@ -254,9 +254,21 @@ def probe(args) -> dict:
     from kerascnn.models.vqa import FEATURES
     from kerascnn.training.callbacks import recompute_batch_norm
 
-    model = load_model(args.model)
+    from kerascnn.errors import UserError
+
+    try:
+        model = load_model(args.model)
+    except UserError as e:
+        sys.exit(f"bench/vqa.py probe: {e}")
+    inputs = model.input if isinstance(model.input, dict) else {}
+    if set(inputs) != {"image", "question"} or FEATURES not in [layer.name for layer in model.layers]:
+        sys.exit(f"bench/vqa.py probe: {args.model} is not a vqa_cnn_rn or vqa_cnn_mlp model (it needs the "
+                 f"inputs image and question and a layer {FEATURES!r}).")
     if args.weights:
-        model.load_weights(args.weights)
+        try:
+            model.load_weights(args.weights)
+        except (OSError, ValueError) as e:
+            sys.exit(f"bench/vqa.py probe: --weights {args.weights} does not load into {args.model}: {e}")
     calibration = soc.generate(640, seed=991)
     recompute_batch_norm(model, [{"image": calibration.images[i:i + 64].astype("float32"),
                                   "question": calibration.texts()[i:i + 64, 0]} for i in range(0, 640, 64)])

@@ -185,7 +185,7 @@ class Trainer:
         training mode, the weights as they are."""
         import jax.numpy as jnp
 
-        if not self._moving:
+        if not self._moving or not len(order):
             return
         trainable, non_trainable, opt = self.state
         momenta = [b.momentum for b in self._bns]
