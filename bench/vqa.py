@@ -30,7 +30,7 @@ relational figure near the paper's 63%.
 `probe`: what the objects carry. A logistic regression (scikit-learn) on the features of the
 "image_features" cell holding each object's centre, fitted on 3/4 of --scenes generated scenes and
 scored on the rest: how well the cells tell each object's colour (chance 1/6) and shape (1/2). The
-CNN must keep colour for any question to find its object; the first CPU run's CNN lost it within two
+CNN must keep colour for any question to find its object; the first CPU run's CNN lost most of it within two
 epochs (46% untrained, 22% at epoch 14, shape 97%: bench/RESULTS.md). The model's BN statistics are
 recomputed first (PreciseBN, from generated scenes), so a backup's weights are judged as trained.
 """
