@@ -245,9 +245,27 @@ def compare(args) -> dict:
     return result
 
 
+def cell_probe(maps: np.ndarray, centres: np.ndarray, shapes: np.ndarray, image_size: int) -> dict:
+    """Colour and shape decodability of the objects' cells: maps (scenes, h, w, c) channels-last,
+    centres (scenes, 6, 2) (x, y) pixels, shapes (scenes, 6); a logistic regression fitted on the first
+    3/4 of the scenes, scored on the rest. NumPy and scikit-learn only (bench/vqa_reference.py uses it
+    where kerascnn is not installed)."""
+    from sklearn.linear_model import LogisticRegression
+
+    h, w = maps.shape[1:3]
+    rows = np.clip(centres[..., 1] * h // image_size, 0, h - 1)
+    cols = np.clip(centres[..., 0] * w // image_size, 0, w - 1)
+    cells = maps[np.arange(len(maps))[:, None], rows, cols]  # (scenes, objects, channels)
+    fit = len(maps) * 3 // 4
+    result = {}
+    for name, labels in (("colour", np.tile(np.arange(centres.shape[1]), (len(maps), 1))), ("shape", shapes)):
+        clf = LogisticRegression(max_iter=3000).fit(cells[:fit].reshape(-1, cells.shape[-1]), labels[:fit].ravel())
+        result[name] = float(clf.score(cells[fit:].reshape(-1, cells.shape[-1]), labels[fit:].ravel()))
+    return result
+
+
 def probe(args) -> dict:
     import keras
-    from sklearn.linear_model import LogisticRegression
 
     from kerascnn.data import sort_of_clevr as soc
     from kerascnn.models.loading import load_model
@@ -275,15 +293,8 @@ def probe(args) -> dict:
     features = keras.Model(model.input["image"], model.get_layer(FEATURES).output)
     scenes = soc.generate(args.scenes, seed=4242)
     maps = np.asarray(features.predict(scenes.images.astype("float32"), batch_size=200, verbose=0), "float32")
-    h, w = maps.shape[1:3]
-    rows = np.clip(scenes.centres[..., 1] * h // soc.SIZE, 0, h - 1)
-    cols = np.clip(scenes.centres[..., 0] * w // soc.SIZE, 0, w - 1)
-    cells = maps[np.arange(len(maps))[:, None], rows, cols]  # (scenes, 6 objects, channels)
-    fit = len(maps) * 3 // 4
-    result = {"model": str(args.model), "weights": args.weights, "scenes": args.scenes}
-    for name, labels in (("colour", np.tile(np.arange(soc.OBJECTS), (len(maps), 1))), ("shape", scenes.shapes)):
-        clf = LogisticRegression(max_iter=3000).fit(cells[:fit].reshape(-1, cells.shape[-1]), labels[:fit].ravel())
-        result[name] = float(clf.score(cells[fit:].reshape(-1, cells.shape[-1]), labels[fit:].ravel()))
+    result = {"model": str(args.model), "weights": args.weights, "scenes": args.scenes,
+              **cell_probe(maps, scenes.centres, scenes.shapes, soc.SIZE)}
     print(f"the cells tell colour {result['colour']:.1%} (chance 16.7%), shape {result['shape']:.1%} (chance 50%)")
     return result
 

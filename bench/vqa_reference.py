@@ -100,12 +100,15 @@ def train(folder: str, kind: str, steps: int, every: int, seed: int) -> None:
     try:
         import torch
         import torch.nn.functional as F
-        from sklearn.linear_model import LogisticRegression
+        from vqa import cell_probe  # bench/vqa.py: NumPy and scikit-learn only
     except ImportError as e:
         sys.exit(f"vqa_reference.py train needs PyTorch and scikit-learn ({e}); pip install torch scikit-learn")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    data = {name: dict(np.load(f"{folder}/{name}.npz")) for name, _, _ in SETS}
+    try:
+        data = {name: dict(np.load(f"{folder}/{name}.npz")) for name, _, _ in SETS}
+    except OSError as e:
+        sys.exit(f"vqa_reference.py train: {folder} lacks its data ({e}); run `python bench/vqa_reference.py data {folder}`")
 
     def pixels(x):
         return torch.from_numpy(x).permute(0, 3, 1, 2).float() / 255.0
@@ -127,16 +130,10 @@ def train(folder: str, kind: str, steps: int, every: int, seed: int) -> None:
                                    for k in range(0, len(te["images"]), 25)])
             f = torch.cat([model.features(pixels(pr["images"][k:k + 200])) for k in range(0, 1200, 200)])
         model.train()
-        f = f.permute(0, 2, 3, 1).numpy()
-        cell = np.clip(pr["centres"] // 15, 0, 4)
-        x = f[np.arange(len(f))[:, None], cell[..., 1], cell[..., 0]]
-        probe = []
-        for labels in (np.tile(np.arange(6), (len(f), 1)), pr["shapes"]):
-            clf = LogisticRegression(max_iter=3000).fit(x[:900].reshape(-1, 24), labels[:900].ravel())
-            probe.append(clf.score(x[900:].reshape(-1, 24), labels[900:].ravel()))
+        probe = cell_probe(f.permute(0, 2, 3, 1).numpy(), pr["centres"], pr["shapes"], 75)
         t, a = te["types"].ravel(), te["answers"].ravel()
         per_type = " ".join(f"{n} {np.mean(pred[t == k] == a[t == k]):.3f}" for k, n in enumerate(TYPES))
-        return f"{per_type} | conv4 colour {probe[0]:.3f} shape {probe[1]:.3f}"
+        return f"{per_type} | conv4 colour {probe['colour']:.3f} shape {probe['shape']:.3f}"
 
     print(f"{kind} step 0: {judge()}", flush=True)
     step, start, hits = 0, time.time(), []
