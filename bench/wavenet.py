@@ -4,6 +4,7 @@ whether generated notes sound at the pitch asked for.
     python bench/wavenet.py speed                       # fast (queued) against plain generation
     python bench/wavenet.py throughput                  # training samples per second on this machine
     python bench/wavenet.py quality MODEL.keras         # test NLL + pitch accuracy of generated notes
+    python bench/wavenet.py periodicity                 # what one period back predicts (PeriodTaps' case)
     python bench/wavenet.py demos MODEL.keras -o DIR    # the README's WAVs, through the CLI commands
 
 speed: random-weight WaveNets of the default width (32 residual / 32 dilation / 64 skip channels,
@@ -325,6 +326,41 @@ def quality(args) -> Dict:
     return result
 
 
+def _residual_fraction(target: np.ndarray, predictor: np.ndarray) -> float:
+    """Variance of target - g * predictor (g least squares) over the target's: what the predictor leaves."""
+    gain = float(predictor @ target) / max(float(predictor @ predictor), 1e-30)
+    return float(np.var(target - gain * predictor) / max(np.var(target), 1e-30))
+
+
+def periodicity(args) -> Dict:
+    """How much of each rendered note its own past one period back predicts (what PeriodTaps feed a
+    WaveNet), against the previous sample: the variance each leaves, the median per instrument."""
+    from kerascnn.config import DataConfig
+    from kerascnn.data.notes import load_notes, parse_notes_spec
+
+    notes = parse_notes_spec(args.data)
+    source = load_notes(DataConfig(spec=args.data))
+    rate = source.sample_rate
+    rows: Dict[str, Dict[str, list]] = {}
+    for split in source.splits.values():
+        for wave, key, label in zip(split.waves, split.notes, split.labels):
+            x = np.asarray(wave, np.float64)[: notes.held]
+            n = np.arange(rate // 50, len(x))  # from 20 ms on: past the attack's first periods
+            back = rate / (440.0 * 2.0 ** ((key - 69) / 12.0))  # the tap for sample n is at n - back
+            lo = np.floor(n - back).astype(np.int64)
+            later = (n - back) - lo
+            tap = (1.0 - later) * x[lo] + later * x[lo + 1]
+            row = rows.setdefault(notes.names[int(label)], {"period_back": [], "previous_sample": []})
+            row["period_back"].append(_residual_fraction(x[n], tap))
+            row["previous_sample"].append(_residual_fraction(x[n], x[n - 1]))
+    table = {name: {k: float(np.median(v)) for k, v in row.items()} | {"notes": len(row["period_back"])}
+             for name, row in rows.items()}
+    for name, row in table.items():
+        print(f"{name:10s} {row['notes']:3d} notes: variance left by the sample one period back "
+              f"{row['period_back']:.4f}, by the previous sample {row['previous_sample']:.4f}", flush=True)
+    return {"data": args.data, "median_residual_variance_fraction": table}
+
+
 def _pitch_figure(path: Path, names, keys, inst, errors, test_pitches) -> None:
     from kerascnn.runtime.plots import figure, save_png
 
@@ -398,6 +434,8 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--orders", type=lambda s: [int(v) for v in s.split(",")], default=[16, 128])
     p.add_argument("-o", "--out", default=None, help="a folder for the pitch figure and the generated notes")
+    p = sub.add_parser("periodicity")
+    p.add_argument("--data", default="notes:timgm6mb:test_pitches=50,61,73,82")
     p = sub.add_parser("demos")
     p.add_argument("model")
     p.add_argument("-o", "--out", required=True)
@@ -407,7 +445,8 @@ def main(argv=None) -> None:
     for p in sub.choices.values():
         p.add_argument("--json", default=None, help="also write the figures to this file")
     args = parser.parse_args(argv)
-    result = {"speed": speed, "throughput": throughput, "quality": quality, "demos": demos}[args.command](args)
+    result = {"speed": speed, "throughput": throughput, "quality": quality, "periodicity": periodicity,
+              "demos": demos}[args.command](args)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
 

@@ -89,6 +89,49 @@ def test_pitch_features_against_numpy():
     assert abs(ours[0, 2] - np.sin(2 * np.pi * 440 / 8000)) < 1e-5
 
 
+def test_period_taps_read_the_waveform_one_and_two_periods_back():
+    """Against the analytic sinusoid: on a held key's sine, tap j at position t is the sine at t + 1 -
+    j P (companded), within mu-law quantisation and interpolation; 0 before the start and with no key."""
+    from kerascnn.data.audio import mu_law_encode
+    from kerascnn.models.wavenet import PeriodTaps, period_taps_np
+
+    rate, key = 8000, 62  # 293.66 Hz: 27.24 samples a period, a fractional one
+    f = 440.0 * 2.0 ** ((key - 69) / 12.0)
+    n = np.arange(400)
+    wave = 0.5 * np.sin(2 * np.pi * f * n / rate + 0.3)
+    audio = mu_law_encode(wave)[None].astype("int32")
+    keys = np.r_[np.full(350, key), np.zeros(50)].astype("int32")[None]
+    ours = np.asarray(PeriodTaps(sample_rate=rate, taps=2)([audio, keys]))[0]
+    np.testing.assert_allclose(ours, period_taps_np(audio, keys, n, rate, 2)[0], atol=1e-5)
+    period = rate / f
+    for j in (1, 2):
+        at = n + 1 - j * period
+        expected = 0.5 * np.sin(2 * np.pi * f * at / rate + 0.3)
+        companded = np.sign(expected) * np.log1p(255 * np.abs(expected)) / np.log1p(255)
+        inside = (at >= 1) & (n < 350)
+        np.testing.assert_allclose(ours[inside, j - 1], companded[inside], atol=0.03)
+        assert np.all(ours[at < -1, j - 1] == 0) and np.all(ours[350:, j - 1] == 0)
+    # The tap reads a fractional period: the sample a whole period back (27) is several times further off.
+    compand = lambda v: np.sign(v) * np.log1p(255 * np.abs(v)) / np.log1p(255)  # noqa: E731
+    inside = (n + 1 - period >= 1) & (n < 350)
+    exact = compand(0.5 * np.sin(2 * np.pi * f * (n + 1 - period) / rate + 0.3))[inside]
+    whole = compand(0.5 * np.sin(2 * np.pi * f * (n + 1 - 27) / rate + 0.3))[inside]
+    assert np.abs(whole - exact).mean() > 4 * np.abs(ours[inside, 0] - exact).mean()
+
+
+def test_period_taps_are_causal_and_need_a_pitch_track():
+    from kerascnn.errors import ModelError
+
+    model = _logits(tiny(num_instruments=3, pitch_classes=128, period_taps=2))
+    assert "period_taps" in {layer.name for layer in model.layers}
+    x = _batch(60, np.random.default_rng(4), instruments=3, pitched=True)
+    x["pitch"][:] = 84  # C6: a period of 7.6 samples at 16 kHz, so taps reach inside the clip
+    changed = _changed(model, x, "audio", 20, (int(x["audio"][0, 20]) + 100) % 256)
+    assert changed.min() == 20 and changed.max() > 20 + receptive_field(model)  # past the field: the taps
+    with pytest.raises(ModelError, match="period_taps"):
+        tiny(period_taps=2)
+
+
 def test_pitch_conditioning_is_checked():
     from kerascnn.errors import ModelError
 

@@ -68,6 +68,8 @@ class Net:
     pitch_table: Optional[np.ndarray] = None  # (128, E_p): pitch_conditioning="embedding"
     pitch_dense: Optional[Tuple[np.ndarray, np.ndarray]] = None  # (F, E_p), (E_p,): "features"
     pitch_feature_args: Optional[dict] = None  # PitchFeatures' sample_rate and harmonics
+    period_dense: Optional[np.ndarray] = None  # (taps, E_p): PeriodTaps' "period_embedding", or None
+    period_args: Optional[dict] = None  # PeriodTaps' sample_rate and taps
 
     @property
     def pitched(self) -> bool:
@@ -86,6 +88,15 @@ class Net:
         if self.pitch_table is not None:
             return self.pitch_table[keys]
         return pitch_features(keys, **self.pitch_feature_args) @ self.pitch_dense[0] + self.pitch_dense[1]
+
+    def period_terms(self, audio: np.ndarray, keys: np.ndarray, positions: np.ndarray):
+        """What PeriodTaps add to the pitch vectors at `positions` (B, M, E_p), read from the
+        history `audio` (B, N) with `keys` (B, M) held there; 0 for a model without them."""
+        if self.period_dense is None:
+            return 0.0
+        from kerascnn.models.wavenet import period_taps_np
+
+        return period_taps_np(audio, keys, positions, **self.period_args) @ self.period_dense
 
     @property
     def receptive_field(self) -> int:
@@ -110,6 +121,10 @@ class Net:
                      "pitch_feature_args": {"sample_rate": config["sample_rate"], "harmonics": config["harmonics"]}}
         elif "pitch_embedding" in names:
             pitch = {"pitch_table": w("pitch_embedding")}
+        if "period_taps" in names:
+            config = model.get_layer("period_taps").get_config()
+            pitch.update(period_dense=w("period_embedding"),
+                         period_args={"sample_rate": config["sample_rate"], "taps": config["taps"]})
         layers = [_layer(model, p, names, w) for p in prefixes]
         causal = model.get_layer("causal_conv")
         return cls(embedding=w("input_embedding"), causal_w=_stack_taps(w("causal_conv")), causal_b=w("causal_conv", 1),
@@ -126,9 +141,10 @@ class Net:
                pitch: Optional[np.ndarray] = None, local: Optional[np.ndarray] = None) -> np.ndarray:
         """(B, T, 256) logits of clips `audio` (B, T) of classes; `instrument`: (B, E_i) embedding
         vectors (see `instrument_vectors`); `pitch`: (B, T) keys, or `local`: their pitch vectors
-        (`pitch_vectors` of a longer track, sliced: the plain algorithm's windows)."""
+        with the period terms (of a longer track and history, sliced: the plain algorithm's windows)."""
         if local is None and pitch is not None:
-            local = self.pitch_vectors(pitch)
+            audio = np.asarray(audio)
+            local = self.pitch_vectors(pitch) + self.period_terms(audio, pitch, np.arange(audio.shape[1]))
         x = _causal(self.embedding[np.asarray(audio)], self.causal_w, self.causal_b, self.causal_k, 1)
         skips = 0.0
         for layer in self.layers:
@@ -301,9 +317,9 @@ def generate(net: Net, length: int, *, batch: Optional[int] = None, instrument=N
     with Progress(length * batch, f"wavenet {'fast' if fast else 'plain'} x{batch}", unit="sample",
                   disable=not progress) as bar:
         if fast:
-            _run_fast(net, audio, local, h, steps, feed, temperature, rng, bar)
+            _run_fast(net, audio, track, local, h, steps, feed, temperature, rng, bar)
         else:
-            _run_plain(net, audio, local, h, steps, feed, temperature, rng, bar)
+            _run_plain(net, audio, track, local, h, steps, feed, temperature, rng, bar)
     return audio[:, start.shape[1]:]
 
 
@@ -332,21 +348,28 @@ def _pitch_track(net: Net, pitch, batch: int, length: int, primed: int) -> Optio
     return np.concatenate([np.zeros((batch, primed), np.int64), track], axis=1)
 
 
-def _run_fast(net, audio, local, h, steps, feed, temperature, rng, bar) -> None:
+def _run_fast(net, audio, track, local, h, steps, feed, temperature, rng, bar) -> None:
     queues = _Queues(net, len(audio))
     terms = None if h is None else [h @ layer.cond_global for layer in net.layers]
     for t in range(steps):
-        logits = queues.step(audio[:, t], terms, None if local is None else local[:, t])
+        local_t = None if local is None else local[:, t]
+        if net.period_dense is not None:  # the period taps read what was just drawn: added step by step
+            local_t = local_t + net.period_terms(audio[:, : t + 1], track[:, t: t + 1], np.array([t]))[:, 0]
+        logits = queues.step(audio[:, t], terms, local_t)
         if t >= feed:
             audio[:, t + 1] = draw(logits, temperature, rng)
             bar.update(len(audio))
 
 
-def _run_plain(net, audio, local, h, steps, feed, temperature, rng, bar) -> None:
+def _run_plain(net, audio, track, local, h, steps, feed, temperature, rng, bar) -> None:
     field = net.receptive_field
     for t in range(feed, steps):
-        lo = max(0, t + 1 - field)  # the last output sees exactly this window
-        window = net.logits(audio[:, lo: t + 1], h, local=None if local is None else local[:, lo: t + 1])
+        lo = max(0, t + 1 - field)  # the last output sees exactly this window (its period taps, all history)
+        window_local = None
+        if local is not None:
+            window_local = local[:, lo: t + 1] + net.period_terms(audio[:, : t + 1], track[:, lo: t + 1],
+                                                                  np.arange(lo, t + 1))
+        window = net.logits(audio[:, lo: t + 1], h, local=window_local)
         audio[:, t + 1] = draw(window[:, -1], temperature, rng)
         bar.update(len(audio))
 
