@@ -215,13 +215,12 @@ def period_taps_np(audio, keys, positions, sample_rate: int = 16000, taps: int =
     import numpy as np
 
     mu = float(QUANTIZATION - 1)
-    level = 2.0 * np.asarray(audio, np.float64) / mu - 1.0
-    values = np.sign(level) * np.expm1(np.abs(level) * np.log1p(mu)) / mu
+    audio = np.asarray(audio)
     keys = np.asarray(keys, np.float64)
     on = (keys > 0).astype(np.float64)
     period = _period(keys, float(sample_rate))
     t = np.asarray(positions, np.int64)[None, :]
-    rows = np.arange(len(values))[:, None]
+    rows = np.arange(len(audio))[:, None]
     parts = []
     for j in range(1, taps + 1):
         back = np.maximum(j * period - 1.0, 0.0)
@@ -229,10 +228,18 @@ def period_taps_np(audio, keys, positions, sample_rate: int = 16000, taps: int =
         later = whole - back
         lo = t - whole.astype(np.int64)
         hi = np.minimum(lo + 1, t)
-        read = lambda index: values[rows, np.maximum(index, 0)] * (index >= 0)  # noqa: E731
-        x = (1.0 - later) * read(lo) + later * read(hi)
+        x = (1.0 - later) * _expand_np(audio[rows, np.maximum(lo, 0)], mu) * (lo >= 0) + \
+            later * _expand_np(audio[rows, np.maximum(hi, 0)], mu) * (hi >= 0)
         parts.append(on * np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu))
     return np.stack(parts, axis=-1)
+
+
+def _expand_np(classes, mu: float):
+    """Mu-law classes to amplitudes, only those read (generation calls this every step)."""
+    import numpy as np
+
+    level = 2.0 * classes / mu - 1.0
+    return np.sign(level) * np.expm1(np.abs(level) * np.log1p(mu)) / mu
 
 
 def dilations(layers_per_stack: int, stacks: int) -> List[int]:
@@ -297,7 +304,7 @@ def wavenet(input_shape=None, num_classes=QUANTIZATION, include_top=True, weight
             classifier_activation="softmax", name="wavenet", num_instruments=0, pitch_classes=0,
             layers_per_stack=10, stacks=2, kernel_size=2, residual_channels=32, dilation_channels=32,
             skip_channels=64, embedding_dim=16, pitch_conditioning="features", sample_rate=16000, harmonics=2,
-            period_taps=0):
+            period_taps=None):
     """WaveNet over 8-bit mu-law audio (van den Oord et al. 2016), with NSynth-style conditioning
     (Engel et al. 2017) on an instrument and a per-sample pitch track.
 
@@ -316,7 +323,10 @@ def wavenet(input_shape=None, num_classes=QUANTIZATION, include_top=True, weight
             their pitch; "embedding": a learned row per key (NSynth's one-hot pitch), which cannot.
         period_taps: with a pitch track, that many PeriodTaps (the waveform 1 .. N periods of the held
             key back, "period_taps", through "period_embedding") added to the pitch vectors y, so every
-            gate sees where the note was one period ago (QPNet's idea; see PeriodTaps); 0: none.
+            gate sees where the note was one period ago (QPNet's idea; see PeriodTaps); 0: none;
+            None (default): 2 with a pitch track, else 0. Without them a WaveNet trained 50 epochs on
+            a CPU put 9.5% of its generated notes on pitch; with them, 20 epochs put 98% there
+            (bench/RESULTS.md).
         layers_per_stack, stacks: dilations 1 .. 2^(layers_per_stack - 1), `stacks` times.
         kernel_size: the width of the causal and dilated convolutions (the paper's 2).
         residual_channels, dilation_channels, skip_channels: channels of the residual stream, of the
@@ -341,6 +351,8 @@ def wavenet(input_shape=None, num_classes=QUANTIZATION, include_top=True, weight
         inputs["instrument"]) if num_instruments else None)
     pitch = _pitch_vectors(inputs.get("pitch"), int(pitch_classes), embedding_dim, pitch_conditioning, sample_rate,
                            harmonics, name)
+    if period_taps is None:
+        period_taps = 2 if pitch_classes else 0
     if period_taps:
         if not pitch_classes:
             raise ModelError(f"{name}: period_taps reads the waveform one period of the held key back; it needs "
