@@ -93,6 +93,8 @@ def command_problems(tokens):
             return problems + [f"no command `{label} {following}`"]
         command, label, i = sub, f"{label} {following}", i + 1
     options = _options(command)
+    if getattr(command, "forwards_to", None):  # `kerascnn wavenet train` passes the rest on to `fit`
+        options |= _options(commands()[command.forwards_to][0])
     for token in tokens[i + 1:]:
         flag = token.split("=")[0].rstrip(".,:")
         if (FLAG.fullmatch(flag) or SHORT_FLAG.fullmatch(flag)) and flag not in options:
@@ -193,6 +195,7 @@ def test_the_docs_find_commands_inline_in_blocks_and_over_continued_lines():
     ("```bash\nkerascnn stylize train --styles a.jpg \\\n    --frames 3\n```", "`kerascnn stylize-train` has no option --frames"),
     ("`kerascnn dream zoom photo.jpg --list-layers`", "`kerascnn dream-zoom` has no option --list-layers"),
     ("`kerascnn predict m.keras a.jpg -x`", "`kerascnn predict` has no option -x"),
+    ("`kerascnn wavenet train --data notes:timgm6mb --no-such-flag 3`", "`kerascnn wavenet train` has no option --no-such-flag"),
     ("`kerascnn --verbose models`", "kerascnn has no option --verbose"),
 ])
 def test_a_made_up_command_or_flag_is_caught(text, expected):

@@ -25,6 +25,9 @@ def train(ctx, out):
     return fit.main(args=args, prog_name="kerascnn wavenet train", standalone_mode=False)
 
 
+train.forwards_to = "fit"  # every other flag is fit's (the docs' checker, tests/test_docs.py, reads this)
+
+
 def _generation_options(f):
     for option in reversed([
         click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), metavar="OUT.wav",
