@@ -136,12 +136,6 @@ def _bin_edges() -> np.ndarray:
     return edges
 
 
-def _expand(y: np.ndarray) -> np.ndarray:
-    return np.sign(y) * np.expm1(np.abs(y) * np.log(256.0)) / 255.0
-
-
-def _compand(x: np.ndarray) -> np.ndarray:
-    return np.sign(x) * np.log1p(255.0 * np.abs(np.clip(x, -1, 1))) / np.log(256.0)
 
 
 def _lagged(waves: List[np.ndarray], order: int, rows: int, rng) -> tuple:
@@ -161,10 +155,12 @@ def _gaussian_bits(mean: np.ndarray, sigma: float, target: np.ndarray, companded
     with 0.1% of the mass spread uniformly (so a surprise costs at most ~18 bits)."""
     from scipy.special import ndtr
 
+    from kerascnn.models import mulaw
+
     edges = _bin_edges()
     lo, hi = edges[target], edges[target + 1]
     if not companded:
-        lo, hi = _expand(np.clip(lo, -1, 1)), _expand(np.clip(hi, -1, 1))
+        lo, hi = mulaw.expand(np.clip(lo, -1, 1)), mulaw.expand(np.clip(hi, -1, 1))
         lo[target == 0], hi[target == 255] = -np.inf, np.inf
     p = ndtr((hi - mean) / sigma) - ndtr((lo - mean) / sigma)
     p = 0.999 * p + 0.001 / 256
@@ -173,7 +169,9 @@ def _gaussian_bits(mean: np.ndarray, sigma: float, target: np.ndarray, companded
 
 def linear_prediction_bits(train: List[np.ndarray], test: List[np.ndarray], test_classes: List[np.ndarray],
                            order: int, companded: bool, rows: int = 200_000, seed: int = 0) -> float:
-    f = _compand if companded else (lambda v: v)
+    from kerascnn.models import mulaw
+
+    f = mulaw.compand if companded else (lambda v: v)
     rng = np.random.default_rng(seed)
     x, y = _lagged([f(w) for w in train], order, rows, rng)
     coef, *_ = np.linalg.lstsq(np.c_[x, np.ones(len(x))], y, rcond=None)

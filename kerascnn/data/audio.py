@@ -33,11 +33,12 @@ from kerascnn.data.folders import (check_split_filled, collect_files, folder_hol
 from kerascnn.data.images import has_image_extension
 from kerascnn.data.sources import Source
 from kerascnn.errors import DataError
+from kerascnn.models import mulaw
 
 log = logging.getLogger("kerascnn.data")
 
 SAMPLE_RATE = 16_000
-MU = 255  # 8-bit mu-law: MU + 1 = 256 classes
+MU = mulaw.MU  # 8-bit mu-law: MU + 1 = 256 classes
 CLASSES = MU + 1
 AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".mp3")
 INSTALL = "pip install kerascnn[audio]"  # what brings soundfile
@@ -49,17 +50,14 @@ Skipped = List[Tuple[str, str]]
 def mu_law_encode(x, mu: int = MU) -> np.ndarray:
     """Waveform samples in [-1, 1] (clipped there) to int32 classes 0..mu: the companded value
     rounded to the nearest of the mu + 1 levels 2k/mu - 1."""
-    x = np.clip(np.asarray(x, np.float64), -1.0, 1.0)
-    companded = np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu)
-    return np.floor((companded + 1.0) / 2.0 * mu + 0.5).astype(np.int32)
+    return np.floor((mulaw.compand(x, mu) + 1.0) / 2.0 * mu + 0.5).astype(np.int32)
 
 
 def mu_law_decode(classes, mu: int = MU) -> np.ndarray:
     """Classes 0..mu back to float32 samples in [-1, 1]: the inverse of the companding at each
     class's level. The round trip's error is at most (1 + mu|x|) ln(1 + mu) (1 + mu)^(1/mu) / mu^2:
     half a level (1/mu) times the expansion's slope."""
-    y = 2.0 * np.asarray(classes, np.float64) / mu - 1.0
-    return (np.sign(y) * np.expm1(np.abs(y) * np.log1p(mu)) / mu).astype(np.float32)
+    return mulaw.expand(mulaw.level(classes, mu), mu).astype(np.float32)
 
 
 # ---- decoding -----------------------------------------------------------------------------------

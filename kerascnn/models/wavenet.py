@@ -168,7 +168,7 @@ class PeriodTaps(keras.layers.Layer):
     idea of Wu et al. 2019 (QPNet: dilations that follow the pitch), reduced to a few taps, read at the
     fractional period so the pitch is exact (an integer period is up to 57 cents off at C6, 16 kHz).
     Causal: the tap is at most t (a period of at least one sample; shorter ones read sample t).
-    `period_taps_np` is the same in float64 numpy, for generation."""
+    `period_taps_np` is the same in float64 numpy (kerascnn.models.mulaw's formulas), for generation."""
 
     def __init__(self, sample_rate: int = 16000, taps: int = 2, **kwargs):
         kwargs.setdefault("dtype", "float32")
@@ -186,6 +186,11 @@ class PeriodTaps(keras.layers.Layer):
         period = _period(keys, float(self.sample_rate))
         length = ops.shape(audio)[1]
         t = ops.expand_dims(ops.arange(length, dtype="int32"), 0)
+
+        def read(index):  # values at `index`, 0 before the clip's start
+            inside = ops.cast(index >= 0, "float32")
+            return ops.take_along_axis(values, ops.maximum(index, 0), axis=1) * inside
+
         parts = []
         for j in range(1, self.taps + 1):
             back = ops.maximum(j * period - 1.0, 0.0)  # the tap sits `back` samples before t
@@ -193,11 +198,6 @@ class PeriodTaps(keras.layers.Layer):
             later = whole - back  # the weight of the later of the two samples around the tap
             lo = t - ops.cast(whole, "int32")
             hi = ops.minimum(lo + 1, t)
-
-            def read(index):
-                inside = ops.cast(index >= 0, "float32")
-                return ops.take_along_axis(values, ops.maximum(index, 0), axis=1) * inside
-
             x = (1.0 - later) * read(lo) + later * read(hi)
             parts.append(on * ops.sign(x) * ops.log1p(mu * ops.abs(x)) / math.log1p(mu))
         return ops.stack(parts, axis=-1)
@@ -214,7 +214,8 @@ def period_taps_np(audio, keys, positions, sample_rate: int = 16000, taps: int =
     position), `keys` (B, M) the key at each of the M `positions` -> (B, M, taps)."""
     import numpy as np
 
-    mu = float(QUANTIZATION - 1)
+    from kerascnn.models import mulaw
+
     audio = np.asarray(audio)
     keys = np.asarray(keys, np.float64)
     on = (keys > 0).astype(np.float64)
@@ -228,18 +229,11 @@ def period_taps_np(audio, keys, positions, sample_rate: int = 16000, taps: int =
         later = whole - back
         lo = t - whole.astype(np.int64)
         hi = np.minimum(lo + 1, t)
-        x = (1.0 - later) * _expand_np(audio[rows, np.maximum(lo, 0)], mu) * (lo >= 0) + \
-            later * _expand_np(audio[rows, np.maximum(hi, 0)], mu) * (hi >= 0)
-        parts.append(on * np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu))
+        # Only the samples read are decoded: generation calls this every step.
+        x = (1.0 - later) * mulaw.expand(mulaw.level(audio[rows, np.maximum(lo, 0)])) * (lo >= 0) + \
+            later * mulaw.expand(mulaw.level(audio[rows, np.maximum(hi, 0)])) * (hi >= 0)
+        parts.append(on * mulaw.compand(x))
     return np.stack(parts, axis=-1)
-
-
-def _expand_np(classes, mu: float):
-    """Mu-law classes to amplitudes, only those read (generation calls this every step)."""
-    import numpy as np
-
-    level = 2.0 * classes / mu - 1.0
-    return np.sign(level) * np.expm1(np.abs(level) * np.log1p(mu)) / mu
 
 
 def dilations(layers_per_stack: int, stacks: int) -> List[int]:
