@@ -34,7 +34,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from kerascnn.config import setting
+from kerascnn.config import PRECISIONS, setting
 from kerascnn.errors import SettingError, UserError
 from kerascnn.settings import Resolved, resolve_settings
 from kerascnn.synthesis.stylization import Weights
@@ -66,6 +66,10 @@ class FastStyleConfig:
     residual_blocks: int = setting(5, "Residual blocks at the lowest resolution.", lo=0)
     checkpoint_every: int = setting(200, "Steps between checkpoints (an interrupted run resumes from the last).",
                                     lo=1)
+    precision: str = setting("auto", "The loss network's arithmetic; auto: mixed_bfloat16 where the hardware "
+                                     "computes bfloat16 natively (CPUs with AVX512-BF16 or AMX, recent GPUs), else "
+                                     "float32. The style network, its weights and the losses stay float32.",
+                             choices=PRECISIONS)
     seed: int = setting(0, "Seeds the network's initialisation and the photos' order and crops.")
 
 
@@ -176,6 +180,7 @@ class PerceptualLoss:
         self.content_weights = list(normalised(content, "content_layers").values())
         self.style_weights = list(normalised(style, "style_layers").values())
         self.layers = list(content) + list(style)
+        self.network = network
         self.extractor = any_size(feature_extractor(network, self.layers, name="loss_features"))
         self.extractor.trainable = False
         self.weights = (cfg.content_weight, cfg.style_weight, cfg.tv_weight)
@@ -363,6 +368,27 @@ def _restore(trainer, latest: Path, folder: Path) -> None:
                         f"{folder} to start afresh.") from None
 
 
+def build_trainer(styles: Sequence[Union[str, os.PathLike]], cfg: FastStyleConfig, network=None):
+    """The compiled StyleTrainer of `cfg` for the style images `styles`: a fresh style network (seeded)
+    and the loss network `cfg.model` built in `cfg.precision` (or `network`, as it was built)."""
+    import keras
+
+    from kerascnn.data.imageio import load_image
+    from kerascnn.models.networks import network as build_network
+
+    keras.utils.set_random_seed(cfg.seed)
+    net = _build([style_name(s) for s in styles], cfg)
+    if network is None:  # the loss network is most of a step's work: bfloat16 where the hardware has it
+        from kerascnn.training.distribute import precision_scope
+
+        with precision_scope(cfg.precision):
+            network = build_network(cfg.model, cfg.weights, seed=cfg.seed)
+    loss_fn = PerceptualLoss(network, cfg, [load_image(s, size=cfg.style_size) for s in styles])
+    trainer = _trainer_class()[0](net, loss_fn)
+    trainer.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), jit_compile=False)
+    return trainer
+
+
 def train(styles: Sequence[Union[str, os.PathLike]], content_dir: Union[str, os.PathLike], out: os.PathLike, *,
           resolved: Optional[Resolved] = None, config_file: Optional[os.PathLike] = None, network=None,
           progress: bool = True, **settings: Any) -> Dict[str, Any]:
@@ -374,11 +400,8 @@ def train(styles: Sequence[Union[str, os.PathLike]], content_dir: Union[str, os.
     the photos' stream where it stopped: the same network as an uninterrupted run.
     `network` reuses a built loss network (tests). Returns the JSON record.
     """
-    import keras
-
-    from kerascnn.data.imageio import load_image
+    from kerascnn.models.features import compute_policy
     from kerascnn.runtime.jobs import atomic_save, atomic_write_text
-    from kerascnn.models.networks import network as build_network
 
     out = Path(out)
     names = _check_inputs(styles, out)
@@ -389,13 +412,8 @@ def train(styles: Sequence[Union[str, os.PathLike]], content_dir: Union[str, os.
     folder = run_dir(out)
     done_rounds, latest = _open_run(folder, resolved, styles, content_dir)
 
-    keras.utils.set_random_seed(cfg.seed)
-    net = _build(names, cfg)
-    lossnet = network if network is not None else build_network(cfg.model, cfg.weights, seed=cfg.seed)
-    loss_fn = PerceptualLoss(lossnet, cfg, [load_image(s, size=cfg.style_size) for s in styles])
-    StyleTrainer = _trainer_class()[0]
-    trainer = StyleTrainer(net, loss_fn)
-    trainer.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), jit_compile=False)
+    trainer = build_trainer(styles, cfg, network)
+    net, lossnet = trainer.net, trainer.perceptual.network
     if latest is not None:
         _restore(trainer, latest, folder)
         log.info("stylize train: resuming from %s (step %d of %d)", latest, int(trainer.optimizer.iterations),
@@ -409,7 +427,8 @@ def train(styles: Sequence[Union[str, os.PathLike]], content_dir: Union[str, os.
     atomic_save(out, lambda p: final.save(p))
     record = {**resolved.to_json(), "styles": names, "style_files": [os.fspath(s) for s in styles],
               "content_dir": os.fspath(content_dir), "photos": len(files), "steps": cfg.steps,
-              "resumed_at_step": start_step, "seconds": round(seconds, 1), "history": history}
+              "resumed_at_step": start_step, "seconds": round(seconds, 1), "precision": compute_policy(lossnet),
+              "history": history}
     atomic_write_text(out.with_suffix(".json"), json.dumps(record, indent=1))
     return record
 

