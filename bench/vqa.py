@@ -5,6 +5,7 @@ one, and the time of an epoch of CNN+RN and CNN+MLP through the harness.
     python bench/vqa.py epoch          # a few training steps of each model, as seconds per epoch
     python bench/vqa.py compare --rn RUN --mlp RUN --out DIR   # two `kerascnn fit` runs side by side
     python bench/vqa.py probe MODEL.keras [--weights RUN/backup/epoch-N.weights.h5]   # colour kept?
+    python bench/vqa.py shortcuts MODEL.keras [--weights ...]   # relational answers from the scene, not the object?
 
 `pairwise`: g over every ordered pair of objects with the question, at the paper's sizes (25 objects
 of 24 + 2 coordinates, a 128-d question, batch 64, g 4 x 256, summed over the 625 pairs). The plain
@@ -33,6 +34,14 @@ scored on the rest: how well the cells tell each object's colour (chance 1/6) an
 CNN must keep colour for any question to find its object; the first CPU run's CNN lost most of it within two
 epochs (46% untrained, 22% at epoch 14, shape 97%: bench/RESULTS.md). The model's BN statistics are
 recomputed first (PreciseBN, from generated scenes), so a backup's weights are judged as trained.
+
+`shortcuts`: where the relational answers come from. On --scenes scenes of seed 777, per relational
+type: the model's accuracy; the accuracy of a shortcut that never ties the question to its object
+(closest/furthest: the majority shape of the other five objects; count: the larger shape group's size,
+max(k, 6 - k)), and how often the model answers as the shortcut does; count's accuracy per true answer
+(the shortcut is right for 3-6 and never for 1-2); closest/furthest's accuracy by the margin between
+the answer object's distance and the runner-up's (a model that binds but sees positions coarsely
+fails at small margins only).
 """
 from __future__ import annotations
 
@@ -264,38 +273,109 @@ def cell_probe(maps: np.ndarray, centres: np.ndarray, shapes: np.ndarray, image_
     return result
 
 
-def probe(args) -> dict:
-    import keras
-
+def _loaded(args, section: str):
+    """The vqa_cnn_rn / vqa_cnn_mlp model of `args.model` (with `args.weights`, a run's backup, if given),
+    its BN statistics recomputed from generated scenes (PreciseBN), so a backup's weights are judged
+    as trained. Exits with a one-line message for a file that is not such a model."""
     from kerascnn.data import sort_of_clevr as soc
+    from kerascnn.errors import UserError
     from kerascnn.models.loading import load_model
     from kerascnn.models.vqa import FEATURES
     from kerascnn.training.callbacks import recompute_batch_norm
 
-    from kerascnn.errors import UserError
-
     try:
         model = load_model(args.model)
     except UserError as e:
-        sys.exit(f"bench/vqa.py probe: {e}")
+        sys.exit(f"bench/vqa.py {section}: {e}")
     inputs = model.input if isinstance(model.input, dict) else {}
     if set(inputs) != {"image", "question"} or FEATURES not in [layer.name for layer in model.layers]:
-        sys.exit(f"bench/vqa.py probe: {args.model} is not a vqa_cnn_rn or vqa_cnn_mlp model (it needs the "
+        sys.exit(f"bench/vqa.py {section}: {args.model} is not a vqa_cnn_rn or vqa_cnn_mlp model (it needs the "
                  f"inputs image and question and a layer {FEATURES!r}).")
     if args.weights:
         try:
             model.load_weights(args.weights)
         except (OSError, ValueError) as e:
-            sys.exit(f"bench/vqa.py probe: --weights {args.weights} does not load into {args.model}: {e}")
+            sys.exit(f"bench/vqa.py {section}: --weights {args.weights} does not load into {args.model}: {e}")
     calibration = soc.generate(640, seed=991)
     recompute_batch_norm(model, [{"image": calibration.images[i:i + 64].astype("float32"),
                                   "question": calibration.texts()[i:i + 64, 0]} for i in range(0, 640, 64)])
+    return model
+
+
+def probe(args) -> dict:
+    import keras
+
+    from kerascnn.data import sort_of_clevr as soc
+    from kerascnn.models.vqa import FEATURES
+
+    model = _loaded(args, "probe")
     features = keras.Model(model.input["image"], model.get_layer(FEATURES).output)
     scenes = soc.generate(args.scenes, seed=4242)
     maps = np.asarray(features.predict(scenes.images.astype("float32"), batch_size=200, verbose=0), "float32")
     result = {"model": str(args.model), "weights": args.weights, "scenes": args.scenes,
               **cell_probe(maps, scenes.centres, scenes.shapes, soc.SIZE)}
     print(f"the cells tell colour {result['colour']:.1%} (chance 16.7%), shape {result['shape']:.1%} (chance 50%)")
+    return result
+
+
+MARGINS = (0, 2, 5, 10, 20, 1000)  # pixels between the answer object's distance and the runner-up's
+
+
+def shortcut_answers(shapes: np.ndarray, centres: np.ndarray, types: np.ndarray, colors: np.ndarray) -> dict:
+    """For relational questions (scene-aligned arrays: shapes (n, 6), centres (n, 6, 2); per question
+    its scene's row of types/colors, all (q,)), what a model answers that never ties the question to
+    its object: closest/furthest -> the majority shape of the other five objects (3-2 at least),
+    count -> the size of the larger shape group, max(k, 6 - k). Also the margin (pixels) of each
+    closest/furthest question: the runner-up's distance minus the answer's (furthest: reversed).
+    Returns {"answer": (q,) ANSWERS index or -1 for non-relational, "margin": (q,) float}."""
+    from kerascnn.data import sort_of_clevr as soc
+
+    own = shapes[np.arange(len(shapes)), colors]
+    others_square = (shapes == 0).sum(1) - (own == 0)
+    majority = np.where(others_square >= 3, 0, 1)
+    same = (shapes == own[:, None]).sum(1)
+    d = np.sqrt(((centres[np.arange(len(centres)), colors][:, None] - centres) ** 2).sum(-1))
+    d[np.arange(len(d)), colors] = np.nan
+    ordered = np.sort(d, 1)[:, :5]  # nan (the object itself) sorts last
+    kind = np.asarray(soc.QUESTION_TYPES)[types]
+    answer = np.where(np.isin(kind, ["closest", "furthest"]), soc.ANSWERS.index("square") + majority,
+                      np.where(kind == "count", soc.ANSWERS.index("1") + np.maximum(same, 6 - same) - 1, -1))
+    margin = np.where(kind == "closest", ordered[:, 1] - ordered[:, 0], ordered[:, 4] - ordered[:, 3])
+    return {"answer": answer, "margin": margin}
+
+
+def shortcuts(args) -> dict:
+    """Do the relational answers come from the named object, or from the scene as a whole?"""
+    from kerascnn.data import sort_of_clevr as soc
+
+    model = _loaded(args, "shortcuts")
+    data = soc.generate(args.scenes, seed=777)
+    per = data.types.shape[1]
+    scene = np.repeat(np.arange(len(data)), per)
+    types, colors, answers = data.types.ravel(), data.colors.ravel(), data.answers.ravel()
+    texts = np.asarray([soc.question_text(t, c) for t, c in zip(types, colors)], dtype=object)
+    probs = model.predict({"image": data.images[scene].astype("float32"), "question": texts}, batch_size=256,
+                          verbose=0)
+    pred = np.asarray(probs).argmax(1)
+    cut = shortcut_answers(data.shapes[scene], data.centres[scene], types, colors)
+    result = {"model": str(args.model), "weights": args.weights, "scenes": args.scenes, "types": {}}
+    for name in soc.RELATIONAL:
+        sel = types == soc.QUESTION_TYPES.index(name)
+        ok = pred[sel] == answers[sel]
+        row = {"questions": int(sel.sum()), "accuracy": float(ok.mean()),
+               "shortcut_accuracy": float(np.mean(cut["answer"][sel] == answers[sel])),
+               "answers_as_the_shortcut": float(np.mean(pred[sel] == cut["answer"][sel]))}
+        if name == "count":
+            row["accuracy_by_answer"] = {a: float(ok[answers[sel] == soc.ANSWERS.index(a)].mean())
+                                         for a in "123456" if np.any(answers[sel] == soc.ANSWERS.index(a))}
+        else:
+            m = cut["margin"][sel]
+            row["accuracy_by_margin"] = {f"{lo}-{hi}px": float(ok[(m >= lo) & (m < hi)].mean())
+                                         for lo, hi in zip(MARGINS[:-1], MARGINS[1:]) if np.any((m >= lo) & (m < hi))}
+        result["types"][name] = row
+        print(name, json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()
+                                if not isinstance(v, dict)}),
+              json.dumps({k: round(v, 3) for d in row.values() if isinstance(d, dict) for k, v in d.items()}))
     return result
 
 
@@ -326,10 +406,15 @@ def main(argv=None) -> int:
     pr.add_argument("model", help="a vqa_cnn_rn or vqa_cnn_mlp .keras file")
     pr.add_argument("--weights", default=None, help="a .weights.h5 of the same model (a run's backup)")
     pr.add_argument("--scenes", type=int, default=1200)
-    for sp in (pw, ep, cp, pr):
+    sc = sub.add_parser("shortcuts", help="relational answers: from the named object or the whole scene?")
+    sc.add_argument("model", help="a vqa_cnn_rn or vqa_cnn_mlp .keras file")
+    sc.add_argument("--weights", default=None, help="a .weights.h5 of the same model (a run's backup)")
+    sc.add_argument("--scenes", type=int, default=300)
+    for sp in (pw, ep, cp, pr, sc):
         sp.add_argument("--json", default=None, help="also write the figures here")
     args = p.parse_args(argv)
-    result = {"pairwise": pairwise, "epoch": epoch, "compare": compare, "probe": probe}[args.section](args)
+    result = {"pairwise": pairwise, "epoch": epoch, "compare": compare, "probe": probe,
+              "shortcuts": shortcuts}[args.section](args)
     if args.section == "compare":
         Path(args.out, "results.json").write_text(json.dumps(result, indent=1))
     if args.json:

@@ -284,3 +284,36 @@ def test_the_probe_finds_colour_in_an_untrained_networks_cells(tmp_path):
     model.save(tmp_path / "model.keras")
     out = load_bench_script("vqa").probe(SimpleNamespace(model=tmp_path / "model.keras", weights=None, scenes=200))
     assert out["colour"] > 0.3 and 0.0 <= out["shape"] <= 1.0
+
+
+def test_the_binding_free_shortcut_and_margins_of_bench_vqa():
+    """bench/vqa.py shortcuts' reference answers, checked question by question with plain Python: the
+    shortcut is right on count exactly when the named object's shape group is the larger one, and a
+    closest/furthest margin is the gap between the two nearest (farthest) other objects."""
+    import math
+
+    from data_helpers import load_bench_script
+
+    from kerascnn.data import sort_of_clevr as soc
+
+    data = soc.generate(40, seed=5)
+    per = data.types.shape[1]
+    scene = np.repeat(np.arange(len(data)), per)
+    types, colors = data.types.ravel(), data.colors.ravel()
+    cut = load_bench_script("vqa").shortcut_answers(data.shapes[scene], data.centres[scene], types, colors)
+    for q, (s, t, c) in enumerate(zip(scene, types, colors)):
+        kind, shapes, centres = soc.QUESTION_TYPES[t], list(data.shapes[s]), data.centres[s].tolist()
+        others = [k for k in range(6) if k != c]
+        if kind in soc.NON_RELATIONAL:
+            assert cut["answer"][q] == -1
+            continue
+        if kind == "count":
+            same = shapes.count(shapes[c])
+            assert soc.ANSWERS[cut["answer"][q]] == str(max(same, 6 - same))
+            assert (cut["answer"][q] == data.answers.ravel()[q]) == (same >= 3)
+            continue
+        squares = sum(shapes[k] == 0 for k in others)
+        assert soc.ANSWERS[cut["answer"][q]] == ("square" if squares >= 3 else "circle")
+        dist = sorted(math.dist(centres[c], centres[k]) for k in others)
+        gap = dist[1] - dist[0] if kind == "closest" else dist[-1] - dist[-2]
+        assert cut["margin"][q] == pytest.approx(gap) and gap > 0
