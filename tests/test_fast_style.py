@@ -209,24 +209,28 @@ def test_cli_train_then_apply(files, tmp_path):
 
 
 def test_the_loss_network_computes_in_the_precision_asked_for(files, tmp_path):
-    """`--precision` builds a registered loss network in that policy; the style network and its saved
-    weights stay float32, and the first interval's losses agree with float32's to bfloat16's precision
-    (features are cast to float32 before the losses)."""
+    """`--precision` trains the style network and a registered loss network in that policy; the saved
+    network's weights and arithmetic stay float32, and the first step's losses (before any update) agree
+    with float32's to bfloat16's precision (features are cast to float32 before the losses)."""
+    from kerascnn.models.features import compute_policy
     from kerascnn.models.loading import load_model
 
     records = {}
     for precision in ("float32", "mixed_bfloat16"):
         out = tmp_path / f"{precision}.keras"
-        flags = [f"--{k.replace('_', '-')}={v}" for k, v in TRAIN.items() if not k.endswith("_layers")]
+        flags = [f"--{k.replace('_', '-')}={v}" for k, v in TRAIN.items()
+                 if not k.endswith("_layers") and k != "checkpoint_every"]
         r = CliRunner().invoke(main, ["stylize", "train", *map(str, files["styles"]), "--content-dir",
                                       str(files["photos"]), "-o", str(out), "--model", "vgg11", "--weights", "none",
                                       "--content-layers", "block2_conv1", "--style-layers",
-                                      "block1_conv1,block2_conv1", "--steps", "10", "--precision", precision, *flags])
+                                      "block1_conv1,block2_conv1", "--steps", "1", "--checkpoint-every", "1",
+                                      "--precision", precision, *flags])
         assert r.exit_code == 0, r.output
         records[precision] = json.loads(out.with_suffix(".json").read_text())
         assert records[precision]["precision"] == precision
         assert records[precision]["settings"]["precision"] == precision
-        assert all(w.dtype == np.float32 for w in load_model(out).get_weights())
+        saved = load_model(out)
+        assert all(w.dtype == np.float32 for w in saved.get_weights()) and compute_policy(saved) == "float32"
     first, reference = records["mixed_bfloat16"]["history"][0], records["float32"]["history"][0]
     for key in ("content", "style"):
         assert first[key] == pytest.approx(reference[key], rel=0.05)
