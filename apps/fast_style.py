@@ -371,12 +371,11 @@ def _restore(trainer, latest: Path, folder: Path) -> None:
 
 def build_trainer(styles: Sequence[Union[str, os.PathLike]], cfg: FastStyleConfig, network=None):
     """The compiled StyleTrainer of `cfg` for the style images `styles`: a fresh style network (seeded)
-    and the loss network `cfg.model` built in `cfg.precision` (or `network`, as it was built)."""
+    and the loss network `cfg.model`, both built in `cfg.precision` (or `network`, as it was built)."""
     import keras
 
     from kerascnn.data.imageio import load_image
     from kerascnn.models.networks import network as build_network
-
     from kerascnn.training.distribute import precision_scope
 
     keras.utils.set_random_seed(cfg.seed)

@@ -4,7 +4,7 @@
     python bench/stylize.py fast --model saved_models/cin_styles/styles.keras
     python bench/stylize.py large --size 4000 --evaluations 2               # 4000x3000, peak memory
     python bench/stylize.py peer --gatys --ours MODEL --gallery bench/outputs/stylize/peer.jpg  # a peer
-    python bench/stylize.py train-speed --steps 10   # a `stylize train` step: float32 vs bfloat16 loss network
+    python bench/stylize.py train-speed --steps 10   # a `stylize train` step: float32 vs bfloat16
     python bench/stylize.py sheet --model STYLES.keras --gallery sheet.jpg   # figures + contact sheet of ours
 
 Feature network: VGG16 with `../shared/weights/vgg16_hed_notop.weights.h5` (ImageNet features; VGG19's
@@ -23,7 +23,7 @@ memory is each section's maximum RSS.
 
 train-speed (issue 25): seconds a step of `kerascnn stylize train` at the recommended long run's sizes
 (VGG16 loss network, 256-px crops, batch 4, width 32, 5 residual blocks, styles at 512 px, 4 paintings
-of the style set, bench/photos.py's photos), the loss network built in each of --precisions in turn,
+of the style set, bench/photos.py's photos), trained in each of --precisions in turn (both networks),
 each from the same seed (same initial network, same batches): the median of --steps timed steps
 after two for tracing, and each step's loss side by side.
 
@@ -190,7 +190,7 @@ def fast(args) -> dict:
 
 def train_speed(args) -> dict:
     """Seconds a training step of `kerascnn stylize train` (the recommended long run's network and sizes)
-    with the loss network in float32 and in mixed bfloat16, side by side: the same seed, so the same
+    in float32 and in mixed bfloat16 (both networks), side by side: the same seed, so the same
     initial network and the same batches; the losses of each step beside each other show what
     bfloat16 changes in what is optimised."""
     import numpy as np
