@@ -23,6 +23,7 @@ the keras-io example:
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -72,6 +73,10 @@ class FastStyleConfig:
                                      "stay float32; the saved network computes in float32.",
                              choices=PRECISIONS)
     seed: int = setting(0, "Seeds the network's initialisation and the photos' order and crops.")
+    init: Optional[str] = setting(None, "Start from this trained network (a `stylize train` .keras of the same "
+                                        "styles, width and blocks) instead of a fresh one: train it further with "
+                                        "other loss weights, sizes or photos. Adam starts afresh; --steps counts "
+                                        "the new steps.")
 
 
 def resolve(settings: Mapping[str, Any], *, config_file: Optional[os.PathLike] = None,
@@ -87,6 +92,8 @@ def resolve(settings: Mapping[str, Any], *, config_file: Optional[os.PathLike] =
     cfg = resolved.config
     parse_layer_weights(cfg.content_layers, "content_layers")
     parse_layer_weights(cfg.style_layers, "style_layers")
+    if cfg.init is not None and not os.path.isfile(cfg.init):
+        raise SettingError("init", f"{cfg.init} does not exist: give a .keras file written by `stylize train`.")
     if check_model:
         from kerascnn.models.networks import check_network
 
@@ -253,6 +260,11 @@ def _open_run(folder: Path, resolved: Resolved, styles, content_dir):
     settings_file = folder / "settings.json"
     if latest is not None:
         previous = json.loads(settings_file.read_text()) if settings_file.is_file() else None
+        if previous is not None:  # a setting added since that run was written: its default is what it ran with
+            defaults = {f.name: f.default for f in dataclasses.fields(FastStyleConfig)}
+            previous["settings"] = {**{k: v for k, v in run_settings["settings"].items()
+                                       if k not in previous["settings"] and v == defaults.get(k)},
+                                    **previous["settings"]}
         if previous != run_settings:
             raise UserError(f"{folder} holds checkpoints of a run with other settings or images; delete it or "
                             f"choose another -o to start afresh.")
@@ -369,6 +381,22 @@ def _restore(trainer, latest: Path, folder: Path) -> None:
                         f"{folder} to start afresh.") from None
 
 
+def _start_from(net, path: str, names: Sequence[str]) -> None:
+    """Copy the weights of the trained network `path` (loaded with safe mode on) into `net`: the
+    same styles in the same order, and the same layers and shapes (--width, --residual-blocks)."""
+    from kerascnn.models.style_net import style_names_of
+
+    start = Stylizer(path).model
+    if list(style_names_of(start)) != list(names):
+        raise SettingError("init", f"{path} knows the styles {', '.join(style_names_of(start))}, not "
+                                   f"{', '.join(names)}: give the same style images in the same order.")
+    shapes = [w.shape for w in start.get_weights()]
+    if shapes != [tuple(w.shape) for w in net.get_weights()]:
+        raise SettingError("init", f"{path} is a network of another --width or --residual-blocks; give the "
+                                   "settings it was trained with.")
+    net.set_weights(start.get_weights())
+
+
 def build_trainer(styles: Sequence[Union[str, os.PathLike]], cfg: FastStyleConfig, network=None):
     """The compiled StyleTrainer of `cfg` for the style images `styles`: a fresh style network (seeded)
     and the loss network `cfg.model`, both built in `cfg.precision` (or `network`, as it was built)."""
@@ -417,6 +445,8 @@ def train(styles: Sequence[Union[str, os.PathLike]], content_dir: Union[str, os.
 
     trainer = build_trainer(styles, cfg, network)
     net, lossnet = trainer.net, trainer.perceptual.network
+    if latest is None and cfg.init:
+        _start_from(net, cfg.init, names)
     if latest is not None:
         _restore(trainer, latest, folder)
         log.info("stylize train: resuming from %s (step %d of %d)", latest, int(trainer.optimizer.iterations),

@@ -6,6 +6,7 @@
     python bench/stylize.py peer --gatys --ours MODEL --gallery bench/outputs/stylize/peer.jpg  # a peer
     python bench/stylize.py train-speed --steps 10   # a `stylize train` step: float32 vs bfloat16
     python bench/stylize.py sheet --model STYLES.keras --gallery sheet.jpg   # figures + contact sheet of ours
+    python bench/stylize.py sheet --model STYLES.keras --bar peer.json       # ... against Gatys (a peer --gatys run)
 
 Feature network: VGG16 with `../shared/weights/vgg16_hed_notop.weights.h5` (ImageNet features; VGG19's
 ImageNet file cannot be downloaded here), content photo scikit-image's `chelsea`, style Debian's
@@ -276,6 +277,12 @@ def sheet(args) -> dict:
     summary = {k: round(float(np.median([r[k] for r in rows])), 3)
                for k in ("style_distance", "content_distance", "streak_ratio")}
     print("medians:", json.dumps(summary), flush=True)
+    if args.bar:
+        bar = against_bar(rows, json.loads(Path(args.bar).read_text())["result"]["quality"])
+        for row in bar["rows"]:
+            print(json.dumps(row), flush=True)
+        print("bar:", json.dumps({k: v for k, v in bar.items() if k != "rows"}), flush=True)
+        summary["bar"] = bar
     if args.gallery:
         styles = [np.asarray(Image.open(folder / f"{n}.jpg").convert("RGB"), np.float32) for n in names]
         extra = (["blend"] if len(names) > 1 else []) + ["colours"]
@@ -285,6 +292,28 @@ def sheet(args) -> dict:
                            for p in args.photos.split(",")]
         contact_sheet(args.gallery, grid, cell=args.cell)
     return {"model": str(args.model), "judge_size": args.judge_size, "rows": rows, "medians": summary}
+
+
+def against_bar(rows, peer_rows, factor: float = 1.5) -> dict:
+    """Issue 25's bar for each of `rows` (sheet's): its style distance within `factor` times Gatys's on
+    the same photo, style and size, and its content distance below the style image's, both from
+    `peer_rows` (a `peer --gatys` run's "quality" rows). A pair `peer` never measured is "unmeasured"."""
+    known = {(r["photo"], r["style"]): r for r in peer_rows if "style" in r and "gatys" in r}
+    out, met, unmeasured = [], 0, 0
+    for row in rows:
+        ref = known.get((row["photo"], row["style"]))
+        if ref is None:
+            unmeasured += 1
+            continue
+        ratio = row["style_distance"] / ref["gatys"]["style_distance"]
+        ok = ratio <= factor and row["content_distance"] < ref["style_image_content_distance"]
+        met += ok
+        out.append({"photo": row["photo"], "style": row["style"], "ours_style": row["style_distance"],
+                    "gatys_style": ref["gatys"]["style_distance"], "ratio": round(ratio, 3),
+                    "ours_content": row["content_distance"], "gatys_content": ref["gatys"]["content_distance"],
+                    "style_image_content": ref["style_image_content_distance"], "meets": bool(ok)})
+    return {"factor": factor, "met": met, "measured": len(out), "unmeasured": unmeasured,
+            "worst_ratio": max((r["ratio"] for r in out), default=None), "rows": out}
 
 
 def contact_sheet(path, grid, cell: int = 150) -> None:
@@ -513,6 +542,8 @@ def main(argv=None) -> int:
     p.add_argument("--image-size", type=int, default=256, help="train-speed: the crops' side")
     p.add_argument("--steps", type=int, default=10, help="train-speed: timed steps of each")
     p.add_argument("--cell", type=int, default=200, help="sheet: the contact sheet's thumbnail side")
+    p.add_argument("--bar", default=None, help="sheet: a `peer --gatys --json` file: each pair against issue "
+                                               "25's bar (style distance within 1.5x Gatys's, content below the style image's)")
     p.add_argument("--out", default="bench/outputs")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)

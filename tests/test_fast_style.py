@@ -235,3 +235,47 @@ def test_the_loss_network_computes_in_the_precision_asked_for(files, tmp_path):
     for key in ("content", "style"):
         assert first[key] == pytest.approx(reference[key], rel=0.05)
         assert first[key] != reference[key]  # computed in another precision, not the same numbers
+
+
+def test_init_starts_from_a_trained_network_and_refuses_another(trained, files, tmp_path):
+    """--init: a new run (other loss weights) starts from the trained network's weights, exactly; Adam
+    and the step count start afresh; a network of other styles or sizes is a one-line error."""
+    from kerascnn.models.loading import load_model
+
+    start, _ = trained
+    kw = dict(network=files["model"], progress=False, **{**TRAIN, "style_weight": 30.0})
+    net = fs.build_trainer(files["styles"], fs.resolve({**TRAIN, "steps": 1}, check_model=False).config,
+                           files["model"]).net
+    fs._start_from(net, str(start), ["stripes", "dots"])
+    for a, b in zip(net.get_weights(), load_model(start).get_weights()):
+        np.testing.assert_array_equal(a, b)
+    record = fs.train(files["styles"], files["photos"], tmp_path / "more.keras", steps=10, init=str(start), **kw)
+    assert record["settings"]["init"] == str(start) and [h["step"] for h in record["history"]] == [10]
+    fresh = fs.train(files["styles"], files["photos"], tmp_path / "fresh.keras", steps=10, **kw)
+    # from the trained network the style loss starts (and stays) far below a fresh network's
+    assert record["history"][0]["style"] < 0.8 * fresh["history"][0]["style"]
+    with pytest.raises(SettingError, match="knows the styles stripes, dots"):
+        fs.train(files["styles"][::-1], files["photos"], tmp_path / "x.keras", steps=1, init=str(start), **kw)
+    with pytest.raises(SettingError, match="width"):
+        fs.train(files["styles"], files["photos"], tmp_path / "y.keras", steps=1, init=str(start),
+                 **{**kw, "width": 6})
+    with pytest.raises(SettingError, match="does not exist"):
+        fs.train(files["styles"], files["photos"], tmp_path / "z.keras", steps=1, init=str(tmp_path / "no.keras"),
+                 **kw)
+
+
+def test_a_run_written_before_a_setting_existed_resumes_with_its_default(files, tmp_path):
+    """A run's settings.json from before a setting was added (here `init`) still resumes when the new
+    setting is at its default; any other difference is still refused."""
+    kw = dict(network=files["model"], progress=False, **TRAIN)
+    out = tmp_path / "old.keras"
+    fs.train(files["styles"], files["photos"], out, steps=10, **kw)
+    settings = fs.run_dir(out) / "settings.json"
+    record = json.loads(settings.read_text())
+    del record["settings"]["init"]
+    settings.write_text(json.dumps(record))
+    assert fs.train(files["styles"], files["photos"], out, steps=20, **kw)["resumed_at_step"] == 10
+    with pytest.raises(UserError, match="other settings"):
+        fs.train(files["styles"], files["photos"], out, steps=30, **{**kw, "tv_weight": 0.2})
+    with pytest.raises(UserError, match="other settings"):
+        fs.train(files["styles"], files["photos"], out, steps=30, init=str(out), **kw)
