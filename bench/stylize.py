@@ -1,7 +1,7 @@
 """Style transfer benchmarks (issue 11), on real ImageNet features and real photos.
 
     python bench/stylize.py gatys --sizes 256,512 --out bench/outputs     # app defaults vs a plain Adam loop
-    python bench/stylize.py fast --model saved_models/cin_styles/styles.keras
+    python bench/stylize.py fast --model saved_models/paintings8/styles.keras
     python bench/stylize.py large --size 4000 --evaluations 2               # 4000x3000, peak memory
     python bench/stylize.py peer --gatys --ours MODEL --gallery bench/outputs/stylize/peer.jpg  # a peer
     python bench/stylize.py train-speed --steps 10   # a `stylize train` step: float32 vs bfloat16
@@ -519,7 +519,7 @@ def main(argv=None) -> int:
                         "reaches the app's loss soonest there")
     p.add_argument("--precision", default="auto", help="the app's (as `kerascnn stylize --precision`)")
     p.add_argument("--cap", type=float, default=6.0)
-    p.add_argument("--model", default="saved_models/cin_styles/styles.keras")
+    p.add_argument("--model", default="saved_models/paintings8/styles.keras")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--size", type=int, default=4000)
     p.add_argument("--evaluations", type=int, default=2)

@@ -81,21 +81,33 @@ def test_resnet20_recipe_model_scores_what_the_readme_says_on_the_test_images():
     assert f"{r.top1:.2%} top-1" in (SAVED / "README.md").read_text()
 
 
-def test_cin_styles_loads_safely_knows_its_styles_and_paints_them_differently():
+PAINTINGS = ["starry_night", "great_wave", "composition_viii", "night_cafe", "cafe_terrace", "harvest_la_crau",
+             "moulin_de_la_galette", "ejiri_suruga"]
+
+
+def test_paintings8_loads_safely_shows_its_paintings_and_paints_each_differently():
     import numpy as np
 
     from kerascnn.apps.fast_style import Stylizer
+    from kerascnn.data.imageio import load_image
 
-    painter = Stylizer(SAVED / "cin_styles" / "styles.keras")  # kerascnn.models.loading.load_model: safe_mode on
-    record = json.loads((SAVED / "cin_styles" / "styles.json").read_text())
-    assert painter.names == record["styles"] == ["elephants", "hubble", "dune"]
+    run = SAVED / "paintings8"
+    painter = Stylizer(run / "styles.keras")  # kerascnn.models.loading.load_model: safe_mode on
+    record = json.loads((run / "styles.json").read_text())
+    assert painter.names == record["styles"] == PAINTINGS
+    for name in PAINTINGS:  # each style's painting beside the network, as a user sees it
+        assert min(load_image(run / "styles" / f"{name}.jpg").shape[:2]) >= 200
     y, x = np.mgrid[0:42, 0:50]
     photo = np.stack([128 + 90 * np.sin(x / 4.0), 128 + 90 * np.cos(y / 5.0), 100 + 0 * x], -1).astype("float32")
-    outs = [painter(photo, painter.vector(i)) for i in range(3)]
+    outs = [painter(photo, painter.vector(name)) for name in PAINTINGS]
     assert all(o.shape == photo.shape for o in outs)
-    for i in range(3):
+    for i in range(len(outs)):
         for j in range(i):
-            assert np.mean(np.abs(outs[i] - outs[j])) > 5.0  # three styles, three different paintings
+            assert np.mean(np.abs(outs[i] - outs[j])) > 5.0  # eight styles, eight different paintings
+    # the README's row quotes the run's own step count and final losses
+    readme = (SAVED / "README.md").read_text()
+    final = record["history"][-1]
+    assert f"content {final['content']:.3f}, style {final['style']:.3f}" in readme
 
 
 @pytest.mark.parametrize("config", sorted(SAVED.glob("*/config.json")), ids=lambda p: p.parent.name)
