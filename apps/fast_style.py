@@ -384,17 +384,19 @@ def _restore(trainer, latest: Path, folder: Path) -> None:
 def _start_from(net, path: str, names: Sequence[str]) -> None:
     """Copy the weights of the trained network `path` (loaded with safe mode on) into `net`: the
     same styles in the same order, and the same layers and shapes (--width, --residual-blocks)."""
+    from kerascnn.models.loading import load_model
     from kerascnn.models.style_net import style_names_of
 
-    start = Stylizer(path).model
-    if list(style_names_of(start)) != list(names):
-        raise SettingError("init", f"{path} knows the styles {', '.join(style_names_of(start))}, not "
+    start = load_model(path)
+    known = style_names_of(start)
+    if known != list(names):
+        raise SettingError("init", f"{path} knows the styles {', '.join(known)}, not "
                                    f"{', '.join(names)}: give the same style images in the same order.")
-    shapes = [w.shape for w in start.get_weights()]
-    if shapes != [tuple(w.shape) for w in net.get_weights()]:
+    weights = start.get_weights()
+    if [w.shape for w in weights] != [tuple(w.shape) for w in net.get_weights()]:
         raise SettingError("init", f"{path} is a network of another --width or --residual-blocks; give the "
                                    "settings it was trained with.")
-    net.set_weights(start.get_weights())
+    net.set_weights(weights)
 
 
 def build_trainer(styles: Sequence[Union[str, os.PathLike]], cfg: FastStyleConfig, network=None):
