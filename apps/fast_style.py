@@ -381,9 +381,11 @@ def _restore(trainer, latest: Path, folder: Path) -> None:
                         f"{folder} to start afresh.") from None
 
 
-def _start_from(net, path: str, names: Sequence[str]) -> None:
-    """Copy the weights of the trained network `path` (loaded with safe mode on) into `net`: the
-    same styles in the same order, and the same layers and shapes (--width, --residual-blocks)."""
+def _start_weights(path: str, names: Sequence[str], cfg: "FastStyleConfig") -> list:
+    """The weights of the trained network `path` (loaded with safe mode on), checked against this
+    run's network: the same styles in the same order, the same layers and shapes (--width,
+    --residual-blocks). Checked before the loss network is built or the run folder written, so a
+    wrong --init costs a second and leaves nothing behind."""
     from kerascnn.models.loading import load_model
     from kerascnn.models.style_net import style_names_of
 
@@ -393,10 +395,10 @@ def _start_from(net, path: str, names: Sequence[str]) -> None:
         raise SettingError("init", f"{path} knows the styles {', '.join(known)}, not "
                                    f"{', '.join(names)}: give the same style images in the same order.")
     weights = start.get_weights()
-    if [w.shape for w in weights] != [tuple(w.shape) for w in net.get_weights()]:
+    if [w.shape for w in weights] != [tuple(w.shape) for w in _build(names, cfg).get_weights()]:
         raise SettingError("init", f"{path} is a network of another --width or --residual-blocks; give the "
                                    "settings it was trained with.")
-    net.set_weights(weights)
+    return weights
 
 
 def build_trainer(styles: Sequence[Union[str, os.PathLike]], cfg: FastStyleConfig, network=None):
@@ -442,13 +444,14 @@ def train(styles: Sequence[Union[str, os.PathLike]], content_dir: Union[str, os.
     if resolved is None:
         resolved = resolve(settings, config_file=config_file, check_model=network is None)
     cfg: FastStyleConfig = resolved.config
+    start = _start_weights(cfg.init, names, cfg) if cfg.init else None
     folder = run_dir(out)
     done_rounds, latest = _open_run(folder, resolved, styles, content_dir)
 
     trainer = build_trainer(styles, cfg, network)
     net, lossnet = trainer.net, trainer.perceptual.network
-    if latest is None and cfg.init:
-        _start_from(net, cfg.init, names)
+    if latest is None and start is not None:
+        net.set_weights(start)
     if latest is not None:
         _restore(trainer, latest, folder)
         log.info("stylize train: resuming from %s (step %d of %d)", latest, int(trainer.optimizer.iterations),

@@ -244,10 +244,9 @@ def test_init_starts_from_a_trained_network_and_refuses_another(trained, files, 
 
     start, _ = trained
     kw = dict(network=files["model"], progress=False, **{**TRAIN, "style_weight": 30.0})
-    net = fs.build_trainer(files["styles"], fs.resolve({**TRAIN, "steps": 1}, check_model=False).config,
-                           files["model"]).net
-    fs._start_from(net, str(start), ["stripes", "dots"])
-    for a, b in zip(net.get_weights(), load_model(start).get_weights()):
+    weights = fs._start_weights(str(start), ["stripes", "dots"],
+                                fs.resolve({**TRAIN, "steps": 1}, check_model=False).config)
+    for a, b in zip(weights, load_model(start).get_weights()):
         np.testing.assert_array_equal(a, b)
     record = fs.train(files["styles"], files["photos"], tmp_path / "more.keras", steps=10, init=str(start), **kw)
     assert record["settings"]["init"] == str(start) and [h["step"] for h in record["history"]] == [10]
@@ -262,6 +261,8 @@ def test_init_starts_from_a_trained_network_and_refuses_another(trained, files, 
     with pytest.raises(SettingError, match="does not exist"):
         fs.train(files["styles"], files["photos"], tmp_path / "z.keras", steps=1, init=str(tmp_path / "no.keras"),
                  **kw)
+    # a refused --init is found before anything is written: no run folder is left behind
+    assert not any(fs.run_dir(tmp_path / f"{n}.keras").exists() for n in "xyz")
 
 
 def test_a_run_written_before_a_setting_existed_resumes_with_its_default(files, tmp_path):
