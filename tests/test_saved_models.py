@@ -159,3 +159,47 @@ def test_wavenet_notes_plays_every_instrument_on_pitch_even_a_key_it_never_heard
     assert on_pitch.sum() >= 14, cents.round()  # as the bench's 94%: a stray note an octave off, not more
     assert np.all(on_pitch[keys == 61]) or np.all(on_pitch[keys == 82]), cents.round()  # keys never heard play
     assert np.median(np.abs(cents)) < 20, cents.round()
+
+
+VQA = sorted(p.name for p in SAVED.glob("vqa_*") if (p / "model.keras").is_file())
+
+
+def _readme_row(folder: str) -> str:
+    return next(line for line in (SAVED / "README.md").read_text().splitlines() if line.startswith(f"| `{folder}/`"))
+
+
+@pytest.mark.parametrize("folder", VQA)
+def test_vqa_models_score_what_the_readme_says_on_each_question_type_of_the_test_scenes(folder):
+    """The README row quotes the test split's (1,000 scenes of another seed) accuracy per question type
+    and per group, as `kerascnn evaluate MODEL --split test` computes them now."""
+    r = evaluate(SAVED / folder / "model.keras", split="test", plot=False)
+    assert r.count == 20_000 and len(r.by_type) == 6
+    row = _readme_row(folder)
+    for t in r.by_type:
+        assert f"{t['type']} {t['accuracy']:.2%}" in row
+    for g in r.by_group:
+        assert f"{g['group']} {g['accuracy']:.2%}" in row
+
+
+@pytest.mark.parametrize("folder", VQA)
+def test_vqa_models_answer_from_an_image_file_alone(folder, tmp_path):
+    """`vqa ask` on PNGs of scenes never trained on (a third seed) gives, for every question, the
+    answer and probability of the model called on the generated pixels and words directly."""
+    import numpy as np
+    from PIL import Image
+
+    from kerascnn.data import sort_of_clevr as soc
+    from kerascnn.inference.ask import ask
+
+    path = SAVED / folder / "model.keras"
+    model, classes = load_model(path), json.loads((SAVED / folder / "classes.json").read_text())
+    scenes = soc.generate(3, seed=4242)
+    for i in range(len(scenes)):
+        Image.fromarray(scenes.images[i]).save(tmp_path / f"{i}.png")
+        texts = [q.text for q in scenes.questions(i)]
+        answers = ask(path, tmp_path / f"{i}.png", texts)
+        probs = np.asarray(model.predict_on_batch({"image": np.repeat(scenes.images[i][None], len(texts), 0),
+                                                   "question": np.array(texts, dtype=object)}), np.float64)
+        assert [a.question for a in answers] == texts
+        assert [a.answer for a in answers] == [classes[k] for k in probs.argmax(-1)]
+        np.testing.assert_allclose([a.probability for a in answers], probs.max(-1), atol=1e-4)
