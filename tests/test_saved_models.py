@@ -203,3 +203,30 @@ def test_vqa_models_answer_from_an_image_file_alone(folder, tmp_path):
         assert [a.question for a in answers] == texts
         assert [a.answer for a in answers] == [classes[k] for k in probs.argmax(-1)]
         np.testing.assert_allclose([a.probability for a in answers], probs.max(-1), atol=1e-4)
+
+
+IN_TRAINING = sorted(p.name for p in (SAVED / "in_training").glob("*") if p.is_dir())
+
+
+@pytest.mark.parametrize("folder", IN_TRAINING)
+def test_a_run_in_training_resumes_where_its_history_ends(folder):
+    """saved_models/in_training/NAME: a `fit` run folder part way through, committed so that a later
+    session resumes it (`kerascnn fit --resume saved_models/in_training/NAME`): its newest backup is of
+    the last epoch in history.csv, its config names the folder, the README says how it was made, and
+    nothing else (TensorBoard logs, older backups) is there."""
+    import csv
+
+    from kerascnn.training.callbacks import latest_backup
+
+    run = SAVED / "in_training" / folder
+    config = json.loads((run / "config.json").read_text())
+    assert config["out"] == f"saved_models/in_training/{folder}"
+    with open(run / "history.csv", newline="") as f:
+        epochs = [int(r["epoch"]) for r in csv.DictReader(f)]
+    done, backup = latest_backup(run / "backup")
+    assert backup is not None and epochs == list(range(1, done + 1))
+    assert done < config["epochs"]  # part way: it would have its model.keras otherwise
+    assert sorted(p.name for p in run.iterdir()) == ["backup", "best.keras", "config.json", "history.csv",
+                                                      "settings.json"]
+    assert [p.name for p in (run / "backup").iterdir()] == [backup.name]
+    assert f"--out saved_models/in_training/{folder}" in (SAVED / "README.md").read_text()
