@@ -75,7 +75,13 @@ def test_fit_takes_embeddings_and_puts_each_vector_on_its_word(tmp_path):
     assert json.loads((result.run_dir / "config.json").read_text())["embeddings"] == str(tmp_path / "v.txt")
 
 
-def test_the_cli_has_embeddings_and_early_stopping_on(tmp_path):
+def test_the_cli_has_embeddings_and_early_stopping_on(tmp_path, monkeypatch):
+    # a named file in the embeddings folder (KERASCNN_EMBEDDINGS): the test does not depend on what
+    # the machine has downloaded into ~/.keras/datasets
+    folder = tmp_path / "vectors"
+    folder.mkdir()
+    (folder / "glove.6B.50d.txt").write_text("".join(f"{w} " + " ".join(["0.1"] * 50) + "\n" for w in ("warm", "dull")))
+    monkeypatch.setenv("KERASCNN_EMBEDDINGS", str(folder))
     r = CliRunner().invoke(main, ["fit", "--model", "kim_cnn", "--data", f"tsv:{_rated(tmp_path)}",
                                   "--embeddings", "glove.6B.50d", "--early-stopping-on", "val_accuracy",
                                   "--print-config"])
