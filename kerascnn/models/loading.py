@@ -24,8 +24,8 @@ def load_model(path: os.PathLike):
     # A path that names no model file is a bad argument (usage, exit 2); one that cannot be read as
     # a model is a failure (exit 1).
     if not path.is_file():
-        raise SettingError("model", f"Model file {path} does not exist; pass a .keras file written by "
-                                    f"`kerascnn fit`.")
+        raise SettingError("model", f"Model file {path} does not exist; pass a .keras file that kerascnn "
+                                    f"wrote (`kerascnn fit`, `finetune`, `stylize train`).")
     if path.suffix != ".keras":
         raise SettingError("model", f"{path}: expected a .keras model file (Keras 3 format).")
     try:
