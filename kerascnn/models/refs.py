@@ -109,8 +109,8 @@ def check_model(ref: Any, weights: Any = None, *, rgb: bool = False) -> Optional
         return None  # a built model: nothing to check
     if is_model_file(ref):
         if not os.path.isfile(ref):
-            raise SettingError("model", f"Model file {ref} does not exist; pass a .keras file written by "
-                                        f"`kerascnn fit`, a registered name or keras:NAME.")
+            raise SettingError("model", f"Model file {ref} does not exist; pass a .keras file that kerascnn "
+                                        f"wrote (`kerascnn fit`, `finetune`), a registered name or keras:NAME.")
         return None  # a saved model brings its own weights
     if is_application(ref):
         application(ref)  # UnknownNameError with close matches
