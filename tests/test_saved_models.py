@@ -208,12 +208,20 @@ def test_vqa_models_answer_from_an_image_file_alone(folder, tmp_path):
 IN_TRAINING = sorted(p.name for p in (SAVED / "in_training").glob("*") if p.is_dir())
 
 
-@pytest.mark.parametrize("folder", IN_TRAINING)
-def test_a_run_in_training_resumes_where_its_history_ends(folder):
+def test_the_runs_in_training_resume_where_their_history_ends():
     """saved_models/in_training/NAME: a `fit` run folder part way through, committed so that a later
     session resumes it (`kerascnn fit --resume saved_models/in_training/NAME`): its newest backup is of
-    the last epoch in history.csv, its config names the folder, the README says how it was made, and
-    nothing else (TensorBoard logs, older backups) is there."""
+    the last epoch in history.csv, its config names the folder, the README has a row for it (and none
+    for a run no longer there), and nothing else (TensorBoard logs, older backups) is there."""
+    import re
+
+    readme = (SAVED / "README.md").read_text()
+    assert sorted(re.findall(r"^\| `in_training/([^/`]+)/` \|", readme, re.M)) == IN_TRAINING
+    for folder in IN_TRAINING:  # none while no run is part way
+        _check_run_in_training(folder, readme)
+
+
+def _check_run_in_training(folder, readme):
     import csv
 
     from kerascnn.training.callbacks import latest_backup
@@ -229,4 +237,4 @@ def test_a_run_in_training_resumes_where_its_history_ends(folder):
     assert sorted(p.name for p in run.iterdir()) == ["backup", "best.keras", "config.json", "history.csv",
                                                       "settings.json"]
     assert [p.name for p in (run / "backup").iterdir()] == [backup.name]
-    assert f"--out saved_models/in_training/{folder}" in (SAVED / "README.md").read_text()
+    assert f"--out saved_models/in_training/{folder}" in readme

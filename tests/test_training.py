@@ -171,6 +171,12 @@ def test_resume_of_a_finished_run_says_so(tmp_path):
     # ... and trains further when asked for more epochs
     more = fit(resume=result.run_dir, epochs=2, verbose=0)
     assert [int(r["epoch"]) for r in _history(more.run_dir)] == [1, 2]
+    # ... and its config says so from then on: a later plain resume knows the run is finished at 2
+    from kerascnn.runtime.run_dir import read_config
+
+    assert read_config(more.run_dir).epochs == 2
+    with pytest.raises(UserError, match="larger than 2"):
+        fit(resume=result.run_dir, verbose=0)
 
 
 def test_out_folder_holding_a_run_is_refused(tmp_path):
