@@ -141,7 +141,7 @@ def photo_dataset(files: Sequence[str], cfg: FastStyleConfig, num_styles: int, s
 
     def decode(ds):
         ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
-        return ds.apply(tf.data.experimental.ignore_errors(log_warning=True))
+        return ds.ignore_errors(log_warning=True)
 
     # The seeded shuffle deals the same orders in every run, so skipping the photos a resumed run's
     # checkpoint has seen continues the stream of an uninterrupted run.

@@ -267,6 +267,23 @@ def test_native_stderr_hidden_keeps_python_lines():
     assert proc.stderr.splitlines() == ["from Python", "a log line", "after"]
 
 
+def test_a_log_handler_made_while_native_stderr_is_hidden_writes_after_it():
+    """TensorFlow makes its logger's handler on first use, on the sys.stderr of that moment: made
+    inside the block (the quiet import), it must not be left on the block's closed copy."""
+    import subprocess
+    import sys
+
+    code = ("import logging, sys\n"
+            "from kerascnn.cli.quiet import native_stderr_hidden\n"
+            "with native_stderr_hidden():\n"
+            "    log = logging.getLogger('made_inside')\n"
+            "    log.addHandler(logging.StreamHandler(sys.stderr))\n"
+            "log.warning('deprecated, later')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == ["deprecated, later"]
+
+
 @pytest.mark.parametrize("args, named", [
     (["stylize", "{missing}", "{photo}", "-o", "{out}"], "{missing}"),
     (["stylize", "{photo}", "{missing}", "-o", "{out}"], "{missing}"),

@@ -56,6 +56,10 @@ def native_stderr_hidden() -> Iterator[None]:
             sys.stderr = python_stderr
             for handler, stream in moved:
                 handler.setStream(stream)
+            # A handler made in the block (TensorFlow's logger is made on first use, e.g. by a
+            # deprecation warning during the import) took `kept` as sys.stderr: give it the real one.
+            for handler in _handlers_on(kept):
+                handler.setStream(python_stderr)
             kept.close()
         os.dup2(saved, 2)
         os.close(saved)
