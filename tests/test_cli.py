@@ -250,38 +250,37 @@ def test_predict_on_damaged_images_prints_one_summary_and_no_decoder_messages(tm
     assert "Corrupt JPEG data" in debug.stderr and "UserWarning" in debug.stderr  # what the quiet mode hides
 
 
-def test_native_stderr_hidden_keeps_python_lines():
+def _stderr_lines_of(block: str, after: str, before: str = "") -> list:
+    """The stderr lines of a fresh Python running `before`, `block` inside native_stderr_hidden, then `after`
+    (a subprocess: the block moves file descriptor 2, which pytest's capture must not see moved)."""
     import subprocess
     import sys
+    import textwrap
 
     code = ("import logging, os, sys\n"
             "from kerascnn.cli.quiet import native_stderr_hidden\n"
-            "logging.basicConfig(format='%(message)s')\n"
-            "with native_stderr_hidden():\n"
-            "    os.write(2, b'from C\\n')\n"
-            "    print('from Python', file=sys.stderr)\n"
-            "    logging.warning('a log line')\n"
-            "os.write(2, b'after\\n')\n")
+            + before + "with native_stderr_hidden():\n" + textwrap.indent(block, "    ") + after)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stderr.splitlines() == ["from Python", "a log line", "after"]
+    return proc.stderr.splitlines()
+
+
+def test_native_stderr_hidden_keeps_python_lines():
+    lines = _stderr_lines_of("os.write(2, b'from C\\n')\n"
+                             "print('from Python', file=sys.stderr)\n"
+                             "logging.warning('a log line')\n",
+                             after="os.write(2, b'after\\n')\n",
+                             before="logging.basicConfig(format='%(message)s')\n")
+    assert lines == ["from Python", "a log line", "after"]
 
 
 def test_a_log_handler_made_while_native_stderr_is_hidden_writes_after_it():
     """TensorFlow makes its logger's handler on first use, on the sys.stderr of that moment: made
     inside the block (the quiet import), it must not be left on the block's closed copy."""
-    import subprocess
-    import sys
-
-    code = ("import logging, sys\n"
-            "from kerascnn.cli.quiet import native_stderr_hidden\n"
-            "with native_stderr_hidden():\n"
-            "    log = logging.getLogger('made_inside')\n"
-            "    log.addHandler(logging.StreamHandler(sys.stderr))\n"
-            "log.warning('deprecated, later')\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr.splitlines() == ["deprecated, later"]
+    lines = _stderr_lines_of("log = logging.getLogger('made_inside')\n"
+                             "log.addHandler(logging.StreamHandler(sys.stderr))\n",
+                             after="log.warning('deprecated, later')\n")
+    assert lines == ["deprecated, later"]
 
 
 @pytest.mark.parametrize("args, named", [

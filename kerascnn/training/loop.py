@@ -227,10 +227,10 @@ def _fit(cfg: TrainConfig, resume_dir: Optional[Path], extra_callbacks, verbose,
     if resume_dir is None and dist.chief:
         rd.write_config(run, cfg)
         JobDir(run).write_settings(resolved or Resolved(cfg, {k: "TrainConfig" for k, _ in fields_of(cfg)}, "fit"))
-    elif dist.chief and rd.read_config(run).epochs != cfg.epochs:
+    elif dist.chief and (saved := rd.read_config(run)).epochs != cfg.epochs:
         # `--resume RUN --epochs N` trains the run further: its config says so from now on, so the run
         # folder (and a model shipped from it) names the epochs it trained, and a later plain resume keeps N.
-        rd.write_config(run, override(rd.read_config(run), epochs=cfg.epochs))
+        rd.write_config(run, override(saved, epochs=cfg.epochs))
 
     image_shape = image_shape_of(cfg)
     kind = data_kind(input_kind(cfg.model))  # the data steps of what the model takes
