@@ -214,6 +214,30 @@ def test_vqa_ask_refuses_unknown_words_and_unreadable_images_in_one_line(asked):
         assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1 and str(image) in r.output, r.output
 
 
+def test_vqa_scene_writes_the_generators_scene_and_prints_its_true_answers(tmp_path):
+    """`kerascnn vqa scene -o S.png --seed N`: scene 0 of seed N as `generate` draws it (the PNG read back
+    pixel for pixel), and its 20 questions with the generator's answers; a JPEG is refused (exit 2)."""
+    from PIL import Image
+
+    from kerascnn.cli import main
+    from kerascnn.data import sort_of_clevr as soc
+
+    r = CliRunner().invoke(main, ["vqa", "scene", "-o", str(tmp_path / "s.png"), "--seed", "5", "--json"])
+    assert r.exit_code == 0, r.output
+    truth = soc.generate(1, seed=5)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "s.png")), truth.images[0])
+    got = json.loads(r.output)
+    assert [(q["question"], q["type"], q["relational"], q["answer"]) for q in got] == \
+        [(q.text, q.type, q.relational, q.answer) for q in truth.questions(0)]
+    assert sum(q["relational"] for q in got) == 10
+    other = CliRunner().invoke(main, ["vqa", "scene", "-o", str(tmp_path / "t.png"), "--seed", "6"])
+    first = soc.generate(1, seed=6).questions(0)[0]
+    assert other.exit_code == 0 and other.output.splitlines()[1] == f"{first.text} -> {first.answer}"
+    assert not np.array_equal(np.asarray(Image.open(tmp_path / "t.png")), truth.images[0])  # another seed, another scene
+    jpeg = CliRunner().invoke(main, ["vqa", "scene", "-o", str(tmp_path / "s.jpg")])
+    assert jpeg.exit_code == 2 and ".png" in jpeg.output and not (tmp_path / "s.jpg").exists()
+
+
 def test_the_untrained_paper_sized_rn_starts_near_a_uniform_guess():
     """g's sum over 625 pairs amplifies its weights' scale: with Glorot's initialisation the untrained
     RN answered near-certainly (cross-entropy 5-8 on these scenes, a saturated softmax); g and f start
