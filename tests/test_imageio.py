@@ -127,6 +127,9 @@ def test_save_refuses_bad_extension_and_values(tmp_path):
     with pytest.raises(ValueError, match=r"shape=\(4, 4, 2\)"):
         save_image(tmp_path / "two.png", np.zeros((4, 4, 2)))
     assert os.listdir(tmp_path) == []
+    (tmp_path / "a_file").write_text("")  # an output path under a file: one line naming it, no OSError
+    with pytest.raises(UserError, match=r"a_file/out\.png: cannot write the image there"):
+        save_image(tmp_path / "a_file" / "out.png", np.zeros((4, 4, 3)))
 
 
 def test_bundled_imagenet_names():

@@ -159,7 +159,7 @@ def save_image(path: os.PathLike, image) -> Path:
         The path written.
 
     Raises:
-        UserError: the extension is not .png, .jpg or .jpeg.
+        UserError: the extension is not .png, .jpg or .jpeg, or the file cannot be written there.
         ValueError: the array is not an image or holds NaN / infinity.
     """
     from PIL import Image
@@ -182,7 +182,13 @@ def save_image(path: os.PathLike, image) -> Path:
     # Full-resolution colour (4:4:4): 4:2:0 would halve it and smear the saturated edges of
     # stylised or dreamed images.
     options = {"quality": JPEG_QUALITY, "subsampling": 0} if fmt == "JPEG" else {}
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:  # the user's output path: a parent that is a file, or a folder we may not write in, is one line
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(path.parent, os.W_OK):
+            raise PermissionError(13, "not a writable folder")
+    except OSError as e:
+        raise UserError(f"{path}: cannot write the image there ({e.strerror or e}); "
+                        f"give another output path.") from None
     atomic_save(path, lambda tmp: pil.save(tmp, format=fmt, **options))
     return path
 
