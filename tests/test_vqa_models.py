@@ -148,6 +148,13 @@ def test_fit_and_evaluate_per_question_type_on_sort_of_clevr(tmp_path):
                                                                  "relational": r.count // 2}
     assert sum(t["correct"] for t in r.by_type) == round(r.top1 * r.count) == int(np.trace(r.confusion))
     assert set(r.to_json()) >= {"by_type", "by_group"}
+    # the model file copied on its own, no run config beside it: still known to take image + question
+    import shutil
+
+    (tmp_path / "alone").mkdir()
+    shutil.copy(result.run_dir / "model.keras", tmp_path / "alone" / "model.keras")
+    alone = kerascnn.evaluate(tmp_path / "alone" / "model.keras", "sort_of_clevr:40", split="test", plot=False)
+    assert alone.count == r.count and alone.top1 == r.top1
     # bench/vqa.py compare (the CPU reproduction's table and curves), the same run as both models
     from data_helpers import load_bench_script
 

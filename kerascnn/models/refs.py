@@ -64,7 +64,8 @@ def is_backbone_ref(ref: Any) -> bool:
 def input_kind(ref: Any) -> str:
     """What a model reference takes (kerascnn.data.kinds.INPUT_KINDS): a registry entry says; a
     keras.applications network takes images; a saved model or a built one takes what its run's model
-    took (its config.json's model, else images)."""
+    took (its run's config.json beside it, else the model named inside the .keras archive: a model
+    file copied on its own, else images)."""
     if isinstance(ref, str) and not is_backbone_ref(ref):
         from kerascnn.models.registry import get_spec
 
@@ -78,6 +79,8 @@ def input_kind(ref: Any) -> str:
                 model = json.load(f).get("model")
         except (OSError, ValueError, AttributeError):
             model = None
+        if not isinstance(model, str) or is_backbone_ref(model):
+            model = _archive_model_name(ref)
         if isinstance(model, str) and not is_backbone_ref(model):
             from kerascnn.errors import UnknownNameError
             from kerascnn.models.registry import get_spec
@@ -87,6 +90,20 @@ def input_kind(ref: Any) -> str:
             except UnknownNameError:  # a model of a newer kerascnn: its inputs are unknown here
                 return "image"
     return "image"
+
+
+def _archive_model_name(path: str) -> Optional[str]:
+    """The top model's name in a .keras archive's config.json (builders name their model after its
+    registry entry), read as JSON without loading anything; None for an unreadable file."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = json.loads(archive.read("config.json")).get("config", {}).get("name")
+    except (OSError, ValueError, KeyError, AttributeError, zipfile.BadZipFile):
+        return None
+    return name if isinstance(name, str) else None
 
 
 def wants_imagenet_file(ref: Any, weights: Any) -> bool:
