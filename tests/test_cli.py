@@ -89,6 +89,19 @@ def test_errors_are_one_line_without_traceback(args, code, needle, tmp_path):
     assert len(error_lines) == 1
 
 
+def test_a_model_file_that_is_no_keras_archive_is_one_line_naming_it(tmp_path):
+    """A .keras file that is not a zip (cut short, another format): exit 1, one line naming the file and
+    saying what it is, not Keras's "File not found" of a file that is there."""
+    bad = tmp_path / "model.keras"
+    bad.write_bytes(b"not a zip archive")
+    for args in (["evaluate", str(bad)], ["predict", str(bad), str(bad)]):
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 1, r.output
+        assert f"{bad}: not a .keras archive" in r.output and "not found" not in r.output
+        assert "Traceback" not in r.output
+        assert len([line for line in r.output.splitlines() if line.startswith("Error")]) == 1
+
+
 def test_resume_refuses_other_flags(trained):
     r = CliRunner().invoke(main, ["fit", "--resume", str(trained), "--lr", "0.1"])
     assert r.exit_code == 2 and "--lr" in r.output

@@ -28,6 +28,11 @@ def load_model(path: os.PathLike):
                                     f"wrote (`kerascnn fit`, `finetune`, `stylize train`).")
     if path.suffix != ".keras":
         raise SettingError("model", f"{path}: expected a .keras model file (Keras 3 format).")
+    import zipfile
+
+    if not zipfile.is_zipfile(path):  # Keras would say "File not found" of a file that is there
+        raise UserError(f"Cannot load model {path}: not a .keras archive (a zip file); it may be cut short or "
+                        f"another format: save it again with kerascnn or Keras 3.")
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as e:
